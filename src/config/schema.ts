@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+
+/** One OpenAI-compatible inference backend. */
+export const modelBackendSchema = z.strictObject({
+  base_url: z.string().url().default('http://127.0.0.1:11434/v1'),
+  model: z.string().min(1).default('llama3.2'),
+  api_key: z.string().nullable().default(null),
+  max_concurrency: positiveInt.default(4),
+  price_per_1k_input: z.number().nonnegative().default(0),
+  price_per_1k_output: z.number().nonnegative().default(0),
+  timeout_sec: z.number().positive().default(120),
+  max_retries: z.number().int().min(0).max(10).default(2),
+});
+
+const apiKeySchema = z
+  .strictObject({
+    principal: z.string().min(1),
+    key: z.string().min(16).optional(),
+    key_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
+      .optional(),
+    key_env: z.string().min(1).optional(),
+    scopes: z
+      .array(z.enum(['runs:read', 'runs:write', 'approvals:write', 'skills:read', 'skills:execute', 'admin']))
+      .default(['admin']),
+    rate_limit_per_min: positiveInt.optional(),
+  })
+  .refine((k) => [k.key, k.key_sha256, k.key_env].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of key, key_sha256, key_env',
+  });
+
+/** The whole configuration; every default lives here and nowhere else. */
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8787),
+      body_limit_bytes: positiveInt.default(2 * 1024 * 1024),
+      cors_origins: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      driver: z.enum(['sqlite', 'postgres', 'memory']).default('sqlite'),
+      path: z.string().min(1).default('./data/skillplane.db'),
+      url: z.string().nullable().default(null),
+      retention_days: z.number().positive().default(30),
+    })
+    .prefault({}),
+  models: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), modelBackendSchema).default({
+    default: modelBackendSchema.parse({}),
+  }),
+  agents: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      max_parallel_agents: positiveInt.default(8),
+      max_queued_runs: positiveInt.default(1000),
+      max_steps_per_run: positiveInt.default(32),
+      max_handoff_depth: positiveInt.default(5),
+      default_timeout_sec: z.number().positive().default(300),
+      approval_timeout_sec: z.number().positive().default(86_400),
+      max_step_retries: z.number().int().min(0).max(10).default(2),
+      priority_weights: z
+        .strictObject({
+          interactive: positiveInt.default(8),
+          normal: positiveInt.default(4),
+          batch: positiveInt.default(1),
+        })
+        .prefault({}),
+      directories: z.array(z.string().min(1)).default(['./agents']),
+    })
+    .prefault({}),
+  skills: z
+    .strictObject({
+      directories: z.array(z.string().min(1)).default(['./examples/skills']),
+      strict_validation: z.boolean().default(true),
+      allow_shell: z.boolean().default(false),
+      allow_network: z.boolean().default(true),
+      allowed_roots: z.array(z.string().min(1)).default([]),
+      require_approval_tags: z.array(z.string().min(1)).default(['destructive', 'external_side_effect']),
+      watch: z.boolean().default(true),
+      warm_processes: z.number().int().min(0).default(2),
+    })
+    .prefault({}),
+  workers: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      broker_url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      result_backend: z.string().min(1).default('redis://127.0.0.1:6379'),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      keys: z.array(apiKeySchema).default([]),
+    })
+    .prefault({}),
+  tracing: z
+    .strictObject({
+      otlp_endpoint: z.string().nullable().default(null),
+    })
+    .prefault({}),
+});
+
+/** The parsed configuration, with every default filled in. */
+export type Config = z.infer<typeof configSchema>;
+/** What a user may write in `skillplane.yaml`: every field optional. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** One inference backend's settings. */
+export type ModelBackendConfig = z.infer<typeof modelBackendSchema>;

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { JsonSchema, SkillManifest } from './manifest.js';
+
+/** Where a skill was defined. */
+export type SkillSource = 'skill.yaml' | 'SKILL.md' | 'agent-skill';
+
+/** A skill as loaded from disk: its validated manifest plus what the loader resolved. */
+export interface Skill {
+  /** `namespace/name`. */
+  id: string;
+  /** Semver version. */
+  version: string;
+  /** `id@version`. */
+  ref: string;
+  /** Tool name used for models, MCP and OpenClaw (`acme__search`). */
+  toolName: string;
+  manifest: SkillManifest;
+  /** Absolute folder of the skill. */
+  dir: string;
+  /** Absolute path of the manifest file. */
+  file: string;
+  source: SkillSource;
+  /** Input JSON Schema with `$ref` files resolved. */
+  inputSchema: JsonSchema;
+  /** Output JSON Schema with `$ref` files resolved, if declared. */
+  outputSchema: JsonSchema | undefined;
+  /**
+   * The prompt template of a prompt skill. For Agent Skills folders the body is read only when the
+   * skill is used (progressive disclosure), so this is a function.
+   */
+  loadPrompt(): Promise<string>;
+  /** Modification time of the manifest, for reload diffs. */
+  mtimeMs: number;
+}
+
+/** An approval that lets a risk-tagged skill run. */
+export interface ApprovalGrant {
+  /** The approval record id, when one exists. */
+  id?: string;
+  /** Who approved. */
+  approved_by: string;
+  reason?: string;
+}
+
+/** What an executor gets besides the input. */
+export interface SkillCallContext {
+  /** Aborts the call: the child process is killed. */
+  signal?: AbortSignal;
+  /** W3C trace context of the caller, passed to the skill. */
+  traceparent?: string;
+  tracestate?: string;
+  /** The run this call belongs to, if any. */
+  runId?: string;
+  /** Who asked (principal). */
+  principal?: string;
+  /** An approval for a risk-tagged skill. */
+  approval?: ApprovalGrant;
+  logger?: Logger;
+  /**
+   * Completes a rendered prompt with a model. Injected by the runtime (skills know nothing of
+   * models); without it, a prompt skill returns the rendered prompt.
+   */
+  complete?: (prompt: string, skill: Skill, signal: AbortSignal | undefined) => Promise<string>;
+}
+
+/** Runs one kind of skill. Input is already validated; the output is validated by the caller. */
+export interface SkillExecutor {
+  execute(skill: Skill, input: unknown, ctx: SkillCallContext & { signal: AbortSignal }): Promise<unknown>;
+  /** Stops warm processes and timers. */
+  close?(): Promise<void>;
+}
