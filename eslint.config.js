@@ -35,7 +35,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(fs|path|os|child_process|net|tls|dns|http|https|url|util|events|crypto|stream|worker_threads|readline|zlib|assert|timers)(/.*)?$',
+              regex:
+                '^(fs|path|os|child_process|net|tls|dns|http|https|url|util|events|crypto|stream|worker_threads|readline|zlib|assert|timers)(/.*)?$',
               message: 'Use the node: protocol for built-in modules.',
             },
           ],

@@ -15,6 +15,18 @@ export const modelBackendSchema = z.strictObject({
   max_retries: z.number().int().min(0).max(10).default(2),
 });
 
+/** An agent: a model, its instructions, the skills it may call and whom it may hand off to. */
+export const agentDefinitionSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, - or _'),
+  description: z.string().max(1024).default(''),
+  model: z.string().min(1).default('default'),
+  instructions: z.string().default('You are a helpful assistant.'),
+  skills: z.array(z.string().min(1)).default([]),
+  handoffs: z.array(z.string().min(1)).default([]),
+  max_steps: positiveInt.optional(),
+  temperature: z.number().min(0).max(2).optional(),
+});
+
 const apiKeySchema = z
   .strictObject({
     principal: z.string().min(1),
@@ -72,6 +84,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       directories: z.array(z.string().min(1)).default(['./agents']),
+      definitions: z.array(agentDefinitionSchema).default([]),
     })
     .prefault({}),
   skills: z
@@ -109,5 +122,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 /** What a user may write in `skillplane.yaml`: every field optional. */
 export type ConfigInput = z.input<typeof configSchema>;
+/** An agent definition with defaults filled in. */
+export type AgentDefinition = z.infer<typeof agentDefinitionSchema>;
 /** One inference backend's settings. */
 export type ModelBackendConfig = z.infer<typeof modelBackendSchema>;

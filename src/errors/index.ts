@@ -62,9 +62,13 @@ export class PermissionDeniedError extends SkillplaneError {
 /** A risk-tagged skill needs a human decision before it may run. */
 export class ApprovalRequiredError extends SkillplaneError {
   constructor(skillId: string, riskTags: string[]) {
-    super('approval_required', `skill ${skillId} is tagged ${riskTags.join(', ')} and needs an approval to run`, {
-      data: { skill_id: skillId, risk_tags: riskTags },
-    });
+    super(
+      'approval_required',
+      `skill ${skillId} is tagged ${riskTags.join(', ')} and needs an approval to run`,
+      {
+        data: { skill_id: skillId, risk_tags: riskTags },
+      },
+    );
   }
 }
 

@@ -47,8 +47,15 @@ function buildManifestSchema(strict: boolean) {
     needs: z.array(z.string()).default([]),
   });
   return obj({
-    skill_id: z.string().refine(isSkillId, 'must be namespace/name: lowercase letters, digits, single - or _, 1-64 characters each'),
-    version: z.string().refine((v) => semver.valid(v) !== null && semver.clean(v) === v, 'must be a semver version'),
+    skill_id: z
+      .string()
+      .refine(
+        isSkillId,
+        'must be namespace/name: lowercase letters, digits, single - or _, 1-64 characters each',
+      ),
+    version: z
+      .string()
+      .refine((v) => semver.valid(v) !== null && semver.clean(v) === v, 'must be a semver version'),
     kind: z.enum(SKILL_KINDS),
     description: z.string().min(1).max(1024),
     tags: z.array(z.string().min(1)).default([]),
@@ -91,19 +98,29 @@ function buildManifestSchema(strict: boolean) {
       );
       need(m.prompt === undefined, 'prompt', 'only prompt skills have a prompt');
       need(m.steps === undefined, 'steps', 'only workflow skills have steps');
-      if (m.command !== undefined) need(m.permissions.shell, 'permissions.shell', 'a command skill must ask for shell');
+      if (m.command !== undefined)
+        need(m.permissions.shell, 'permissions.shell', 'a command skill must ask for shell');
     } else if (m.kind === 'prompt') {
       need(m.prompt !== undefined, 'prompt', 'a prompt skill needs a prompt');
-      need(m.entry === undefined && m.command === undefined, 'entry', 'a prompt skill has no entry or command');
+      need(
+        m.entry === undefined && m.command === undefined,
+        'entry',
+        'a prompt skill has no entry or command',
+      );
       need(m.steps === undefined, 'steps', 'only workflow skills have steps');
     } else {
       need(m.steps !== undefined, 'steps', 'a workflow skill needs steps');
-      need(m.entry === undefined && m.command === undefined, 'entry', 'a workflow skill has no entry or command');
+      need(
+        m.entry === undefined && m.command === undefined,
+        'entry',
+        'a workflow skill has no entry or command',
+      );
       need(m.prompt === undefined, 'prompt', 'only prompt skills have a prompt');
       if (m.steps !== undefined) {
         const ids = new Set<string>();
         m.steps.forEach((s, i) => {
-          if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `duplicate step id ${s.id}` });
+          if (ids.has(s.id))
+            ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `duplicate step id ${s.id}` });
           ids.add(s.id);
         });
         m.steps.forEach((s, i) =>

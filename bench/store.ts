@@ -1,0 +1,111 @@
+/**
+ * Store benchmark: 20,000 steps (beginStep + finishStep with usage, checkpoint and an event each)
+ * through every RunStore driver with 64 concurrent writers (one run each). Prints ops/s side by side.
+ *
+ *   npx tsx bench/store.ts [steps] [writers]
+ *
+ * PostgreSQL: SKILLPLANE_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test), in a
+ * throw-away schema; skipped with a note when unreachable.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { MemoryRunStore, PostgresRunStore, SqliteRunStore, type RunStore } from '../src/store/index.js';
+
+const STEPS = Number(process.argv[2] ?? 20_000);
+const WRITERS = Number(process.argv[3] ?? 64);
+const PG_URL = process.env.SKILLPLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Result {
+  name: string;
+  ms: number;
+  steps: number;
+  note: string;
+}
+
+async function drive(name: string, store: RunStore, note = (): string => ''): Promise<Result> {
+  const runs = await Promise.all(
+    Array.from({ length: WRITERS }, (_, w) =>
+      store.createRun({ agent: `bench-${w}`, strategy: 'single', input: null, status: 'running' }),
+    ),
+  );
+  const perWriter = Math.ceil(STEPS / WRITERS);
+  let done = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    runs.map(async ({ run }) => {
+      for (let i = 0; i < perWriter && done < STEPS; i++) {
+        done++;
+        const step = await store.beginStep(
+          { run_id: run.id, key: `model:${i}`, kind: 'model', name: 'm', input: { i } },
+          { type: 'step.started', data: { i } },
+        );
+        await store.finishStep(
+          run.id,
+          step.seq,
+          { status: 'completed', output: { text: 'ok', i } },
+          {
+            usage_delta: { steps: 1, input_tokens: 10, output_tokens: 5, cost_usd: 0.0001 },
+            checkpoint: step.seq,
+          },
+          { type: 'step.completed', data: { seq: step.seq } },
+        );
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  const check = await store.getRun(runs[0]?.run.id ?? '');
+  if (!check || check.usage.steps !== check.checkpoint) throw new Error(`${name}: usage/checkpoint mismatch`);
+  return { name, ms, steps: done, note: note() };
+}
+
+const results: Result[] = [];
+results.push(await drive('memory', new MemoryRunStore()));
+
+const dir = mkdtempSync(join(tmpdir(), 'sp-bench-'));
+for (const groupCommit of [true, false]) {
+  const store = SqliteRunStore.open({ path: join(dir, `bench-${groupCommit}.db`), groupCommit });
+  const r = await drive(groupCommit ? 'sqlite (group commit)' : 'sqlite (tx per call)', store, () =>
+    groupCommit
+      ? `${store.batches} tx, ${((2 * STEPS) / store.batches).toFixed(1)} calls/tx`
+      : `${store.batches} tx`,
+  );
+  results.push(r);
+  await store.close();
+}
+rmSync(dir, { recursive: true, force: true });
+
+const schema = `sp_bench_${randomBytes(4).toString('hex')}`;
+try {
+  const store = await PostgresRunStore.open({ url: PG_URL, schema, poolSize: 16, retries: 1 });
+  try {
+    results.push(await drive('postgres (pool 16)', store));
+  } finally {
+    await store.close();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  }
+} catch (e) {
+  results.push({
+    name: 'postgres',
+    ms: NaN,
+    steps: 0,
+    note: `skipped: ${e instanceof Error ? e.message : String(e)}`,
+  });
+}
+
+console.log(`\n${STEPS} steps (beginStep + finishStep, 2 events each), ${WRITERS} concurrent writers\n`);
+console.log(
+  `${'driver'.padEnd(24)}${'seconds'.padStart(9)}${'steps/s'.padStart(10)}${'store ops/s'.padStart(13)}  note`,
+);
+for (const r of results) {
+  const sec = r.ms / 1000;
+  const sps = r.steps / sec;
+  console.log(
+    `${r.name.padEnd(24)}${sec.toFixed(2).padStart(9)}${(Number.isFinite(sps) ? sps.toFixed(0) : '-').padStart(10)}${(Number.isFinite(sps) ? (2 * sps).toFixed(0) : '-').padStart(13)}  ${r.note}`,
+  );
+}

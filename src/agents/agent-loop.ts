@@ -1,0 +1,317 @@
+import {
+  ApprovalRequiredError,
+  BudgetExhaustedError,
+  SkillplaneError,
+  toSkillplaneError,
+} from '../errors/index.js';
+import type { AgentDefinition } from '../config/index.js';
+import type { ChatMessage, ChatResult, ToolDefinition } from '../models/index.js';
+import type { Skill } from '../skills/index.js';
+import { formatTraceparent } from '../tracing/index.js';
+import type { RunEnvironment } from './environment.js';
+import type { RunExecution } from './execution.js';
+import { skillPatternMatches } from './definitions.js';
+
+/** A tool that ends the agent's turn and hands control elsewhere (handoff or route). */
+export interface TransferTool {
+  name: string;
+  description: string;
+  target: string;
+}
+
+/** How an agent's loop ended. */
+export type AgentOutcome =
+  | { kind: 'answer'; text: string; messages: ChatMessage[] }
+  | { kind: 'transfer'; target: string; tool: string; messages: ChatMessage[] };
+
+/** Thrown to stop a run until a human decides on an approval; the runtime suspends the run. */
+export class SuspendForApproval extends SkillplaneError {
+  constructor(
+    readonly approvalId: string,
+    skillId: string,
+  ) {
+    super('waiting_approval', `waiting for approval ${approvalId} to run ${skillId}`, {
+      data: { approval_id: approvalId, skill_id: skillId },
+    });
+  }
+}
+
+/** The request was denied (or the approval expired): the run fails with `approval_denied`. */
+export class ApprovalDeniedError extends SkillplaneError {
+  constructor(approvalId: string, skillId: string, status: string, reason: string | null) {
+    super(
+      'approval_denied',
+      `approval ${approvalId} for ${skillId} was ${status}${reason ? `: ${reason}` : ''}`,
+      {
+        data: { approval_id: approvalId, skill_id: skillId, status },
+      },
+    );
+  }
+}
+
+const MAX_TOOL_RESULT_CHARS = 32_000;
+
+/** The skills an agent may call: its patterns over the registry's latest versions. */
+export function agentSkills(env: RunEnvironment, agent: AgentDefinition, extra: string[] = []): Skill[] {
+  const patterns = [...agent.skills, ...extra];
+  if (patterns.length === 0) return [];
+  const out = new Map<string, Skill>();
+  for (const p of patterns) {
+    if (!p.includes('*')) {
+      const s = env.skills.tryResolve(p);
+      if (s !== undefined) out.set(s.id, s);
+      continue;
+    }
+    for (const s of env.skills.listLatest()) if (skillPatternMatches(p, s.id)) out.set(s.id, s);
+  }
+  return [...out.values()].filter((s) => s.manifest.kind !== 'prompt' || s.source !== 'agent-skill');
+}
+
+function toolFor(skill: Skill): ToolDefinition {
+  return {
+    type: 'function',
+    function: {
+      name: skill.toolName,
+      description: skill.manifest.description,
+      parameters: skill.inputSchema,
+    },
+  };
+}
+
+function estimateTokens(messages: ChatMessage[], tools: ToolDefinition[]): number {
+  let chars = 0;
+  for (const m of messages) chars += (typeof m.content === 'string' ? m.content.length : 0) + 16;
+  for (const t of tools) chars += JSON.stringify(t).length;
+  // Input estimate plus a modest allowance for the answer.
+  return Math.ceil(chars / 4) + 256;
+}
+
+function toolResultText(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > MAX_TOOL_RESULT_CHARS ? `${text.slice(0, MAX_TOOL_RESULT_CHARS)}…[truncated]` : text;
+}
+
+/** Errors a model should see as a tool result (it can correct itself) instead of failing the run. */
+const TOOL_LEVEL_ERRORS = new Set([
+  'input_invalid',
+  'output_invalid',
+  'permission_denied',
+  'skill_failed',
+  'not_found',
+  'timeout',
+  'validation_failed',
+]);
+
+/** What the model returned for one turn, as stored in the journal. */
+interface ModelTurn {
+  content: string | null;
+  tool_calls: { id: string; name: string; arguments: string }[];
+  finish_reason: string | null;
+  model: string;
+}
+
+/**
+ * One agent's loop: call the model with the agent's skills (and transfer tools) as tools, run the
+ * tool calls through policy and the skill runner, feed the results back, repeat until the model
+ * answers, transfers, or a limit is reached. Every model call and skill call is a journal step.
+ */
+export async function runAgent(
+  exec: RunExecution,
+  env: RunEnvironment,
+  params: {
+    agent: AgentDefinition;
+    messages: ChatMessage[];
+    branch: string;
+    keyPrefix: string;
+    transfers?: TransferTool[];
+    /** Extra skills (Opta role_tools). */
+    extraSkills?: string[];
+    systemPrompt?: string;
+    model?: string;
+  },
+): Promise<AgentOutcome> {
+  const { agent, branch, keyPrefix } = params;
+  const skills = agentSkills(env, agent, params.extraSkills);
+  const byTool = new Map(skills.map((s) => [s.toolName, s]));
+  const transfers = new Map((params.transfers ?? []).map((t) => [t.name, t]));
+  const tools: ToolDefinition[] = [
+    ...skills.map(toolFor),
+    ...[...transfers.values()].map((t) => ({
+      type: 'function' as const,
+      function: { name: t.name, description: t.description, parameters: { type: 'object', properties: {} } },
+    })),
+  ];
+  const system = params.systemPrompt ?? agent.instructions;
+  const messages: ChatMessage[] =
+    params.messages[0]?.role === 'system'
+      ? [...params.messages]
+      : [{ role: 'system', content: system }, ...params.messages];
+  const backend = env.models.get(params.model ?? agent.model);
+  const maxTurns = agent.max_steps ?? env.config.agents.max_steps_per_run;
+
+  for (let turn = 0; turn < maxTurns; turn++) {
+    const estimatedTokens = estimateTokens(messages, tools);
+    const modelTurn = await exec.step<ModelTurn>(
+      {
+        key: `${keyPrefix}/t${turn}/model`,
+        kind: 'model',
+        name: backend.model,
+        input: {
+          agent: agent.name,
+          turn,
+          messages: messages.length,
+          tools: tools.map((t) => t.function.name),
+        },
+        branch,
+        maxRetries: env.config.agents.max_step_retries,
+        estimatedTokens,
+        estimatedCostUsd: backend.estimateCost(estimatedTokens, 256),
+      },
+      async (signal, _attempt, spanId) => {
+        const result: ChatResult = await backend.chat(
+          {
+            messages,
+            ...(tools.length > 0 ? { tools } : {}),
+            ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
+          },
+          {
+            signal,
+            priority: exec.run.priority,
+            traceparent: formatTraceparent(exec.run.trace_id, spanId),
+            ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
+          },
+        );
+        return {
+          output: {
+            content: result.message.content,
+            tool_calls: result.message.tool_calls.map((c) => ({
+              id: c.id,
+              name: c.name,
+              arguments: c.arguments,
+            })),
+            finish_reason: result.finish_reason,
+            model: result.model,
+          },
+          usage: {
+            input_tokens: result.usage.input_tokens,
+            output_tokens: result.usage.output_tokens,
+            cost_usd: result.cost_usd,
+          },
+        };
+      },
+    );
+
+    if (modelTurn.tool_calls.length === 0) {
+      const text = modelTurn.content ?? '';
+      messages.push({ role: 'assistant', content: text });
+      return { kind: 'answer', text, messages };
+    }
+    messages.push({
+      role: 'assistant',
+      content: modelTurn.content,
+      tool_calls: modelTurn.tool_calls.map((c) => ({
+        id: c.id,
+        type: 'function',
+        function: { name: c.name, arguments: c.arguments },
+      })),
+    });
+
+    for (let j = 0; j < modelTurn.tool_calls.length; j++) {
+      const call = modelTurn.tool_calls[j]!;
+      const key = `${keyPrefix}/t${turn}/call${j}`;
+      const transfer = transfers.get(call.name);
+      if (transfer !== undefined) {
+        messages.push({ role: 'tool', tool_call_id: call.id, content: `transferred to ${transfer.target}` });
+        return { kind: 'transfer', target: transfer.target, tool: call.name, messages };
+      }
+      const result = await callSkill(exec, env, { skill: byTool.get(call.name), call, key, branch });
+      messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultText(result) });
+    }
+  }
+  throw new BudgetExhaustedError(
+    `agent ${agent.name} reached its max_steps (${maxTurns}) without answering`,
+    {
+      limit: 'max_steps',
+      agent: agent.name,
+    },
+  );
+}
+
+async function callSkill(
+  exec: RunExecution,
+  env: RunEnvironment,
+  p: {
+    skill: Skill | undefined;
+    call: { id: string; name: string; arguments: string };
+    key: string;
+    branch: string;
+  },
+): Promise<unknown> {
+  const { skill, call, key } = p;
+  if (skill === undefined)
+    return { error: { code: 'not_found', message: `no tool named ${call.name} is available` } };
+  let args: unknown;
+  try {
+    args = call.arguments.trim() === '' ? {} : JSON.parse(call.arguments);
+  } catch {
+    return { error: { code: 'input_invalid', message: `arguments of ${call.name} are not valid JSON` } };
+  }
+
+  // Policy first: an approval-required skill stops the run before anything is dispatched.
+  let approval: { id: string; approved_by: string } | undefined;
+  try {
+    env.skills.check(skill);
+  } catch (err) {
+    if (!(err instanceof ApprovalRequiredError)) return { error: toSkillplaneError(err).toJSON() };
+    const found = await env.store.getApprovalForStep(exec.run.id, key);
+    if (found === undefined) {
+      const created = await env.requestApproval(exec, { stepKey: key, skill, args });
+      throw new SuspendForApproval(created.id, skill.id);
+    }
+    if (found.status === 'pending') throw new SuspendForApproval(found.id, skill.id);
+    if (found.status !== 'approved')
+      throw new ApprovalDeniedError(found.id, skill.id, found.status, found.reason);
+    approval = { id: found.id, approved_by: found.decided_by ?? 'unknown' };
+  }
+
+  const risky = skill.manifest.risk_tags.length > 0;
+  try {
+    return await exec.step(
+      {
+        key,
+        kind: 'skill',
+        name: skill.ref,
+        input: args,
+        branch: p.branch,
+        // A skill with side effects is never retried blindly.
+        maxRetries: risky ? 0 : env.config.agents.max_step_retries,
+      },
+      async (signal, _attempt, spanId) => {
+        try {
+          const r = await env.skills.execute(skill, args, {
+            signal,
+            runId: exec.run.id,
+            ...(exec.run.principal === null ? {} : { principal: exec.run.principal }),
+            traceparent: formatTraceparent(exec.run.trace_id, spanId),
+            ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
+            ...(approval === undefined ? {} : { approval }),
+          });
+          await env.audit(exec.run, 'skill.execute', skill.ref, {
+            step_key: key,
+            duration_ms: Math.round(r.durationMs),
+          });
+          return { output: r.output };
+        } catch (err) {
+          const e = toSkillplaneError(err);
+          if (signal.aborted || !TOOL_LEVEL_ERRORS.has(e.code)) throw e;
+          // Recorded as a completed step holding the error, so a resumed run does not call it again.
+          return { output: { error: e.toJSON() } };
+        }
+      },
+    );
+  } catch (err) {
+    const e = toSkillplaneError(err);
+    if (exec.signal.aborted || e.code === 'budget_exhausted' || e.code === 'interrupted') throw e;
+    return { error: e.toJSON() };
+  }
+}

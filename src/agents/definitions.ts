@@ -1,0 +1,91 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { agentDefinitionSchema, zodIssues, type AgentDefinition } from '../config/index.js';
+import { NotFoundError, ValidationError, type Issue } from '../errors/index.js';
+
+/** The agents known to the runtime, from config and `agents/*.yaml`. */
+export class AgentCatalog {
+  private readonly agents = new Map<string, AgentDefinition>();
+
+  constructor(definitions: AgentDefinition[] = []) {
+    for (const d of definitions) this.agents.set(d.name, d);
+  }
+
+  /** Adds or replaces an agent. */
+  set(definition: AgentDefinition): void {
+    this.agents.set(definition.name, definition);
+  }
+
+  get(name: string): AgentDefinition | undefined {
+    return this.agents.get(name);
+  }
+
+  /** The agent or a `not_found` error naming it. */
+  resolve(name: string): AgentDefinition {
+    const a = this.agents.get(name);
+    if (a === undefined) throw new NotFoundError('agent', name);
+    return a;
+  }
+
+  list(): AgentDefinition[] {
+    return [...this.agents.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Checks every handoff names a known agent; returns the problems. */
+  validateReferences(): Issue[] {
+    const issues: Issue[] = [];
+    for (const a of this.agents.values()) {
+      a.handoffs.forEach((h, i) => {
+        if (!this.agents.has(h))
+          issues.push({ path: `${a.name}.handoffs.${i}`, message: `unknown agent ${h}` });
+      });
+    }
+    return issues;
+  }
+}
+
+/**
+ * Reads one agent per `*.yaml`/`*.yml` file in each folder. Missing folders are skipped; each bad
+ * file yields issues with the file, field path and reason, and does not stop the others.
+ */
+export function loadAgentFiles(dirs: string[]): { agents: AgentDefinition[]; errors: Issue[] } {
+  const agents: AgentDefinition[] = [];
+  const errors: Issue[] = [];
+  for (const dir of dirs) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort()) {
+      if (!['.yaml', '.yml'].includes(extname(name))) continue;
+      const file = join(dir, name);
+      const doc = parseDocument(readFileSync(file, 'utf8'));
+      if (doc.errors.length > 0) {
+        errors.push(...doc.errors.map((e) => ({ file, path: '', message: e.message })));
+        continue;
+      }
+      const parsed = agentDefinitionSchema.safeParse(doc.toJS());
+      if (!parsed.success) {
+        errors.push(...zodIssues(parsed.error, file));
+        continue;
+      }
+      agents.push(parsed.data);
+    }
+  }
+  return { agents, errors };
+}
+
+/** Builds the catalog from config definitions plus agent files; throws when anything is invalid. */
+export function buildAgentCatalog(definitions: AgentDefinition[], dirs: string[]): AgentCatalog {
+  const { agents, errors } = loadAgentFiles(dirs);
+  const catalog = new AgentCatalog([...definitions, ...agents]);
+  errors.push(...catalog.validateReferences());
+  if (errors.length > 0) throw new ValidationError('invalid agent definitions', errors, 'agents_invalid');
+  return catalog;
+}
+
+/** True when a skill id matches an agent's skill pattern (`acme/search`, `acme/*`, `*`, `acme/search@^1`). */
+export function skillPatternMatches(pattern: string, id: string): boolean {
+  const bare = pattern.split('@')[0]!;
+  if (bare === '*' || bare === '*/*') return true;
+  if (bare.endsWith('/*')) return id.startsWith(bare.slice(0, -1));
+  return bare === id;
+}

@@ -1,0 +1,285 @@
+import { BudgetExhaustedError, SkillplaneError, toSkillplaneError } from '../errors/index.js';
+import type { RunStore, Run, RunUsage, Step, StepKind, StoredError } from '../store/index.js';
+import { newSpanId } from '../tracing/index.js';
+import { abortableSleep } from './abort.js';
+import { backoffDelayMs, isRetryable } from './retry.js';
+
+/** What a step function reports besides its output. */
+export interface StepOutcome<T> {
+  output: T;
+  /** Tokens and cost this step spent (model steps). */
+  usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
+}
+
+/** How one step is identified, dispatched and retried. */
+export interface StepSpec {
+  /** Deterministic key: the same step on a resumed run has the same key. */
+  key: string;
+  kind: StepKind;
+  name: string;
+  input: unknown;
+  branch: string;
+  parentSeq?: number | null;
+  /** Attempts after the first; 0 = never retried (risk-tagged skills). */
+  maxRetries: number;
+  /** Tokens the step is expected to use, checked against the budget before dispatch. */
+  estimatedTokens?: number;
+  /** Cost the step is expected to incur, checked against the budget before dispatch. */
+  estimatedCostUsd?: number;
+}
+
+/** Thrown (and caught by the runtime) when a step in flight at a crash cannot be safely retried. */
+export class InterruptedStepError extends SkillplaneError {
+  constructor(step: Step) {
+    super(
+      'interrupted',
+      `step ${step.key} (${step.name}) was in flight when the run was interrupted and is not safe to retry`,
+      {
+        data: { step_key: step.key, seq: step.seq },
+      },
+    );
+  }
+}
+
+function storedError(err: SkillplaneError): StoredError {
+  return { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) };
+}
+
+/** Options of a run's execution. */
+export interface ExecutionOptions {
+  retryBaseMs: number;
+  onStep?: (step: Step, phase: 'started' | 'finished' | 'replayed') => void;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Mutable state shared by an execution and its branch views. */
+interface ExecutionState {
+  usage: RunUsage;
+  checkpoint: number;
+  writes: Promise<unknown>;
+  replayed: number;
+  /** Estimates of steps in flight, so concurrent branches cannot overspend together. */
+  reservedTokens: number;
+  reservedCost: number;
+}
+
+/**
+ * The durable journal of one run's execution: every step is written before it is dispatched and
+ * its result (with the run's usage and checkpoint) is durable before the caller continues. On a
+ * resumed run a completed step is replayed from the store instead of executed. Budgets are checked
+ * before dispatch, so a run stops before it overspends.
+ */
+export class RunExecution {
+  private readonly state: ExecutionState;
+
+  constructor(
+    readonly run: Run,
+    private readonly store: RunStore,
+    readonly signal: AbortSignal,
+    private readonly opts: ExecutionOptions,
+    state?: ExecutionState,
+  ) {
+    this.state = state ?? {
+      usage: { ...run.usage },
+      checkpoint: run.checkpoint,
+      writes: Promise.resolve(),
+      replayed: 0,
+      reservedTokens: 0,
+      reservedCost: 0,
+    };
+  }
+
+  /** The same execution seen by a branch with its own signal (shares usage, journal and budgets). */
+  withSignal(signal: AbortSignal): RunExecution {
+    return new RunExecution(this.run, this.store, signal, this.opts, this.state);
+  }
+
+  /** Usage so far (live, shared by every branch). */
+  get usage(): RunUsage {
+    return this.state.usage;
+  }
+
+  /** Steps replayed from the store in this execution (for tests and metrics). */
+  get replayed(): number {
+    return this.state.replayed;
+  }
+
+  /** Throws `budget_exhausted` if dispatching a step of this shape would pass a limit. */
+  checkBudget(spec: Pick<StepSpec, 'kind' | 'name' | 'estimatedTokens' | 'estimatedCostUsd'>): void {
+    const { limits } = this.run;
+    const usage = { ...this.state.usage };
+    if (usage.steps + 1 > limits.max_steps) {
+      throw new BudgetExhaustedError(`run reached max_steps (${limits.max_steps})`, {
+        limit: 'max_steps',
+        usage,
+      });
+    }
+    const tokens = usage.input_tokens + usage.output_tokens + this.state.reservedTokens;
+    if (limits.token_budget !== null && tokens + (spec.estimatedTokens ?? 0) > limits.token_budget) {
+      throw new BudgetExhaustedError(
+        `run would exceed its token budget (${tokens} used + ~${spec.estimatedTokens ?? 0} for ${spec.name} > ${limits.token_budget})`,
+        { limit: 'token_budget', usage },
+      );
+    }
+    if (
+      limits.cost_budget_usd !== null &&
+      usage.cost_usd + this.state.reservedCost + (spec.estimatedCostUsd ?? 0) > limits.cost_budget_usd
+    ) {
+      throw new BudgetExhaustedError(
+        `run would exceed its cost budget ($${usage.cost_usd.toFixed(6)} spent, limit $${limits.cost_budget_usd})`,
+        { limit: 'cost_budget_usd', usage },
+      );
+    }
+  }
+
+  /** Serialises this run's writes so usage snapshots reach the store in order. */
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.state.writes.then(fn, fn);
+    this.state.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Looks a step up by key: a completed one is replayed, nothing else is. */
+  async replay<T>(
+    key: string,
+  ): Promise<{ hit: true; output: T; step: Step } | { hit: false; previous?: Step }> {
+    const previous = await this.store.getStepByKey(this.run.id, key);
+    if (previous === undefined) return { hit: false };
+    if (previous.status === 'completed') {
+      this.state.replayed++;
+      this.opts.onStep?.(previous, 'replayed');
+      return { hit: true, output: previous.output as T, step: previous };
+    }
+    return { hit: false, previous };
+  }
+
+  /**
+   * Runs one step through the journal: replay if completed; budget check; durable begin; the
+   * function (retried with backoff when the error is retryable and `maxRetries` allows); durable
+   * finish with usage and checkpoint. A step that was in flight at a crash is retried only when it
+   * is safe (`maxRetries > 0`), else the run is `interrupted`.
+   */
+  async step<T>(
+    spec: StepSpec,
+    fn: (signal: AbortSignal, attempt: number, spanId: string) => Promise<StepOutcome<T>>,
+  ): Promise<T> {
+    const found = await this.replay<T>(spec.key);
+    if (found.hit) return found.output;
+    if (found.previous !== undefined && found.previous.status === 'running' && spec.maxRetries === 0) {
+      throw new InterruptedStepError(found.previous);
+    }
+    let attempt = 0;
+    for (;;) {
+      this.signal.throwIfAborted();
+      this.checkBudget(spec);
+      const spanId = newSpanId();
+      const usage = this.state.usage;
+      usage.steps++;
+      const reservedTokens = spec.estimatedTokens ?? 0;
+      const reservedCost = spec.estimatedCostUsd ?? 0;
+      this.state.reservedTokens += reservedTokens;
+      this.state.reservedCost += reservedCost;
+      const unreserve = () => {
+        this.state.reservedTokens -= reservedTokens;
+        this.state.reservedCost -= reservedCost;
+      };
+      const begun = await this.write(() =>
+        this.store.beginStep(
+          {
+            run_id: this.run.id,
+            key: spec.key,
+            kind: spec.kind,
+            name: spec.name,
+            input: spec.input,
+            branch: spec.branch,
+            parent_seq: spec.parentSeq ?? null,
+            span_id: spanId,
+          },
+          {
+            type: 'step.started',
+            data: { key: spec.key, kind: spec.kind, name: spec.name, branch: spec.branch },
+          },
+        ),
+      );
+      if (begun.status === 'completed') {
+        usage.steps--;
+        unreserve();
+        return begun.output as T;
+      }
+      this.opts.onStep?.(begun, 'started');
+      try {
+        let outcome: StepOutcome<T>;
+        try {
+          outcome = await fn(this.signal, attempt, spanId);
+        } finally {
+          unreserve();
+        }
+        if (outcome.usage !== undefined) {
+          usage.input_tokens += outcome.usage.input_tokens;
+          usage.output_tokens += outcome.usage.output_tokens;
+          usage.cost_usd += outcome.usage.cost_usd;
+        }
+        this.state.checkpoint = Math.max(this.state.checkpoint, begun.seq);
+        const snapshot = { ...usage };
+        const checkpoint = this.state.checkpoint;
+        const finished = await this.write(() =>
+          this.store.finishStep(
+            this.run.id,
+            begun.seq,
+            { status: 'completed', output: outcome.output },
+            { usage: snapshot, checkpoint },
+            {
+              type: 'step.completed',
+              data: {
+                key: spec.key,
+                seq: begun.seq,
+                kind: spec.kind,
+                name: spec.name,
+                branch: spec.branch,
+                usage: snapshot,
+              },
+            },
+          ),
+        );
+        this.opts.onStep?.(finished, 'finished');
+        return outcome.output;
+      } catch (raw) {
+        const err = this.signal.aborted
+          ? toSkillplaneError(this.signal.reason, 'cancelled')
+          : toSkillplaneError(raw);
+        const cancelled = this.signal.aborted;
+        const snapshot = { ...usage };
+        const failed = await this.write(() =>
+          this.store.finishStep(
+            this.run.id,
+            begun.seq,
+            { status: cancelled ? 'cancelled' : 'failed', error: storedError(err) },
+            { usage: snapshot },
+            {
+              type: cancelled ? 'step.cancelled' : 'step.failed',
+              data: {
+                key: spec.key,
+                seq: begun.seq,
+                kind: spec.kind,
+                name: spec.name,
+                branch: spec.branch,
+                error: storedError(err),
+                attempt: attempt + 1,
+              },
+            },
+          ),
+        ).catch(() => undefined);
+        if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
+        if (cancelled || attempt >= spec.maxRetries || !isRetryable(err)) throw err;
+        attempt++;
+        const delay = backoffDelayMs(attempt - 1, { baseMs: this.opts.retryBaseMs });
+        await (this.opts.sleep ?? abortableSleep)(delay, this.signal);
+      }
+    }
+  }
+
+  /** Waits for every pending store write of this run. */
+  async flush(): Promise<void> {
+    await this.state.writes;
+  }
+}

@@ -1,0 +1,649 @@
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import {
+  CancelledError,
+  ConflictError,
+  NotFoundError,
+  SkillplaneError,
+  TimeoutError,
+  ValidationError,
+  toSkillplaneError,
+} from '../errors/index.js';
+import { zodIssues } from '../config/index.js';
+import type { Approval, ListRunsQuery, Run, RunEvent, RunPage, RunStore, Step } from '../store/index.js';
+import { isTerminal } from '../store/index.js';
+import { childContext, formatTraceparent, parseTraceparent } from '../tracing/index.js';
+import type { AgentCatalog } from './definitions.js';
+import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
+import { RunExecution } from './execution.js';
+import { SuspendForApproval } from './agent-loop.js';
+import { requestFingerprint, runRequestSchema, type RunRequest, type RunRequestInput } from './request.js';
+import { Scheduler } from './scheduler.js';
+import { runStrategy } from './strategies/index.js';
+
+/** Who is asking, and the trace they are part of. */
+export interface CallerContext {
+  principal?: string | null;
+  idempotencyKey?: string;
+  traceparent?: string;
+  tracestate?: string;
+}
+
+export interface RuntimeOptions {
+  config: Config;
+  store: RunStore;
+  skills: SkillPort;
+  models: { get(name: string): ChatBackend };
+  agents: AgentCatalog;
+  /** This process's id as a run owner (leases). */
+  nodeId?: string;
+  logger?: Logger;
+  /** Base delay of step retries (tests shorten it). */
+  retryBaseMs?: number;
+  /** Sleep used between retries (tests inject fake time). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** How long a run's ownership lease lasts; renewed while it runs. */
+  leaseMs?: number;
+}
+
+/** A live notification that a run has new events. Listeners read them from the store. */
+export interface RunNotification {
+  runId: string;
+  status?: Run['status'];
+}
+
+const IDEMPOTENCY_TTL_SEC = 24 * 3600;
+
+/** The reason runs are interrupted at shutdown: they stay resumable, not cancelled. */
+class ShutdownError extends SkillplaneError {
+  constructor() {
+    super('shutting_down', 'server shutting down');
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function newRunId(): string {
+  return `run_${Date.now().toString(16).padStart(12, '0')}${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * The runtime facade: validates and admits run requests, stores them, executes them under the
+ * scheduler with their strategy, and handles cancel, approvals, waiting, recovery and shutdown.
+ * Emits `'run'` notifications ({@link RunNotification}) whenever a run has new events.
+ */
+export class Runtime extends EventEmitter {
+  readonly scheduler: Scheduler;
+  readonly nodeId: string;
+  private readonly config: Config;
+  private readonly store: RunStore;
+  private readonly env: RunEnvironment;
+  private readonly controllers = new Map<string, AbortController>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly logger: Logger | undefined;
+  private readonly leaseMs: number;
+  private closing = false;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly options: RuntimeOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.config = options.config;
+    this.store = options.store;
+    this.logger = options.logger;
+    this.nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    const a = options.config.agents;
+    this.scheduler = new Scheduler({
+      maxConcurrent: a.max_parallel_agents,
+      maxQueued: a.max_queued_runs,
+      weights: a.priority_weights,
+    });
+    this.env = {
+      config: options.config,
+      store: options.store,
+      models: options.models,
+      skills: options.skills,
+      agents: options.agents,
+      requestApproval: (exec, req) => this.requestApproval(exec, req),
+      audit: (run, action, target, data) => this.audit(run.principal, action, target, run.trace_id, data),
+    };
+  }
+
+  /** The agent catalog. */
+  get agents(): AgentCatalog {
+    return this.options.agents;
+  }
+
+  /**
+   * Recovers runs left by a previous process (resumes `queued`/`running` ones from their
+   * checkpoint; `waiting_approval` ones keep waiting) and starts lease renewal and approval expiry.
+   */
+  async start(): Promise<{ resumed: number }> {
+    let resumed = 0;
+    for (;;) {
+      const claimed = await this.store.claimRuns(this.nodeId, {
+        statuses: ['queued', 'running'],
+        leaseMs: this.leaseMs,
+        limit: 500,
+      });
+      for (const run of claimed) {
+        this.schedule(run, true);
+        resumed++;
+      }
+      if (claimed.length < 500) break;
+    }
+    const renew = setInterval(
+      () => {
+        const ids = [...this.controllers.keys()];
+        if (ids.length > 0)
+          void this.store.renewLeases(this.nodeId, ids, this.leaseMs).catch(() => undefined);
+      },
+      Math.max(1000, Math.floor(this.leaseMs / 3)),
+    );
+    const sweep = setInterval(() => void this.expireApprovals().catch(() => undefined), 5_000);
+    renew.unref();
+    sweep.unref();
+    this.timers.push(renew, sweep);
+    if (resumed > 0) this.logger?.info({ resumed }, 'resumed runs left by a previous process');
+    return { resumed };
+  }
+
+  /** Parses a request body into a `RunRequest`, or throws `invalid_request` with every issue. */
+  parseRequest(input: unknown): RunRequest {
+    const parsed = runRequestSchema.safeParse(input);
+    if (!parsed.success)
+      throw new ValidationError('invalid run request', zodIssues(parsed.error), 'invalid_request');
+    const req = parsed.data;
+    const names = [req.agent, ...(req.agents ?? []), req.options.reducer].filter(
+      (n): n is string => n !== undefined,
+    );
+    for (const r of req.options.routes ?? []) names.push(r.agent);
+    const unknown = names.filter((n) => this.options.agents.get(n) === undefined);
+    if (unknown.length > 0) {
+      throw new ValidationError(
+        `unknown agent${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`,
+        unknown.map((n) => ({ path: 'agent', message: `unknown agent ${n}` })),
+        'unknown_agent',
+      );
+    }
+    return req;
+  }
+
+  /**
+   * Creates a run: validates, reserves a queue place (a full queue throws `queue_full` and stores
+   * nothing), stores it (an idempotency key returns the existing run for the same request and a
+   * `idempotency_conflict` for another), then schedules it.
+   */
+  async submit(
+    input: RunRequestInput | RunRequest,
+    caller: CallerContext = {},
+  ): Promise<{ run: Run; created: boolean }> {
+    if (this.closing) throw new ShutdownError();
+    const req = this.parseRequest(input);
+    const id = newRunId();
+    this.scheduler.admit({ id, priority: req.priority });
+    let admittedUsed = false;
+    try {
+      const inbound = parseTraceparent(caller.traceparent, caller.tracestate);
+      const trace = childContext(inbound);
+      const a = this.config.agents;
+      const { run, created } = await this.store.createRun(
+        {
+          id,
+          agent: req.agent ?? req.agents!.join(','),
+          strategy: req.strategy,
+          input: req,
+          priority: req.priority,
+          principal: caller.principal ?? null,
+          trace_id: trace.traceId,
+          traceparent: formatTraceparent(trace.traceId, trace.spanId, trace.flags),
+          tracestate: inbound?.tracestate ?? null,
+          limits: {
+            max_steps: req.limits.max_steps ?? a.max_steps_per_run,
+            max_handoff_depth: req.limits.max_handoff_depth ?? a.max_handoff_depth,
+            token_budget: req.limits.token_budget ?? null,
+            cost_budget_usd: req.limits.cost_budget_usd ?? null,
+            timeout_sec: req.limits.timeout_sec ?? a.default_timeout_sec,
+          },
+          metadata: req.metadata,
+        },
+        {
+          ...(caller.idempotencyKey === undefined
+            ? {}
+            : {
+                idempotency: {
+                  key: caller.idempotencyKey,
+                  fingerprint: requestFingerprint(req),
+                  ttlSec: IDEMPOTENCY_TTL_SEC,
+                },
+              }),
+          event: {
+            type: 'run.created',
+            data: { agent: req.agent ?? null, strategy: req.strategy, priority: req.priority },
+          },
+        },
+      );
+      if (created) {
+        admittedUsed = true;
+        void this.audit(caller.principal ?? null, 'run.create', run.id, run.trace_id, {
+          agent: run.agent,
+          strategy: run.strategy,
+        });
+        this.schedule(run, false, true);
+      }
+      return { run, created };
+    } finally {
+      if (!admittedUsed) this.scheduler.cancel(id);
+    }
+  }
+
+  /** Runs (or resumes) a stored run under the scheduler; tracked until it settles. */
+  private schedule(run: Run, resumed: boolean, admitted = false): void {
+    if (!admitted) {
+      try {
+        this.scheduler.admit({ id: run.id, priority: run.priority });
+      } catch (err) {
+        // Resumed work never gets lost to a full queue: try again shortly.
+        const t = setTimeout(() => this.schedule(run, resumed), 500);
+        t.unref();
+        this.logger?.warn(
+          { run: run.id, err: toSkillplaneError(err).code },
+          'queue full, run resume deferred',
+        );
+        return;
+      }
+    }
+    const controller = new AbortController();
+    this.controllers.set(run.id, controller);
+    const p = this.scheduler
+      .run(run.id, (slotSignal) => this.execute(run.id, slotSignal, controller.signal, resumed), {
+        signal: controller.signal,
+      })
+      .catch(async (err: unknown) => {
+        // Cancelled while still queued: the task never started.
+        const e = toSkillplaneError(err);
+        if (this.closing) return;
+        await this.settle(run.id, e.code === 'cancelled' ? 'cancelled' : 'failed', e, undefined, [
+          'queued',
+        ]).catch(() => undefined);
+      })
+      .finally(() => {
+        this.controllers.delete(run.id);
+        this.inflight.delete(run.id);
+      });
+    this.inflight.set(run.id, p);
+  }
+
+  private async execute(
+    runId: string,
+    slotSignal: AbortSignal,
+    cancelSignal: AbortSignal,
+    resumed: boolean,
+  ): Promise<void> {
+    const stored = await this.store.getRun(runId);
+    if (stored === undefined || isTerminal(stored.status) || stored.status === 'waiting_approval') return;
+    const started = stored.started_at ?? nowIso();
+    const deadline = Date.parse(started) + stored.limits.timeout_sec * 1000;
+    const controller = new AbortController();
+    const abort = (reason: unknown) => {
+      if (!controller.signal.aborted) controller.abort(reason);
+    };
+    const onSlot = () => abort(slotSignal.reason);
+    const onCancel = () => abort(cancelSignal.reason);
+    slotSignal.addEventListener('abort', onSlot, { once: true });
+    cancelSignal.addEventListener('abort', onCancel, { once: true });
+    const remaining = Math.max(0, deadline - Date.now());
+    const timer = setTimeout(
+      () =>
+        abort(
+          new TimeoutError(
+            `run timed out after ${stored.limits.timeout_sec} s`,
+            stored.limits.timeout_sec * 1000,
+          ),
+        ),
+      remaining,
+    );
+    let run: Run;
+    try {
+      run = await this.store.transitionRun(
+        runId,
+        {
+          status: 'running',
+          started_at: started,
+          owner: this.nodeId,
+          lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString(),
+        },
+        {
+          type: resumed || stored.started_at !== null ? 'run.resumed' : 'run.started',
+          data: { node: this.nodeId },
+        },
+        { from: ['queued', 'running'] },
+      );
+    } catch (err) {
+      clearTimeout(timer);
+      slotSignal.removeEventListener('abort', onSlot);
+      cancelSignal.removeEventListener('abort', onCancel);
+      if (err instanceof ConflictError) return; // cancelled or settled meanwhile
+      throw err;
+    }
+    this.notify(runId, 'running');
+    const exec = new RunExecution(run, this.store, controller.signal, {
+      retryBaseMs: this.options.retryBaseMs ?? 200,
+      onStep: () => this.notify(runId),
+      ...(this.options.sleep === undefined ? {} : { sleep: this.options.sleep }),
+    });
+    try {
+      const result = await runStrategy(exec, this.env, run.input as RunRequest);
+      await exec.flush();
+      controller.signal.throwIfAborted();
+      await this.settle(runId, 'completed', undefined, { result, usage: exec.usage });
+    } catch (raw) {
+      await exec.flush().catch(() => undefined);
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : raw;
+      if (reason instanceof ShutdownError) {
+        // Shutdown: leave the run for the next process; its journal makes the resume exact.
+        await this.store.releaseRun(runId, this.nodeId).catch(() => undefined);
+        return;
+      }
+      if (raw instanceof SuspendForApproval && !controller.signal.aborted) {
+        await this.store
+          .transitionRun(
+            runId,
+            { status: 'waiting_approval', usage: exec.usage, owner: null, lease_expires_at: null },
+            { type: 'run.waiting_approval', data: { approval_id: raw.approvalId } },
+            { from: ['running', 'waiting_approval'] },
+          )
+          .catch(() => undefined);
+        this.notify(runId, 'waiting_approval');
+        return;
+      }
+      const e = toSkillplaneError(reason);
+      await this.settle(runId, e.code === 'cancelled' ? 'cancelled' : 'failed', e, { usage: exec.usage });
+    } finally {
+      clearTimeout(timer);
+      slotSignal.removeEventListener('abort', onSlot);
+      cancelSignal.removeEventListener('abort', onCancel);
+    }
+  }
+
+  /** Moves a run to a terminal state with its event; a run already terminal is left alone. */
+  private async settle(
+    runId: string,
+    status: 'completed' | 'failed' | 'cancelled',
+    error: SkillplaneError | undefined,
+    extra: { result?: unknown; usage?: Run['usage'] } = {},
+    from?: Run['status'][],
+  ): Promise<void> {
+    try {
+      await this.store.transitionRun(
+        runId,
+        {
+          status,
+          finished_at: nowIso(),
+          owner: null,
+          lease_expires_at: null,
+          ...(extra.result === undefined ? {} : { result: extra.result }),
+          ...(extra.usage === undefined ? {} : { usage: extra.usage }),
+          ...(error === undefined
+            ? {}
+            : {
+                error: {
+                  code: error.code,
+                  message: error.message,
+                  ...(error.data === undefined ? {} : { data: error.data }),
+                },
+              }),
+        },
+        {
+          type: `run.${status}`,
+          data: {
+            ...(error === undefined ? {} : { error: { code: error.code, message: error.message } }),
+            ...(extra.usage === undefined ? {} : { usage: extra.usage }),
+          },
+        },
+        from === undefined ? undefined : { from },
+      );
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    this.notify(runId, status);
+  }
+
+  private notify(runId: string, status?: Run['status']): void {
+    this.emit('run', status === undefined ? { runId } : { runId, status });
+  }
+
+  private async requestApproval(
+    exec: RunExecution,
+    req: { stepKey: string; skill: { id: string; manifest: { risk_tags: string[] } }; args: unknown },
+  ): Promise<Approval> {
+    const { approval } = await this.store.createApproval({
+      run_id: exec.run.id,
+      step_key: req.stepKey,
+      skill_id: req.skill.id,
+      args: req.args,
+      risk_tags: req.skill.manifest.risk_tags,
+      expires_at: new Date(Date.now() + this.config.agents.approval_timeout_sec * 1000).toISOString(),
+    });
+    this.notify(exec.run.id);
+    return approval;
+  }
+
+  /**
+   * Approves or denies a pending approval. Approve: once no approval of the run is pending, the
+   * run is re-queued and continues from the step that asked. Deny: the run fails with
+   * `approval_denied`. Deciding twice is `already_decided`.
+   */
+  async decide(
+    approvalId: string,
+    decision: { approve: boolean; reason?: string; principal: string | null },
+  ): Promise<Approval> {
+    const existing = await this.store.getApproval(approvalId);
+    if (existing === undefined) throw new NotFoundError('approval', approvalId);
+    const approval = await this.store.decideApproval(approvalId, {
+      status: decision.approve ? 'approved' : 'denied',
+      decided_by: decision.principal,
+      reason: decision.reason ?? null,
+    });
+    const run = await this.store.getRun(approval.run_id);
+    await this.audit(decision.principal, 'approval.decide', approval.id, run?.trace_id ?? null, {
+      run_id: approval.run_id,
+      skill_id: approval.skill_id,
+      decision: approval.status,
+      reason: decision.reason ?? null,
+    });
+    await this.store.appendEvent(approval.run_id, 'approval.decided', {
+      approval_id: approval.id,
+      status: approval.status,
+      decided_by: decision.principal,
+    });
+    await this.afterDecision(approval);
+    return approval;
+  }
+
+  private async afterDecision(approval: Approval): Promise<void> {
+    const run = await this.store.getRun(approval.run_id);
+    if (run === undefined || isTerminal(run.status)) return;
+    if (approval.status !== 'approved') {
+      const err = new SkillplaneError(
+        'approval_denied',
+        `approval ${approval.id} for ${approval.skill_id} was ${approval.status}`,
+        {
+          data: { approval_id: approval.id, skill_id: approval.skill_id },
+        },
+      );
+      await this.settle(run.id, 'failed', err, {}, ['waiting_approval', 'running', 'queued']);
+      return;
+    }
+    const pending = await this.store.listApprovals({ run_id: run.id, status: 'pending' });
+    if (pending.length > 0 || run.status !== 'waiting_approval') {
+      this.notify(run.id);
+      return;
+    }
+    try {
+      const queued = await this.store.transitionRun(
+        run.id,
+        { status: 'queued' },
+        { type: 'run.queued', data: { after: 'approval' } },
+        {
+          from: ['waiting_approval'],
+        },
+      );
+      this.schedule(queued, true);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    this.notify(run.id);
+  }
+
+  /** Expires pending approvals past their deadline; their runs fail with `approval_denied`. */
+  async expireApprovals(now = new Date()): Promise<number> {
+    const pending = await this.store.listApprovals({ status: 'pending', limit: 500 });
+    let n = 0;
+    for (const a of pending) {
+      if (a.expires_at === null || Date.parse(a.expires_at) > now.getTime()) continue;
+      try {
+        const decided = await this.store.decideApproval(a.id, {
+          status: 'expired',
+          decided_by: null,
+          reason: 'approval timed out',
+        });
+        await this.audit(null, 'approval.expire', a.id, null, { run_id: a.run_id });
+        await this.afterDecision(decided);
+        n++;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Cancels a run, reaching every branch, model request and skill process. Cancelling a
+   * cancelled run returns it; a completed or failed run is `already_terminal`.
+   */
+  async cancel(runId: string, principal: string | null = null): Promise<Run> {
+    const run = await this.store.getRun(runId);
+    if (run === undefined) throw new NotFoundError('run', runId);
+    if (run.status === 'cancelled') return run;
+    if (isTerminal(run.status)) {
+      throw new ConflictError(`run ${runId} is already ${run.status}`, 'already_terminal', {
+        status: run.status,
+      });
+    }
+    void this.audit(principal, 'run.cancel', runId, run.trace_id);
+    const controller = this.controllers.get(runId);
+    if (controller !== undefined) {
+      controller.abort(new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`));
+      this.scheduler.cancel(runId);
+      await this.inflight.get(runId);
+    } else {
+      await this.settle(runId, 'cancelled', new CancelledError('run cancelled'), {}, [
+        'queued',
+        'waiting_approval',
+        'running',
+      ]);
+      for (const a of await this.store.listApprovals({ run_id: runId, status: 'pending' })) {
+        await this.store
+          .decideApproval(a.id, { status: 'expired', decided_by: principal, reason: 'run cancelled' })
+          .catch(() => undefined);
+      }
+    }
+    const after = await this.store.getRun(runId);
+    return after!;
+  }
+
+  /** Waits until the run is terminal or waiting for approval, or `timeoutMs` passes. */
+  async wait(runId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Run> {
+    const settled = (r: Run) => isTerminal(r.status) || r.status === 'waiting_approval';
+    let run = await this.getRun(runId);
+    if (settled(run) || opts.timeoutMs <= 0) return run;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('run', onRun);
+        opts.signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const onRun = (n: RunNotification) => {
+        if (n.runId === runId && n.status !== undefined && n.status !== 'running' && n.status !== 'queued')
+          done();
+      };
+      const timer = setTimeout(done, opts.timeoutMs);
+      this.on('run', onRun);
+      opts.signal?.addEventListener('abort', done, { once: true });
+    });
+    run = await this.getRun(runId);
+    return run;
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const run = await this.store.getRun(runId);
+    if (run === undefined) throw new NotFoundError('run', runId);
+    return run;
+  }
+
+  listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return this.store.listRuns(query);
+  }
+
+  getSteps(runId: string): Promise<Step[]> {
+    return this.store.getSteps(runId);
+  }
+
+  listEvents(runId: string, afterSeq = 0, limit = 500): Promise<RunEvent[]> {
+    return this.store.listEvents(runId, { afterSeq, limit });
+  }
+
+  listApprovals(query: {
+    status?: Approval['status'];
+    run_id?: string;
+    limit?: number;
+  }): Promise<Approval[]> {
+    return this.store.listApprovals(query);
+  }
+
+  private async audit(
+    principal: string | null,
+    action: string,
+    target: string,
+    traceId: string | null,
+    data?: Record<string, unknown>,
+  ): Promise<void> {
+    try {
+      await this.store.appendAudit({ principal, action, target, trace_id: traceId, data: data ?? null });
+    } catch (err) {
+      this.logger?.warn({ err: toSkillplaneError(err).message, action }, 'audit write failed');
+    }
+  }
+
+  /** Runs currently executing or queued in this process. */
+  get activeRuns(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Stops accepting runs, gives running ones `graceMs` to finish, then interrupts the rest and
+   * leaves them for the next process (they resume from their checkpoint).
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const all = Promise.allSettled([...this.inflight.values()]);
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const c of this.controllers.values()) c.abort(new ShutdownError());
+      this.scheduler.close();
+      await Promise.allSettled([...this.inflight.values()]);
+    }
+  }
+}

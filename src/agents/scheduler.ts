@@ -1,0 +1,448 @@
+/**
+ * The bounded run scheduler: admission control (a fixed number of queue places), at most
+ * `maxConcurrent` running tasks, and weighted fair choice between priority classes with aging.
+ *
+ * Every operation is O(1): one intrusive doubly linked FIFO per priority class (O(1) removal on
+ * cancel), smooth weighted round-robin over the three classes, and aging decided from the class
+ * heads only (a head is the oldest ticket of its class, hence the most promoted one).
+ */
+import { linkedAbortController, toAbortError } from './abort.js';
+import type { LinkedAbort } from './abort.js';
+import { CancelledError, ConflictError, RunQueueFullError } from '../errors/index.js';
+
+/** Priority class of a run, highest first. */
+export type Priority = 'interactive' | 'normal' | 'batch';
+
+/** Priority classes in order, highest first; the index is the class rank. */
+export const PRIORITIES: readonly Priority[] = ['interactive', 'normal', 'batch'];
+
+/** What the caller admits: a run id and its priority. */
+export interface Ticket {
+  id: string;
+  priority: Priority;
+}
+
+/** Options of {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** Tasks allowed to run at once (≥ 1). */
+  maxConcurrent: number;
+  /** Queue places: admitted tickets not yet running (≥ 1). */
+  maxQueued: number;
+  /** Relative share of dispatches each class gets while several are waiting (each > 0). */
+  weights: Record<Priority, number>;
+  /** A ticket waiting longer than this is promoted one class per `agingMs` (default 2000). */
+  agingMs?: number;
+  /** Clock in milliseconds (default `Date.now`). */
+  now?: () => number;
+}
+
+/** Queue wait percentiles of one class over its last {@link WAIT_WINDOW} started tickets. */
+export interface WaitStats {
+  p50: number;
+  p95: number;
+  samples: number;
+}
+
+/** A snapshot of the scheduler, for metrics and health endpoints. */
+export interface SchedulerStats {
+  running: number;
+  /** Tickets waiting for a slot, by priority. */
+  queued: Record<Priority, number>;
+  /** Tickets admitted whose `run` has not been called yet (they hold a queue place too). */
+  admitted: number;
+  /** Queue places (`maxQueued`). */
+  capacity: number;
+  maxConcurrent: number;
+  /** Time from `run()` to start, in ms, per priority. */
+  queueWaitMs: Record<Priority, WaitStats>;
+}
+
+/** Number of recent queue waits kept per priority for {@link SchedulerStats.queueWaitMs}. */
+export const WAIT_WINDOW = 1_000;
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+/** Weight of the newest duration in the moving average. */
+const EWMA_ALPHA = 0.2;
+
+interface Entry {
+  readonly id: string;
+  readonly priority: Priority;
+  readonly rank: number;
+  state: 'admitted' | 'queued' | 'running';
+  /** Global enqueue order: FIFO tie-break between heads of different classes. */
+  seq: number;
+  enqueuedAt: number;
+  startedAt: number;
+  prev: Entry | undefined;
+  next: Entry | undefined;
+  link: LinkedAbort | undefined;
+  start: (() => void) | undefined;
+  reject: ((err: unknown) => void) | undefined;
+}
+
+/** An intrusive FIFO of entries. */
+class Fifo {
+  head: Entry | undefined;
+  tail: Entry | undefined;
+  size = 0;
+
+  push(e: Entry): void {
+    e.prev = this.tail;
+    e.next = undefined;
+    if (this.tail === undefined) this.head = e;
+    else this.tail.next = e;
+    this.tail = e;
+    this.size++;
+  }
+
+  remove(e: Entry): void {
+    if (e.prev === undefined) this.head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === undefined) this.tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = undefined;
+    e.next = undefined;
+    this.size--;
+  }
+}
+
+/** A fixed-size window of the latest samples. */
+class Window {
+  readonly #values = new Float64Array(WAIT_WINDOW);
+  #count = 0;
+  #index = 0;
+
+  add(v: number): void {
+    this.#values[this.#index] = v;
+    this.#index = (this.#index + 1) % WAIT_WINDOW;
+    if (this.#count < WAIT_WINDOW) this.#count++;
+  }
+
+  stats(): WaitStats {
+    if (this.#count === 0) return { p50: 0, p95: 0, samples: 0 };
+    const sorted = this.#values.slice(0, this.#count).sort();
+    const at = (p: number): number => sorted[Math.max(0, Math.ceil(p * this.#count) - 1)] ?? 0;
+    return { p50: at(0.5), p95: at(0.95), samples: this.#count };
+  }
+}
+
+/**
+ * Bounded run scheduler. Use: `admit(ticket)` synchronously (it throws `RunQueueFullError` before
+ * anything is stored), then `run(id, task)`; or `cancel(id)` to give the place back.
+ *
+ * Choice of the next ticket: smooth weighted round-robin between the classes that have waiting
+ * tickets, by `weights`, where a ticket's class is its priority promoted by one class per `agingMs`
+ * of waiting — so a batch ticket is treated as interactive after `2 × agingMs` and can wait at most
+ * about that long plus one task duration, however many interactive tickets arrive. FIFO within a
+ * class.
+ */
+export class Scheduler {
+  readonly maxConcurrent: number;
+  readonly maxQueued: number;
+  readonly agingMs: number;
+  readonly #weights: readonly number[];
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #queues: readonly Fifo[] = [new Fifo(), new Fifo(), new Fifo()];
+  /** Smooth weighted round-robin credit of each effective class. */
+  readonly #credit = [0, 0, 0];
+  readonly #waits: readonly Window[] = [new Window(), new Window(), new Window()];
+  #reserved = 0;
+  #admittedOnly = 0;
+  #running = 0;
+  #seq = 0;
+  #durationEwma: number | undefined;
+  #pumping = false;
+  #closed = false;
+  readonly #drainWaiters = new Set<() => void>();
+
+  constructor(options: SchedulerOptions) {
+    const { maxConcurrent, maxQueued, weights } = options;
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1)
+      throw new RangeError('maxConcurrent must be >= 1');
+    if (!Number.isInteger(maxQueued) || maxQueued < 1) throw new RangeError('maxQueued must be >= 1');
+    const w = PRIORITIES.map((p) => weights[p]);
+    if (w.some((x) => !Number.isFinite(x) || x <= 0)) throw new RangeError('priority weights must be > 0');
+    const agingMs = options.agingMs ?? 2_000;
+    if (!(agingMs > 0)) throw new RangeError('agingMs must be > 0');
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueued = maxQueued;
+    this.agingMs = agingMs;
+    this.#weights = w;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Reserves a queue place for `ticket`, synchronously. Throws `RunQueueFullError(size, capacity,
+   * retryAfterMs)` when every place is taken, `ConflictError` (`already_admitted`) when the id is
+   * still live, `CancelledError` after `close()`.
+   */
+  admit(ticket: Ticket): void {
+    if (this.#closed) throw new CancelledError('scheduler is closed');
+    if (this.#entries.has(ticket.id)) {
+      throw new ConflictError(`run ${ticket.id} is already admitted`, 'already_admitted', { id: ticket.id });
+    }
+    const rank = PRIORITIES.indexOf(ticket.priority);
+    if (rank < 0) throw new RangeError(`unknown priority: ${String(ticket.priority)}`);
+    if (this.#reserved >= this.maxQueued) {
+      throw new RunQueueFullError(this.#reserved, this.maxQueued, this.retryAfterMs());
+    }
+    this.#entries.set(ticket.id, {
+      id: ticket.id,
+      priority: ticket.priority,
+      rank,
+      state: 'admitted',
+      seq: 0,
+      enqueuedAt: 0,
+      startedAt: 0,
+      prev: undefined,
+      next: undefined,
+      link: undefined,
+      start: undefined,
+      reject: undefined,
+    });
+    this.#reserved++;
+    this.#admittedOnly++;
+  }
+
+  /**
+   * Estimated wait before a place frees up: moving average of task durations × queue depth /
+   * `maxConcurrent`, clamped to 1 s..60 s (1 s before any task has finished).
+   */
+  retryAfterMs(): number {
+    if (this.#durationEwma === undefined) return RETRY_MIN_MS;
+    const estimate = (this.#durationEwma * Math.max(1, this.#reserved)) / this.maxConcurrent;
+    return Math.round(Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, estimate)));
+  }
+
+  /**
+   * Runs `task` for the admitted ticket `id` once a slot is free, and settles like it. The slot is
+   * released when the task settles. Cancelling (`opts.signal` aborts or `cancel(id)`) while queued
+   * removes the ticket and rejects with `toAbortError(reason)` (a `CancelledError` unless the
+   * reason is already a skillplane error); while running, it aborts the signal given to `task`.
+   * Rejects with `ConflictError` (`not_admitted`) for an id that is not admitted.
+   */
+  run<T>(
+    id: string,
+    task: (signal: AbortSignal) => Promise<T>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const entry = this.#entries.get(id);
+    if (entry === undefined || entry.state !== 'admitted') {
+      return Promise.reject(new ConflictError(`run ${id} is not admitted`, 'not_admitted', { id }));
+    }
+    if (opts.signal?.aborted === true) {
+      this.#forget(entry);
+      return Promise.reject(toAbortError(opts.signal.reason));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const link = linkedAbortController(opts.signal);
+      const onAbort = (): void => {
+        if (entry.state !== 'queued') return; // running: the task sees the aborted signal
+        this.#queues[entry.rank]!.remove(entry);
+        this.#forget(entry);
+        reject(toAbortError(link.signal.reason));
+      };
+      link.signal.addEventListener('abort', onAbort, { once: true });
+      entry.link = link;
+      entry.reject = reject;
+      entry.start = () => {
+        link.signal.removeEventListener('abort', onAbort);
+        let promise: Promise<T>;
+        try {
+          promise = Promise.resolve(task(link.signal));
+        } catch (err) {
+          promise = Promise.reject(err);
+        }
+        promise.then(
+          (value) => {
+            this.#release(entry);
+            resolve(value);
+          },
+          (err: unknown) => {
+            this.#release(entry);
+            reject(err);
+          },
+        );
+      };
+      entry.state = 'queued';
+      entry.seq = this.#seq++;
+      entry.enqueuedAt = this.#now();
+      this.#admittedOnly--;
+      this.#queues[entry.rank]!.push(entry);
+      this.#pump();
+    });
+  }
+
+  /**
+   * Cancels ticket `id`: gives back the place of an admitted ticket whose `run` was not called,
+   * removes a queued one (its `run` rejects with `CancelledError`), or aborts a running task's
+   * signal. Returns false when the id is unknown (already finished).
+   */
+  cancel(id: string, reason: unknown = new CancelledError('run cancelled')): boolean {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return false;
+    if (entry.state === 'admitted') this.#forget(entry);
+    else entry.link?.controller.abort(reason);
+    return true;
+  }
+
+  /** Whether `id` is admitted, queued or running. */
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** A snapshot of counters and queue-wait percentiles. */
+  stats(): SchedulerStats {
+    const [i, n, b] = this.#queues as [Fifo, Fifo, Fifo];
+    const [wi, wn, wb] = this.#waits as [Window, Window, Window];
+    return {
+      running: this.#running,
+      queued: { interactive: i.size, normal: n.size, batch: b.size },
+      admitted: this.#admittedOnly,
+      capacity: this.maxQueued,
+      maxConcurrent: this.maxConcurrent,
+      queueWaitMs: { interactive: wi.stats(), normal: wn.stats(), batch: wb.stats() },
+    };
+  }
+
+  /**
+   * Resolves once nothing is admitted, queued or running. Rejects with `toAbortError(reason)` if
+   * `opts.signal` aborts first.
+   */
+  drain(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = opts;
+    if (signal?.aborted === true) return Promise.reject(toAbortError(signal.reason));
+    if (this.#idle()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#drainWaiters.delete(done);
+        reject(toAbortError(signal?.reason));
+      };
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#drainWaiters.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Stops admitting, rejects every queued ticket with `CancelledError` and drops admitted ones.
+   * Running tasks are left to finish (abort them through their own signals).
+   */
+  close(): void {
+    this.#closed = true;
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.state === 'admitted') this.#forget(entry);
+      else if (entry.state === 'queued') {
+        const reject = entry.reject;
+        this.#queues[entry.rank]!.remove(entry);
+        this.#forget(entry);
+        reject?.(new CancelledError('scheduler closed'));
+      }
+    }
+  }
+
+  #idle(): boolean {
+    return this.#running === 0 && this.#reserved === 0;
+  }
+
+  /** Removes a not-running entry, giving its place back. */
+  #forget(entry: Entry): void {
+    if (entry.state === 'admitted') this.#admittedOnly--;
+    this.#entries.delete(entry.id);
+    this.#reserved--;
+    entry.link?.dispose();
+    entry.link = undefined;
+    entry.start = undefined;
+    entry.reject = undefined;
+    this.#checkIdle();
+  }
+
+  #release(entry: Entry): void {
+    const duration = Math.max(0, this.#now() - entry.startedAt);
+    this.#durationEwma =
+      this.#durationEwma === undefined
+        ? duration
+        : EWMA_ALPHA * duration + (1 - EWMA_ALPHA) * this.#durationEwma;
+    this.#running--;
+    this.#entries.delete(entry.id);
+    entry.link?.dispose();
+    entry.link = undefined;
+    this.#pump();
+    this.#checkIdle();
+  }
+
+  #checkIdle(): void {
+    if (this.#drainWaiters.size === 0 || !this.#idle()) return;
+    const waiters = [...this.#drainWaiters];
+    this.#drainWaiters.clear();
+    for (const w of waiters) w();
+  }
+
+  /** Starts queued tickets while slots are free. Re-entrant calls (from a task) fold into the loop. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#running < this.maxConcurrent) {
+        const entry = this.#pick();
+        if (entry === undefined) break;
+        this.#queues[entry.rank]!.remove(entry);
+        entry.state = 'running';
+        entry.startedAt = this.#now();
+        this.#reserved--;
+        this.#running++;
+        this.#waits[entry.rank]!.add(entry.startedAt - entry.enqueuedAt);
+        const start = entry.start;
+        entry.start = undefined;
+        entry.reject = undefined;
+        start?.();
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Chooses the next ticket in O(1): smooth weighted round-robin over aged class heads. */
+  #pick(): Entry | undefined {
+    const now = this.#now();
+    const effective = [-1, -1, -1];
+    const active = [false, false, false];
+    let any = false;
+    for (let rank = 0; rank < 3; rank++) {
+      const head = this.#queues[rank]!.head;
+      if (head === undefined) continue;
+      const promoted = Math.floor(Math.max(0, now - head.enqueuedAt) / this.agingMs);
+      const cls = Math.max(0, rank - promoted);
+      effective[rank] = cls;
+      active[cls] = true;
+      any = true;
+    }
+    if (!any) return undefined;
+    let total = 0;
+    let best = -1;
+    for (let cls = 0; cls < 3; cls++) {
+      if (!active[cls]) {
+        this.#credit[cls] = 0; // an idle class banks no credit
+        continue;
+      }
+      const w = this.#weights[cls]!;
+      this.#credit[cls]! += w;
+      total += w;
+      if (best < 0 || this.#credit[cls]! > this.#credit[best]!) best = cls;
+    }
+    this.#credit[best]! -= total;
+    // Among the heads now in the chosen class, the one queued first.
+    let chosen: Entry | undefined;
+    for (let rank = 0; rank < 3; rank++) {
+      if (effective[rank] !== best) continue;
+      const head = this.#queues[rank]!.head!;
+      if (chosen === undefined || head.seq < chosen.seq) chosen = head;
+    }
+    return chosen;
+  }
+}

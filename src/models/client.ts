@@ -1,0 +1,372 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ModelBackendConfig } from '../config/index.js';
+import { CancelledError, SkillplaneError, TimeoutError } from '../errors/index.js';
+import { ModelError } from './errors.js';
+import { CompletionAccumulator, errorMessageOf } from './internal/completion.js';
+import { backoffDelay, isRetryableStatus, parseRetryAfter } from './internal/retry.js';
+import { readSseData } from './internal/sse.js';
+import { PriorityLimiter } from './limiter.js';
+import type { PriorityLimiterOptions, PriorityLimiterStats } from './limiter.js';
+import type { ChatDelta, ChatOptions, ChatRequest, ChatResult, ChatUsage } from './types.js';
+
+/** Sleeps `ms`, rejecting early when `signal` aborts. Injectable so tests can assert delays. */
+export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** Optional collaborators and tuning of a {@link ModelClient}. */
+export interface ModelClientOptions {
+  /** Share a limiter between clients; by default each client owns one of `max_concurrency` slots. */
+  limiter?: PriorityLimiter;
+  /** Options of the limiter the client creates when none is given. */
+  limiterOptions?: PriorityLimiterOptions;
+  /** The fetch implementation; default the global one (undici). */
+  fetch?: typeof fetch;
+  /** Backoff sleep; default a timer that honours the signal. */
+  sleep?: SleepFn;
+  /** Jitter source in [0, 1); default `Math.random`. */
+  random?: () => number;
+  /** Clock used for `Retry-After` dates; default `Date.now`. */
+  now?: () => number;
+  /** First backoff step; doubles each retry (default 500 ms). */
+  retryBaseDelayMs?: number;
+  /** Largest computed backoff (default 20 000 ms). */
+  retryMaxDelayMs?: number;
+  /** A server's `Retry-After` is honoured up to this many ms (default 60 000). */
+  maxRetryAfterMs?: number;
+}
+
+type AttemptOutcome =
+  | { kind: 'ok'; result: ChatResult }
+  | { kind: 'retry'; error: ModelError; retryAfterMs: number | undefined; emitted: boolean };
+
+const defaultSleep: SleepFn = async (ms, signal) => {
+  await delay(ms, undefined, signal === undefined ? undefined : { signal });
+};
+
+/**
+ * A client of one OpenAI-compatible Chat Completions backend (Ollama, vLLM, llama.cpp, LM Studio,
+ * OpenAI). Every call waits for a slot of the backend's {@link PriorityLimiter}, then sends one
+ * HTTP request per attempt.
+ *
+ * - Streams over SSE when `onDelta` is given (or `stream: true`), asking for usage in the last
+ *   chunk; tool-call fragments are accumulated by `index`.
+ * - Usage the server does not report is estimated locally (≈ 4 chars per token, `estimated: true`).
+ * - `timeout_sec` bounds each HTTP attempt (not the wait for a slot) → `TimeoutError`; a timeout
+ *   is not retried here (the run's step retries decide).
+ * - Aborting `signal` aborts the HTTP request → `CancelledError`.
+ * - 408/429/5xx and connection failures are retried up to `max_retries` times with exponential
+ *   backoff and jitter, or after the server's `Retry-After`; the slot is given back while waiting.
+ *   A stream that already delivered deltas is not retried. Other statuses → `ModelError`.
+ */
+export class ModelClient {
+  /** The model name sent to the server. */
+  readonly model: string;
+  private readonly limiter: PriorityLimiter;
+  private readonly fetchImpl: typeof fetch;
+  private readonly sleep: SleepFn;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly retryBaseDelayMs: number;
+  private readonly retryMaxDelayMs: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly active = new Set<AbortController>();
+  private closed = false;
+
+  constructor(
+    /** The backend's key under `models` in the config. */
+    readonly name: string,
+    readonly config: ModelBackendConfig,
+    options: ModelClientOptions = {},
+  ) {
+    this.model = config.model;
+    this.limiter = options.limiter ?? new PriorityLimiter(config.max_concurrency, options.limiterOptions);
+    this.fetchImpl = options.fetch ?? fetch;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
+    this.retryMaxDelayMs = options.retryMaxDelayMs ?? 20_000;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
+  }
+
+  /** Sends one chat completion request (with retries) and returns the normalised result. */
+  async chat(req: ChatRequest, options: ChatOptions = {}): Promise<ChatResult> {
+    const { signal } = options;
+    this.throwIfUnusable(signal);
+    const stream = req.stream ?? options.onDelta !== undefined;
+    const body = JSON.stringify(this.buildBody(req, stream));
+    for (let attempt = 0; ; attempt++) {
+      const release = await this.limiter.acquire(options.priority ?? 'normal', signal);
+      let outcome: AttemptOutcome;
+      try {
+        this.throwIfUnusable(signal);
+        outcome = await this.attempt(req, body, stream, options);
+      } finally {
+        release();
+      }
+      if (outcome.kind === 'ok') return outcome.result;
+      if (attempt >= this.config.max_retries || outcome.emitted) throw outcome.error;
+      const wait =
+        outcome.retryAfterMs !== undefined
+          ? Math.min(outcome.retryAfterMs, this.maxRetryAfterMs)
+          : backoffDelay(attempt, this.random, this.retryBaseDelayMs, this.retryMaxDelayMs);
+      try {
+        await this.sleep(wait, signal);
+      } catch (err) {
+        throw new CancelledError('model call cancelled during retry backoff', err);
+      }
+      this.throwIfUnusable(signal);
+    }
+  }
+
+  /** The cost in USD of a call with these token counts, from the backend's prices. */
+  estimateCost(inputTokens: number, outputTokens: number): number {
+    return (
+      (inputTokens / 1000) * this.config.price_per_1k_input +
+      (outputTokens / 1000) * this.config.price_per_1k_output
+    );
+  }
+
+  /** The ids `GET /models` lists; useful as a readiness probe. Not limited, not retried. */
+  async listModels(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    this.throwIfUnusable(options.signal);
+    const body = await this.withDeadline(options.signal, async (signal) => {
+      const res = await this.fetchImpl(`${this.baseUrl()}/models`, {
+        headers: this.headers({}, false),
+        signal,
+      });
+      if (!res.ok) throw await this.httpError(res);
+      return this.parseJson(await res.text(), res.status);
+    }).catch((err: unknown) => {
+      if (err instanceof SkillplaneError) throw err;
+      throw new ModelError(`cannot reach model backend ${this.name}: ${describe(err)}`, {
+        status: null,
+        backend: this.name,
+        cause: err,
+      });
+    });
+    const data = typeof body === 'object' && body !== null ? (body as { data?: unknown }).data : undefined;
+    if (!Array.isArray(data)) return [];
+    return data.flatMap((m: unknown) => {
+      const id = typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : undefined;
+      return typeof id === 'string' ? [id] : [];
+    });
+  }
+
+  /** Slots in use and waiters per priority. */
+  stats(): PriorityLimiterStats {
+    return this.limiter.stats();
+  }
+
+  /** Rejects queued calls and aborts in-flight requests with a `CancelledError`. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.limiter.close();
+    for (const c of this.active) c.abort(new CancelledError(`model client ${this.name} closed`));
+  }
+
+  private async attempt(
+    req: ChatRequest,
+    body: string,
+    stream: boolean,
+    options: ChatOptions,
+  ): Promise<AttemptOutcome> {
+    let emitted = false;
+    const onDelta =
+      options.onDelta === undefined
+        ? undefined
+        : (d: ChatDelta): void => {
+            emitted = true;
+            options.onDelta?.(d);
+          };
+    try {
+      return await this.withDeadline(options.signal, async (signal) => {
+        const res = await this.fetchImpl(`${this.baseUrl()}/chat/completions`, {
+          method: 'POST',
+          headers: this.headers(options, stream),
+          body,
+          signal,
+        });
+        if (!res.ok) {
+          const error = await this.httpError(res);
+          if (!isRetryableStatus(res.status)) throw error;
+          const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.now());
+          return { kind: 'retry', error, retryAfterMs, emitted: false } as const;
+        }
+        const acc = new CompletionAccumulator();
+        const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
+        if (isSse && res.body !== null) {
+          const complete = await this.readStream(res.body, acc, onDelta, res.status);
+          if (!complete) {
+            const error = new ModelError(`model backend ${this.name} ended the stream early`, {
+              status: res.status,
+              backend: this.name,
+            });
+            return { kind: 'retry', error, retryAfterMs: undefined, emitted } as const;
+          }
+        } else {
+          const text = await res.text();
+          acc.applyCompletion(this.parseJson(text, res.status));
+        }
+        return { kind: 'ok', result: this.toResult(acc, req) } as const;
+      });
+    } catch (err) {
+      if (err instanceof SkillplaneError) throw err;
+      // Anything else is the network: refused, reset, DNS, a socket closed mid-body.
+      const error = new ModelError(`cannot reach model backend ${this.name}: ${describe(err)}`, {
+        status: null,
+        backend: this.name,
+        cause: err,
+      });
+      return { kind: 'retry', error, retryAfterMs: undefined, emitted };
+    }
+  }
+
+  /** Reads SSE chunks into `acc`; false when the stream ended before `[DONE]` or a finish reason. */
+  private async readStream(
+    body: ReadableStream<Uint8Array>,
+    acc: CompletionAccumulator,
+    onDelta: ((d: ChatDelta) => void) | undefined,
+    status: number,
+  ): Promise<boolean> {
+    for await (const data of readSseData(body)) {
+      if (data.trim() === '[DONE]') return true;
+      const chunk = this.parseJson(data, status);
+      const serverError = errorMessageOf(chunk);
+      if (serverError !== undefined) {
+        throw new ModelError(`model backend ${this.name} failed mid-stream: ${serverError}`, {
+          status,
+          backend: this.name,
+        });
+      }
+      acc.applyChunk(chunk, onDelta);
+    }
+    return acc.finished;
+  }
+
+  /**
+   * Runs `fn` with a signal that aborts when the caller's signal does, when `timeout_sec` passes,
+   * or when the client closes, and turns those aborts into `CancelledError` / `TimeoutError`.
+   */
+  private async withDeadline<T>(
+    parent: AbortSignal | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const timeoutMs = Math.round(this.config.timeout_sec * 1000);
+    let timedOut = false;
+    const onAbort = (): void => controller.abort(parent?.reason);
+    parent?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new TimeoutError(`model backend ${this.name} timed out`, timeoutMs));
+    }, timeoutMs);
+    this.active.add(controller);
+    try {
+      return await fn(controller.signal);
+    } catch (err) {
+      if (timedOut) {
+        throw new TimeoutError(
+          `model backend ${this.name} did not answer within ${this.config.timeout_sec} s`,
+          timeoutMs,
+        );
+      }
+      if (parent?.aborted === true) throw new CancelledError('model call cancelled', parent.reason);
+      if (controller.signal.aborted) throw new CancelledError(`model client ${this.name} closed`, err);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onAbort);
+      this.active.delete(controller);
+    }
+  }
+
+  private buildBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
+    const body: Record<string, unknown> = { model: this.config.model, messages: req.messages };
+    if (req.tools !== undefined && req.tools.length > 0) {
+      body.tools = req.tools;
+      if (req.tool_choice !== undefined) body.tool_choice = req.tool_choice;
+    }
+    if (req.temperature !== undefined) body.temperature = req.temperature;
+    if (req.max_tokens !== undefined) body.max_tokens = req.max_tokens;
+    body.stream = stream;
+    if (stream) body.stream_options = { include_usage: true };
+    return body;
+  }
+
+  private headers(
+    options: Pick<ChatOptions, 'traceparent' | 'tracestate'>,
+    stream: boolean,
+  ): Record<string, string> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: stream ? 'text/event-stream' : 'application/json',
+    };
+    if (this.config.api_key !== null && this.config.api_key !== '') {
+      headers.authorization = `Bearer ${this.config.api_key}`;
+    }
+    if (options.traceparent !== undefined) {
+      headers.traceparent = options.traceparent;
+      if (options.tracestate !== undefined && options.tracestate !== '')
+        headers.tracestate = options.tracestate;
+    }
+    return headers;
+  }
+
+  private baseUrl(): string {
+    return this.config.base_url.replace(/\/+$/, '');
+  }
+
+  private toResult(acc: CompletionAccumulator, req: ChatRequest): ChatResult {
+    const r = acc.result(req, this.config.model);
+    return {
+      message: { role: 'assistant', content: r.content, tool_calls: r.tool_calls },
+      finish_reason: r.finish_reason,
+      usage: r.usage,
+      model: r.model,
+      cost_usd: this.costOf(r.usage),
+    };
+  }
+
+  private costOf(usage: ChatUsage): number {
+    return this.estimateCost(usage.input_tokens, usage.output_tokens);
+  }
+
+  private parseJson(text: string, status: number): unknown {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new ModelError(`model backend ${this.name} sent malformed JSON: ${text.slice(0, 200)}`, {
+        status,
+        backend: this.name,
+        cause: err,
+      });
+    }
+  }
+
+  private async httpError(res: Response): Promise<ModelError> {
+    const text = await res.text().catch(() => '');
+    let detail: string | undefined;
+    try {
+      detail = errorMessageOf(JSON.parse(text) as unknown);
+    } catch {
+      detail = undefined;
+    }
+    detail ??= text.slice(0, 500);
+    return new ModelError(
+      `model backend ${this.name} answered HTTP ${res.status}${detail === '' ? '' : `: ${detail}`}`,
+      { status: res.status, backend: this.name },
+    );
+  }
+
+  private throwIfUnusable(signal: AbortSignal | undefined): void {
+    if (signal?.aborted === true) throw new CancelledError('model call cancelled', signal.reason);
+    if (this.closed) throw new CancelledError(`model client ${this.name} closed`);
+  }
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}

@@ -1,0 +1,39 @@
+/**
+ * Model backends: an OpenAI-compatible Chat Completions client (tools, streaming, usage, retries,
+ * timeouts, cancellation) behind a per-backend priority limiter, and a registry built from config.
+ */
+
+/** A client of one OpenAI-compatible backend; see {@link ModelClient.chat}. */
+export { ModelClient } from './client.js';
+/** Injectable collaborators of a client (fetch, sleep, jitter, limiter) and the backoff sleep type. */
+export type { ModelClientOptions, SleepFn } from './client.js';
+/** The backends configured under `models`, one client each. */
+export { ModelRegistry } from './registry.js';
+/** Concurrency limiter admitting waiters by priority, then age, with aging against starvation. */
+export { PriorityLimiter } from './limiter.js';
+/** Limiter options, snapshot and release function. */
+export type { PriorityLimiterOptions, PriorityLimiterStats, ReleaseFn } from './limiter.js';
+/** `model_error` (HTTP failure, retries exhausted, unreachable) and `model_not_found`. */
+export { ModelError, ModelNotFoundError } from './errors.js';
+/** Every priority, most urgent first. */
+export { PRIORITIES } from './types.js';
+/** Chat Completions wire types and the normalised result. */
+export type {
+  AssistantMessage,
+  ChatDelta,
+  ChatMessage,
+  ChatOptions,
+  ChatRequest,
+  ChatResult,
+  ChatUsage,
+  Priority,
+  SystemMessage,
+  ToolCall,
+  ToolCallMessagePart,
+  ToolChoice,
+  ToolDefinition,
+  ToolMessage,
+  UserMessage,
+} from './types.js';
+/** Local token estimates (≈ 4 characters per token) used when a server reports no usage. */
+export { estimateInputTokens, estimateTokensFromChars } from './internal/completion.js';

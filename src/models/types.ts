@@ -1,0 +1,118 @@
+/**
+ * Wire-level types of the OpenAI Chat Completions API as skillplane uses it, plus the normalised
+ * result the client hands back. Messages are kept in the wire shape so a conversation can be sent
+ * back to the server unchanged.
+ */
+
+/** Run priority, also used to order waiters of a backend's concurrency limiter. */
+export type Priority = 'interactive' | 'normal' | 'batch';
+
+/** Every priority, most urgent first. */
+export const PRIORITIES: readonly Priority[] = ['interactive', 'normal', 'batch'];
+
+/** A tool call as it appears in an assistant message on the wire. */
+export interface ToolCallMessagePart {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A system prompt. */
+export interface SystemMessage {
+  role: 'system';
+  content: string;
+  name?: string;
+}
+
+/** A user turn. */
+export interface UserMessage {
+  role: 'user';
+  content: string;
+  name?: string;
+}
+
+/** An assistant turn: text, tool calls, or both. */
+export interface AssistantMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ToolCallMessagePart[];
+  name?: string;
+}
+
+/** The result of one tool call, answering the assistant's call with the same id. */
+export interface ToolMessage {
+  role: 'tool';
+  tool_call_id: string;
+  content: string;
+}
+
+/** One message of a conversation, in the OpenAI wire shape. */
+export type ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage;
+
+/** A function the model may call; `parameters` is a JSON Schema for its arguments. */
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters: Record<string, unknown> };
+}
+
+/** How the model may use the tools (Ollama ignores this; see DESIGN interop notes). */
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+/** One chat completion request, without the model (the backend config names it). */
+export interface ChatRequest {
+  messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
+  temperature?: number;
+  max_tokens?: number;
+  /** Force streaming on or off; by default the client streams when an `onDelta` callback is given. */
+  stream?: boolean;
+}
+
+/** A tool call the model made, its arguments accumulated into one raw string. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** The raw JSON string the model produced (may be invalid JSON). */
+  arguments: string;
+  /** `arguments` parsed as JSON; undefined when it does not parse. An empty string parses as `{}`. */
+  parsedArguments?: unknown;
+}
+
+/** Token usage of one call; `estimated` when the server sent none and it was counted locally. */
+export interface ChatUsage {
+  input_tokens: number;
+  output_tokens: number;
+  estimated: boolean;
+}
+
+/** The normalised outcome of one chat call. */
+export interface ChatResult {
+  message: { role: 'assistant'; content: string | null; tool_calls: ToolCall[] };
+  /** `stop`, `tool_calls`, `length`, … as the server reported it; null when it sent none. */
+  finish_reason: string | null;
+  usage: ChatUsage;
+  /** The model name the server reported (falls back to the configured one). */
+  model: string;
+  /** usage × the backend's prices. */
+  cost_usd: number;
+}
+
+/** One streamed increment: a piece of text, or a fragment of a tool call keyed by `index`. */
+export interface ChatDelta {
+  content?: string;
+  tool_call?: { index: number; id?: string; name?: string; arguments_fragment?: string };
+}
+
+/** Per-call options of {@link ChatRequest} execution. */
+export interface ChatOptions {
+  /** Aborts the call (queue wait, backoff and HTTP request alike) with a `CancelledError`. */
+  signal?: AbortSignal;
+  /** Orders this call among the backend's waiters; default `normal`. */
+  priority?: Priority;
+  /** W3C trace context forwarded as request headers. */
+  traceparent?: string;
+  tracestate?: string;
+  /** Called for each streamed increment; giving it turns streaming on. */
+  onDelta?: (delta: ChatDelta) => void;
+}

@@ -1,0 +1,43 @@
+/**
+ * Skills: versioned, validated, permission-gated packages (`tool`, `prompt`, `workflow`), loaded
+ * from folders (`skill.yaml` or `SKILL.md`), held in a registry, executed through one runner.
+ */
+export {
+  strictManifestSchema,
+  lenientManifestSchema,
+  agentSkillFrontMatterSchema,
+  parseSkillRef,
+  isSkillId,
+  toolNameFor,
+  skillIdFromToolName,
+  SKILL_KINDS,
+} from './manifest.js';
+export type {
+  SkillManifest,
+  SkillKind,
+  WorkflowStep,
+  JsonSchema,
+  AgentSkillFrontMatter,
+} from './manifest.js';
+export type { Skill, SkillSource, ApprovalGrant, SkillCallContext, SkillExecutor } from './types.js';
+export { loadSkillsFromDirectories } from './loader.js';
+export type { SkillLoadError, LoadSkillsOptions, LoadSkillsResult } from './loader.js';
+export { SkillRegistry } from './registry.js';
+export type { SkillsChangedEvent, SkillListFilter } from './registry.js';
+export { SkillPolicy, policyConfigFrom } from './policy.js';
+export type { PolicyConfig, EffectivePermissions } from './policy.js';
+export { SkillRunner } from './runner.js';
+export type { SkillRunnerOptions, SkillCallResult, SkillLookup, SkillGate } from './runner.js';
+export { SkillWatcher } from './watcher.js';
+export type { SkillReloadResult, SkillWatcherOptions } from './watcher.js';
+export { ToolExecutor } from './executors/tool.js';
+export type { ToolExecutorOptions, ToolProcessEvent } from './executors/tool.js';
+export { ShellExecutor } from './executors/shell.js';
+export type { ShellExecutorOptions } from './executors/shell.js';
+export { PromptExecutor } from './executors/prompt.js';
+export type { PromptSkillOutput } from './executors/prompt.js';
+export { WorkflowExecutor } from './executors/workflow.js';
+export { assertMatchesSchema, compileSchema } from './validation.js';
+export { renderTemplate } from './template.js';
+export { createSkillService } from './service.js';
+export type { SkillService } from './service.js';

@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import semver from 'semver';
+import { NotFoundError } from '../errors/index.js';
+import { parseSkillRef } from './manifest.js';
+import type { SkillKind } from './manifest.js';
+import type { Skill } from './types.js';
+
+/** Payload of `'skills.changed'`: the `id@version` refs added, changed and removed by a replace. */
+export interface SkillsChangedEvent {
+  added: string[];
+  changed: string[];
+  removed: string[];
+}
+
+/** Events of a {@link SkillRegistry}. */
+export interface SkillRegistryEvents {
+  'skills.changed': [SkillsChangedEvent];
+}
+
+/** Filters of {@link SkillRegistry.list}. */
+export interface SkillListFilter {
+  /** Only ids in this namespace (`acme` for `acme/search`). */
+  namespace?: string;
+  kind?: SkillKind;
+  /** Matches `manifest.tags` or `manifest.risk_tags`. */
+  tag?: string;
+  /** Only the latest version of each id (as {@link SkillRegistry.get} picks it). */
+  latestOnly?: boolean;
+}
+
+/** What tells two loads of one `id@version` apart: the loader's fingerprint, else mtime and content. */
+function fingerprintOf(skill: Skill): string {
+  const given = (skill as Skill & { fingerprint?: unknown }).fingerprint;
+  if (typeof given === 'string') return given;
+  return createHash('sha1')
+    .update(
+      JSON.stringify([
+        skill.file,
+        skill.dir,
+        skill.source,
+        skill.mtimeMs,
+        skill.manifest,
+        skill.inputSchema,
+        skill.outputSchema,
+      ]),
+    )
+    .digest('hex');
+}
+
+/** Newest first; a release beats every prerelease. */
+function compareVersionsDesc(a: Skill, b: Skill): number {
+  return semver.rcompare(a.version, b.version);
+}
+
+/**
+ * The skills known to the process, several versions of one id side by side. Look-ups accept
+ * `acme/search` (latest), `acme/search@1.2.0` (exact), `acme/search@^1.2` (highest match) and the
+ * tool name (`acme__search`). {@link replaceAll} swaps the whole set at once and emits
+ * `'skills.changed'` when something differs, which the MCP server turns into `tools/list_changed`.
+ */
+export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
+  /** Versions of each id, newest first. */
+  #byId = new Map<string, Skill[]>();
+  #byRef = new Map<string, { skill: Skill; fingerprint: string }>();
+  #idByToolName = new Map<string, string>();
+
+  constructor(skills: Iterable<Skill> = []) {
+    super();
+    this.#index([...skills]);
+  }
+
+  /** Number of skill versions held. */
+  get size(): number {
+    return this.#byRef.size;
+  }
+
+  /**
+   * Replaces every skill with `skills` and returns what changed (`id@version` refs). Emits
+   * `'skills.changed'` only when something was added, changed (other mtime or content) or removed.
+   */
+  replaceAll(skills: Iterable<Skill>): SkillsChangedEvent {
+    const next = [...skills];
+    const added: string[] = [];
+    const changed: string[] = [];
+    const nextRefs = new Set<string>();
+    for (const skill of next) {
+      nextRefs.add(skill.ref);
+      const before = this.#byRef.get(skill.ref);
+      if (before === undefined) added.push(skill.ref);
+      else if (before.fingerprint !== fingerprintOf(skill)) changed.push(skill.ref);
+    }
+    const removed = [...this.#byRef.keys()].filter((ref) => !nextRefs.has(ref));
+    this.#index(next);
+    const diff = { added: added.sort(), changed: changed.sort(), removed: removed.sort() };
+    if (added.length + changed.length + removed.length > 0) this.emit('skills.changed', diff);
+    return diff;
+  }
+
+  #index(skills: Skill[]): void {
+    const byId = new Map<string, Skill[]>();
+    const byRef = new Map<string, { skill: Skill; fingerprint: string }>();
+    const idByToolName = new Map<string, string>();
+    for (const skill of skills) {
+      // The loader already refuses duplicates; if a caller passes some, the first one wins.
+      if (byRef.has(skill.ref)) continue;
+      byRef.set(skill.ref, { skill, fingerprint: fingerprintOf(skill) });
+      const versions = byId.get(skill.id);
+      if (versions === undefined) byId.set(skill.id, [skill]);
+      else versions.push(skill);
+      idByToolName.set(skill.toolName, skill.id);
+    }
+    for (const versions of byId.values()) versions.sort(compareVersionsDesc);
+    this.#byId = byId;
+    this.#byRef = byRef;
+    this.#idByToolName = idByToolName;
+  }
+
+  /**
+   * Finds a skill by reference or tool name: `acme/search` (highest version, prereleases only when
+   * there is nothing else), `acme/search@1.2.0` (exact), `acme/search@^1.2` (highest version in the
+   * range), `acme__search` (tool name, latest; `@range` works there too). Undefined when none fits.
+   */
+  get(refOrToolName: string): Skill | undefined {
+    const { id: name, range } = parseSkillRef(refOrToolName.trim());
+    const id = name.includes('/') ? name : this.#idByToolName.get(name);
+    if (id === undefined) return undefined;
+    const versions = this.#byId.get(id);
+    if (versions === undefined) return undefined;
+    if (range === undefined || range === 'latest') return latestOf(versions);
+    const exact = semver.valid(range);
+    if (exact !== null) return this.#byRef.get(`${id}@${exact}`)?.skill;
+    if (semver.validRange(range) === null) return undefined;
+    const best = semver.maxSatisfying(
+      versions.map((s) => s.version),
+      range,
+    );
+    return best === null ? undefined : versions.find((s) => s.version === best);
+  }
+
+  /** Like {@link get}, but throws `NotFoundError` (`code: not_found`) when no skill fits. */
+  resolve(refOrToolName: string): Skill {
+    const skill = this.get(refOrToolName);
+    if (skill === undefined) throw new NotFoundError('skill', refOrToolName);
+    return skill;
+  }
+
+  /** True when {@link get} finds a skill. */
+  has(refOrToolName: string): boolean {
+    return this.get(refOrToolName) !== undefined;
+  }
+
+  /** Every version of `id`, newest first (empty when unknown). */
+  versions(id: string): Skill[] {
+    return [...(this.#byId.get(id) ?? [])];
+  }
+
+  /** Ids of all skills, sorted. */
+  ids(): string[] {
+    return [...this.#byId.keys()].sort();
+  }
+
+  /** Skills matching `filter`, sorted by id, then version newest first. */
+  list(filter: SkillListFilter = {}): Skill[] {
+    const out: Skill[] = [];
+    for (const id of this.ids()) {
+      if (filter.namespace !== undefined && id.slice(0, id.indexOf('/')) !== filter.namespace) continue;
+      const versions = this.#byId.get(id) ?? [];
+      const candidates = filter.latestOnly ? [latestOf(versions)].filter((s) => s !== undefined) : versions;
+      for (const skill of candidates) {
+        if (filter.kind !== undefined && skill.manifest.kind !== filter.kind) continue;
+        const tag = filter.tag;
+        if (
+          tag !== undefined &&
+          !skill.manifest.tags.includes(tag) &&
+          !skill.manifest.risk_tags.includes(tag)
+        )
+          continue;
+        out.push(skill);
+      }
+    }
+    return out;
+  }
+}
+
+/** Highest release, or highest prerelease when the id has only prereleases. */
+function latestOf(versionsDesc: Skill[]): Skill | undefined {
+  return versionsDesc.find((s) => semver.prerelease(s.version) === null) ?? versionsDesc[0];
+}

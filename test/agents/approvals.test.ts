@@ -1,0 +1,100 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Script } from '../../src/testing/index.js';
+import { offered, startHarness, toolResultCount, type Harness } from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const lines = (file: string) =>
+  existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+
+const dangerous: Script = ({ body }) =>
+  toolResultCount(body) === 0 && offered(body).includes('test__danger')
+    ? { tool_calls: [{ name: 'test__danger', arguments: { label: 'wipe' } }] }
+    : { content: `after: ${String(body.messages[body.messages.length - 1]!.content)}` };
+
+async function waitForStatus(hh: Harness, id: string, status: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ((await hh.app.runtime.getRun(id)).status === status) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`run never reached ${status}`);
+}
+
+describe('approvals', () => {
+  it('stops a run at a risk-tagged skill, holding no slot, and continues from that step once approved', async () => {
+    h = await startHarness({
+      script: dangerous,
+      agents: [{ name: 'ops', skills: ['test/danger'] }, { name: 'solo' }],
+      config: { agents: { max_parallel_agents: 1 } },
+    });
+    const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
+    await waitForStatus(h, run.id, 'waiting_approval');
+    expect(lines(h.sideFile)).toHaveLength(0);
+    const [approval] = await h.app.runtime.listApprovals({ status: 'pending' });
+    expect(approval).toMatchObject({
+      run_id: run.id,
+      skill_id: 'test/danger',
+      risk_tags: ['destructive'],
+      args: { label: 'wipe' },
+    });
+
+    // The only slot is free while the run waits: another run completes meanwhile.
+    const other = await h.app.runtime.submit({ agent: 'solo', input: 'meanwhile' });
+    expect((await h.app.runtime.wait(other.run.id, { timeoutMs: 5_000 })).status).toBe('completed');
+
+    const modelCallsBefore = h.server.requests.length;
+    await h.app.runtime.decide(approval!.id, { approve: true, principal: 'alice', reason: 'ok' });
+    const done = await h.app.runtime.wait(run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('completed');
+    expect(lines(h.sideFile)).toHaveLength(1);
+    // The first model call was replayed from the journal, not sent again: one more call only.
+    expect(h.server.requests.length - modelCallsBefore).toBe(1);
+    const audit = await h.store.listAudit({ action: 'approval.decide' });
+    expect(audit[0]).toMatchObject({ principal: 'alice', target: approval!.id });
+    await expect(
+      h.app.runtime.decide(approval!.id, { approve: false, principal: 'bob' }),
+    ).rejects.toMatchObject({
+      code: 'already_decided',
+    });
+  });
+
+  it('fails the run with approval_denied when denied, never running the skill', async () => {
+    h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
+    const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
+    await waitForStatus(h, run.id, 'waiting_approval');
+    const [approval] = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
+    await h.app.runtime.decide(approval!.id, { approve: false, principal: 'alice', reason: 'too risky' });
+    const done = await h.app.runtime.getRun(run.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'approval_denied' });
+    expect(lines(h.sideFile)).toHaveLength(0);
+  });
+
+  it('expires an approval past its deadline and fails the run', async () => {
+    h = await startHarness({
+      script: dangerous,
+      agents: [{ name: 'ops', skills: ['test/danger'] }],
+      config: { agents: { approval_timeout_sec: 1 } },
+    });
+    const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
+    await waitForStatus(h, run.id, 'waiting_approval');
+    expect(await h.app.runtime.expireApprovals(new Date(Date.now() + 2_000))).toBe(1);
+    const done = await h.app.runtime.getRun(run.id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'approval_denied' });
+    expect(lines(h.sideFile)).toHaveLength(0);
+  });
+
+  it('cancels a run that waits for approval', async () => {
+    h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
+    const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
+    await waitForStatus(h, run.id, 'waiting_approval');
+    expect((await h.app.runtime.cancel(run.id, 'alice')).status).toBe('cancelled');
+    expect(await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' })).toHaveLength(0);
+  });
+});

@@ -1,0 +1,395 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFile, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SkillExecutionError } from '../../src/errors/index.js';
+import { ToolExecutor } from '../../src/skills/executors/tool.js';
+import type { ToolProcessEvent } from '../../src/skills/executors/tool.js';
+import { SkillPolicy } from '../../src/skills/policy.js';
+import type { PolicyConfig } from '../../src/skills/policy.js';
+import type { Skill } from '../../src/skills/types.js';
+import { cleanup, isAlive, makeSkill, makeTempDir, neverAborted, writeFiles } from './helpers.js';
+
+const policyConfig: PolicyConfig = {
+  allowShell: false,
+  allowNetwork: true,
+  allowedRoots: [],
+  requireApprovalTags: ['destructive'],
+};
+
+let parent: string;
+let counter = 0;
+let server: Server;
+let port: number;
+const executors: ToolExecutor[] = [];
+
+/** A tool skill in its own folder: `index.mjs` holds `code`, `docs/a.txt` holds "hello". */
+async function toolSkill(code: string, manifest: Record<string, unknown> = {}): Promise<Skill> {
+  counter += 1;
+  const dir = join(parent, 'skills', `s${counter}`);
+  await writeFiles(dir, { 'index.mjs': code, 'docs/a.txt': 'hello', 'out/.keep': '' });
+  return makeSkill(dir, { skill_id: `t/s${counter}`, entry: './index.mjs', roots: ['docs'], ...manifest });
+}
+
+function executor(config: Partial<PolicyConfig> = {}, events?: ToolProcessEvent[]): ToolExecutor {
+  const exec = new ToolExecutor({
+    policy: new SkillPolicy({ ...policyConfig, ...config }),
+    ...(events === undefined ? {} : { onProcessEvent: (e: ToolProcessEvent) => events.push(e) }),
+  });
+  executors.push(exec);
+  return exec;
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; data: unknown }> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as { code: string; message: string; data: unknown };
+    return { code: e.code, message: e.message, data: e.data };
+  }
+  throw new Error('expected the call to fail');
+}
+
+const READ = `import fs from 'node:fs';
+export default async ({ path }) => fs.readFileSync(path, 'utf8');`;
+
+describe('ToolExecutor', () => {
+  beforeAll(async () => {
+    parent = await makeTempDir('skillplane-tool-');
+    await writeFiles(parent, { 'skills/outside.txt': 'outside', 'secret.txt': 'secret' });
+    server = createServer((_req, res) => res.end('pong'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterEach(async () => {
+    await Promise.all(executors.splice(0).map((e) => e.close()));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await cleanup([parent]);
+  });
+
+  it('runs the entry and reads inside its root', async () => {
+    const skill = await toolSkill(`import fs from 'node:fs';
+export default async (input, ctx) => ({
+  cwd: fs.readFileSync('a.txt', 'utf8'),
+  helper: await ctx.fs.readText('a.txt'),
+  list: await ctx.fs.list('.'),
+  echo: input.x,
+  runId: ctx.runId,
+  traceparent: ctx.traceparent,
+});`);
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const out = await executor().execute(
+      skill,
+      { x: 42 },
+      { signal: neverAborted(), runId: 'r1', traceparent },
+    );
+    expect(out).toEqual({
+      cwd: 'hello',
+      helper: 'hello',
+      list: ['a.txt'],
+      echo: 42,
+      runId: 'r1',
+      traceparent,
+    });
+  });
+
+  it('denies reading /etc/passwd with permission_denied', async () => {
+    const skill = await toolSkill(READ);
+    const err = await failure(executor().execute(skill, { path: '/etc/passwd' }, { signal: neverAborted() }));
+    expect(err.code).toBe('permission_denied');
+  });
+
+  it('denies reading ../../ outside its roots', async () => {
+    const skill = await toolSkill(`import fs from 'node:fs';
+export default async ({ helper }, ctx) => helper ? ctx.fs.readText('../../outside.txt') : fs.readFileSync('../../outside.txt', 'utf8');`);
+    const exec = executor();
+    expect(await readFile(join(skill.dir, 'docs', '../../outside.txt'), 'utf8')).toBe('outside');
+    expect((await failure(exec.execute(skill, { helper: false }, { signal: neverAborted() }))).code).toBe(
+      'permission_denied',
+    );
+    expect((await failure(exec.execute(skill, { helper: true }, { signal: neverAborted() }))).code).toBe(
+      'permission_denied',
+    );
+  });
+
+  it('denies escaping through a symlink inside the root', async () => {
+    const skill = await toolSkill(`import fs from 'node:fs';
+import { readFile } from 'node:fs/promises';
+export default async ({ path, how }) => {
+  if (how === 'promises') return readFile(path, 'utf8');
+  if (how === 'stream') return new Promise((res, rej) => {
+    const s = fs.createReadStream(path, 'utf8'); let t = ''; s.on('data', (c) => (t += c)); s.on('end', () => res(t)); s.on('error', rej);
+  });
+  if (how === 'open') { const fd = fs.openSync(path, 'r'); return fd; }
+  if (how === 'readdir') return fs.readdirSync(path);
+  return fs.readFileSync(path, 'utf8');
+};`);
+    await symlink('/etc', join(skill.dir, 'docs', 'etc'));
+    await symlink('/etc/passwd', join(skill.dir, 'docs', 'pw'));
+    const exec = executor();
+    for (const [path, how] of [
+      ['pw', 'sync'],
+      ['etc/passwd', 'sync'],
+      ['pw', 'promises'],
+      ['pw', 'stream'],
+      ['pw', 'open'],
+      ['etc', 'readdir'],
+    ]) {
+      const err = await failure(exec.execute(skill, { path, how }, { signal: neverAborted() }));
+      expect(err.code, `${how} ${path}`).toBe('permission_denied');
+    }
+  });
+
+  it('allows writes only under fs.write', async () => {
+    const skill = await toolSkill(
+      `import fs from 'node:fs';
+export default async ({ path }, ctx) => { fs.writeFileSync(path, 'x'); return 'ok'; };`,
+      { roots: ['docs', 'out'], permissions: { fs: { write: ['out'] } } },
+    );
+    const exec = executor();
+    expect(await exec.execute(skill, { path: '../out/ok.txt' }, { signal: neverAborted() })).toBe('ok');
+    expect(await readFile(join(skill.dir, 'out', 'ok.txt'), 'utf8')).toBe('x');
+    for (const path of ['new.txt', '../index.mjs', join(parent, 'pwned.txt')]) {
+      expect((await failure(exec.execute(skill, { path }, { signal: neverAborted() }))).code, path).toBe(
+        'permission_denied',
+      );
+    }
+  });
+
+  it('denies spawning child processes and workers', async () => {
+    const skill = await toolSkill(`export default async ({ what }) => {
+  if (what === 'spawn') return (await import('node:child_process')).execFileSync('id', { encoding: 'utf8' });
+  const { Worker } = await import('node:worker_threads');
+  new Worker('1', { eval: true });
+  return 'worker';
+};`);
+    const exec = executor();
+    expect((await failure(exec.execute(skill, { what: 'spawn' }, { signal: neverAborted() }))).code).toBe(
+      'permission_denied',
+    );
+    expect((await failure(exec.execute(skill, { what: 'worker' }, { signal: neverAborted() }))).code).toBe(
+      'permission_denied',
+    );
+  });
+
+  const NET = `import net from 'node:net';
+import http from 'node:http';
+export default async ({ port, how }) => {
+  if (how === 'fetch') return (await fetch('http://127.0.0.1:' + port + '/')).text();
+  if (how === 'http') return new Promise((res, rej) => {
+    const req = http.get({ host: '127.0.0.1', port }, (r) => { let t = ''; r.on('data', (c) => (t += c)); r.on('end', () => res(t)); });
+    req.on('error', rej);
+  });
+  return new Promise((res, rej) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.end(); res('connected'); });
+    s.on('error', rej);
+  });
+};`;
+
+  it('denies network access, loopback included, when the host is not listed', async () => {
+    const skill = await toolSkill(NET);
+    const exec = executor();
+    for (const how of ['fetch', 'net', 'http']) {
+      const err = await failure(exec.execute(skill, { port, how }, { signal: neverAborted() }));
+      expect(err.code, how).toBe('permission_denied');
+    }
+  });
+
+  it('allows a listed host, with or without a port', async () => {
+    const exec = executor();
+    const anyPort = await toolSkill(NET, { permissions: { network: ['127.0.0.1'] } });
+    expect(await exec.execute(anyPort, { port, how: 'fetch' }, { signal: neverAborted() })).toBe('pong');
+    expect(await exec.execute(anyPort, { port, how: 'net' }, { signal: neverAborted() })).toBe('connected');
+    expect(await exec.execute(anyPort, { port, how: 'http' }, { signal: neverAborted() })).toBe('pong');
+    const exact = await toolSkill(NET, { permissions: { network: [`127.0.0.1:${port}`] } });
+    expect(await exec.execute(exact, { port, how: 'fetch' }, { signal: neverAborted() })).toBe('pong');
+    const otherPort = await toolSkill(NET, { permissions: { network: [`127.0.0.1:${port === 1 ? 2 : 1}`] } });
+    expect(
+      (await failure(exec.execute(otherPort, { port, how: 'net' }, { signal: neverAborted() }))).code,
+    ).toBe('permission_denied');
+  });
+
+  it('denies a listed host when the config disables network', async () => {
+    const skill = await toolSkill(NET, { permissions: { network: ['127.0.0.1'] } });
+    const err = await failure(
+      executor({ allowNetwork: false }).execute(skill, { port, how: 'fetch' }, { signal: neverAborted() }),
+    );
+    expect(err.code).toBe('permission_denied');
+  });
+
+  it('gives the child a minimal environment', async () => {
+    process.env.SKILLPLANE_TEST_SECRET = 'hunter2';
+    try {
+      const skill = await toolSkill('export default async () => Object.keys(process.env).sort();');
+      const keys = (await executor().execute(skill, {}, { signal: neverAborted() })) as string[];
+      expect(keys.every((k) => ['PATH', 'NODE_ENV'].includes(k))).toBe(true);
+    } finally {
+      delete process.env.SKILLPLANE_TEST_SECRET;
+    }
+  });
+
+  it('forwards log lines to the caller logger', async () => {
+    const skill = await toolSkill(
+      `export default async (_input, ctx) => { ctx.logger.info('hello', { n: 1 }); return 1; };`,
+    );
+    const lines: unknown[] = [];
+    const logger = {
+      debug: () => undefined,
+      info: (fields: unknown, msg: string) => lines.push([fields, msg]),
+      warn: () => undefined,
+      error: () => undefined,
+    } as unknown as Logger;
+    await executor().execute(skill, {}, { signal: neverAborted(), logger });
+    expect(lines).toEqual([[{ skill: skill.ref, n: 1 }, 'hello']]);
+  });
+
+  it('reports a crash with the tail of stderr', async () => {
+    const skill = await toolSkill(
+      `export default async () => { process.stderr.write('boom happened\\n'); setTimeout(() => process.exit(3), 20); return new Promise(() => {}); };`,
+    );
+    const err = await failure(executor().execute(skill, {}, { signal: neverAborted() }));
+    expect(err.code).toBe('skill_failed');
+    expect(err.data).toMatchObject({ exit_code: 3, stderr: expect.stringContaining('boom happened') });
+  });
+
+  it('reports an error thrown by the skill as skill_failed and keeps the process', async () => {
+    const events: ToolProcessEvent[] = [];
+    const skill = await toolSkill(
+      `export default async ({ fail }) => { if (fail) throw new Error('nope'); return process.pid; };`,
+    );
+    const exec = executor({}, events);
+    const err = await failure(exec.execute(skill, { fail: true }, { signal: neverAborted() }));
+    expect(err).toMatchObject({ code: 'skill_failed', message: expect.stringContaining('nope') });
+    expect(err).toBeTruthy();
+    const pid = await exec.execute(skill, { fail: false }, { signal: neverAborted() });
+    expect(events.filter((e) => e.type === 'spawn').map((e) => e.pid)).toEqual([pid]);
+  });
+
+  it('kills the child on timeout', async () => {
+    const events: ToolProcessEvent[] = [];
+    const skill = await toolSkill(`export default async () => new Promise((r) => setTimeout(r, 60_000));`, {
+      timeouts: { execute_sec: 0.3 },
+    });
+    const exec = executor({}, events);
+    const err = await failure(exec.execute(skill, {}, { signal: neverAborted() }));
+    expect(err.code).toBe('timeout');
+    const spawned = events.find((e) => e.type === 'spawn')!;
+    expect(events.some((e) => e.type === 'exit' && e.pid === spawned.pid)).toBe(true);
+    expect(isAlive(spawned.pid)).toBe(false);
+  });
+
+  it('kills the child within 100 ms of an abort', async () => {
+    const events: ToolProcessEvent[] = [];
+    let exitedAt = 0;
+    const exec = new ToolExecutor({
+      policy: new SkillPolicy(policyConfig),
+      onProcessEvent: (e) => {
+        events.push(e);
+        if (e.type === 'exit') exitedAt = performance.now();
+      },
+    });
+    executors.push(exec);
+    const skill = await toolSkill(
+      `export default async (_i, ctx) => { ctx.logger.info('started'); return new Promise((r) => setTimeout(r, 60_000)); };`,
+    );
+    const controller = new AbortController();
+    let started!: () => void;
+    const startedP = new Promise<void>((resolve) => (started = resolve));
+    const logger = {
+      info: () => started(),
+      debug: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    const call = failure(
+      exec.execute(skill, {}, { signal: controller.signal, logger: logger as unknown as Logger }),
+    );
+    await startedP;
+    const abortedAt = performance.now();
+    controller.abort();
+    const err = await call;
+    expect(err.code).toBe('cancelled');
+    const pid = events.find((e) => e.type === 'spawn')!.pid;
+    expect(exitedAt - abortedAt).toBeLessThan(100);
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('reuses a warm process for the same skill and never across skills', async () => {
+    const code = 'export default async () => process.pid;';
+    const a = await toolSkill(code);
+    const b = await toolSkill(code);
+    const exec = executor();
+    const first = await exec.execute(a, {}, { signal: neverAborted() });
+    const second = await exec.execute(a, {}, { signal: neverAborted() });
+    const other = await exec.execute(b, {}, { signal: neverAborted() });
+    expect(second).toBe(first);
+    expect(other).not.toBe(first);
+    const concurrent = await Promise.all([
+      exec.execute(a, {}, { signal: neverAborted() }),
+      exec.execute(a, {}, { signal: neverAborted() }),
+    ]);
+    expect(new Set(concurrent).size).toBe(2);
+    await exec.close();
+    expect(isAlive(first as number)).toBe(false);
+    expect(isAlive(other as number)).toBe(false);
+  });
+
+  it('respawns after a timeout instead of reusing the killed process', async () => {
+    const skill = await toolSkill(
+      `export default async ({ hang }) => hang ? new Promise(() => setTimeout(() => {}, 60_000)) : process.pid;`,
+      {
+        timeouts: { execute_sec: 0.3 },
+      },
+    );
+    const exec = executor();
+    const before = await exec.execute(skill, {}, { signal: neverAborted() });
+    expect((await failure(exec.execute(skill, { hang: true }, { signal: neverAborted() }))).code).toBe(
+      'timeout',
+    );
+    const after = await exec.execute(skill, {}, { signal: neverAborted() });
+    expect(after).not.toBe(before);
+  });
+
+  it('cancels a running call when the executor closes', async () => {
+    const skill = await toolSkill(
+      `export default async (_i, ctx) => { ctx.logger.info('started'); return new Promise((r) => setTimeout(r, 60_000)); };`,
+    );
+    const exec = executor();
+    let started!: () => void;
+    const startedP = new Promise<void>((resolve) => (started = resolve));
+    const logger = {
+      info: () => started(),
+      debug: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    const call = failure(
+      exec.execute(skill, {}, { signal: neverAborted(), logger: logger as unknown as Logger }),
+    );
+    await startedP;
+    await exec.close();
+    expect((await call).code).toBe('cancelled');
+    await expect(exec.execute(skill, {}, { signal: neverAborted() })).rejects.toMatchObject({
+      code: 'executor_closed',
+    });
+  });
+
+  it('refuses an entry outside the skill folder', async () => {
+    const skill = await toolSkill('export default async () => 1;', { entry: '../../secret.txt' });
+    await expect(executor().execute(skill, {}, { signal: neverAborted() })).rejects.toMatchObject({
+      code: 'permission_denied',
+    });
+  });
+
+  it('maps errors to SkillExecutionError', async () => {
+    const skill = await toolSkill(READ);
+    await expect(
+      executor().execute(skill, { path: '/etc/passwd' }, { signal: neverAborted() }),
+    ).rejects.toBeInstanceOf(SkillExecutionError);
+  });
+});
