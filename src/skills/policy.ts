@@ -113,6 +113,11 @@ function compact(paths: string[]): string[] {
 export class SkillPolicy {
   private readonly config: PolicyConfig;
   private readonly allowedRoots: string[];
+  /**
+   * Resolved permissions per loaded skill object. A reload replaces the objects, so an edited
+   * manifest is resolved afresh; only successful resolutions are kept.
+   */
+  private readonly resolved = new WeakMap<Skill, EffectivePermissions>();
 
   constructor(config: PolicyConfig) {
     this.config = config;
@@ -127,6 +132,14 @@ export class SkillPolicy {
    * root or fs path lies outside what is allowed.
    */
   effectivePermissions(skill: Skill): EffectivePermissions {
+    const cached = this.resolved.get(skill);
+    if (cached !== undefined) return cached;
+    const computed = this.computePermissions(skill);
+    this.resolved.set(skill, computed);
+    return computed;
+  }
+
+  private computePermissions(skill: Skill): EffectivePermissions {
     const dir = realpathOf(skill.dir, true);
     if (dir === undefined) throw new PermissionDeniedError(`skill folder ${skill.dir} does not exist`);
     const { manifest } = skill;

@@ -6,7 +6,8 @@ import type { JsonSchema } from './manifest.js';
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// addUsedSchema: false — two skills may reuse one $id without clashing in this shared instance.
+const ajv = new Ajv({ allErrors: true, strict: false, addUsedSchema: false });
 addFormats(ajv);
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 
