@@ -66,6 +66,7 @@ export async function startHarness(opts: {
   const server = await startScriptedModelServer({ script: opts.script, model: 'test-model' });
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sp-rt-'));
   const { sideFile, workspace } = writeTestSkills(dir);
+  writeFlakySkills(dir, workspace);
   const cfg = opts.config ?? {};
   const loaded = loadConfig({
     cwd: dir,
@@ -129,4 +130,28 @@ export function userText(body: { messages: { role: string; content?: unknown }[]
     if (m.role === 'user' && typeof m.content === 'string') return m.content;
   }
   return '';
+}
+
+/** Adds `test/flaky` (crashes its process on the first call, then works) and its risk-tagged twin. */
+export function writeFlakySkills(dir: string, workspace: string): void {
+  const code = `import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+export default async (input, ctx) => {
+  const marker = join(ctx.roots[0], input.marker);
+  appendFileSync(join(ctx.roots[0], 'executions.log'), JSON.stringify({ label: input.marker, run: ctx.runId }) + '\\n');
+  if (!existsSync(marker)) { writeFileSync(marker, 'crashed once'); process.exit(9); }
+  return { ok: true };
+};`;
+  for (const [name, extra] of [
+    ['flaky', ''],
+    ['flaky-risky', 'risk_tags: [external_side_effect]\n'],
+  ] as const) {
+    const d = join(dir, 'skills', name);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(
+      join(d, 'skill.yaml'),
+      `skill_id: test/${name}\nversion: 1.0.0\nkind: tool\ndescription: crashes once\nentry: ./index.mjs\nroots: [${workspace}]\npermissions: {fs: {read: [${workspace}], write: [${workspace}]}}\ninput_schema: {type: object, required: [marker], properties: {marker: {type: string}}}\n${extra}`,
+    );
+    writeFileSync(join(d, 'index.mjs'), code);
+  }
 }

@@ -238,6 +238,44 @@ describe('runtime', () => {
     expect(failures).toHaveLength(2);
   });
 
+  it('retries a crashed skill but never blindly retries a risk-tagged one', async () => {
+    const script: Script = ({ body }) => {
+      const tool = offered(body).find((t) => t.startsWith('test__flaky'));
+      if (tool !== undefined && toolResultCount(body) === 0) {
+        return { tool_calls: [{ name: tool, arguments: { marker: `${tool}.marker` } }] };
+      }
+      const last = body.messages[body.messages.length - 1]!;
+      return { content: `result: ${typeof last.content === 'string' ? last.content : ''}` };
+    };
+    h = await startHarness({
+      script,
+      agents: [
+        { name: 'safe', skills: ['test/flaky'] },
+        { name: 'risky', skills: ['test/flaky-risky'] },
+      ],
+    });
+    const safe = await h.app.runtime.submit({ agent: 'safe', input: 'go' });
+    const safeDone = await h.app.runtime.wait(safe.run.id, { timeoutMs: 10_000 });
+    expect(safeDone.status).toBe('completed');
+    const safeSkill = (await h.app.runtime.getSteps(safe.run.id)).find((s) => s.kind === 'skill')!;
+    expect(safeSkill).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
+
+    const risky = await h.app.runtime.submit({ agent: 'risky', input: 'go' });
+    for (;;) {
+      const r = await h.app.runtime.getRun(risky.run.id);
+      if (r.status === 'waiting_approval') break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    const [approval] = await h.app.runtime.listApprovals({ run_id: risky.run.id, status: 'pending' });
+    await h.app.runtime.decide(approval!.id, { approve: true, principal: 'alice' });
+    const riskyDone = await h.app.runtime.wait(risky.run.id, { timeoutMs: 10_000 });
+    // The crash reaches the model as a tool error; the skill ran exactly once.
+    expect(riskyDone.status).toBe('completed');
+    expect((riskyDone.result as { output: string }).output).toContain('skill_crashed');
+    const riskyRuns = executions(h.sideFile).filter((e) => e.run === risky.run.id);
+    expect(riskyRuns).toHaveLength(1);
+  });
+
   it('does not retry a non-retryable model error', async () => {
     h = await startHarness({
       script: () => ({ status: 400, error: 'bad request' }),

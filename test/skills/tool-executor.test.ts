@@ -253,7 +253,7 @@ export default async ({ port, how }) => {
       `export default async () => { process.stderr.write('boom happened\\n'); setTimeout(() => process.exit(3), 20); return new Promise(() => {}); };`,
     );
     const err = await failure(executor().execute(skill, {}, { signal: neverAborted() }));
-    expect(err.code).toBe('skill_failed');
+    expect(err.code).toBe('skill_crashed');
     expect(err.data).toMatchObject({ exit_code: 3, stderr: expect.stringContaining('boom happened') });
   });
 

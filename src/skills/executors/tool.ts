@@ -348,7 +348,8 @@ export class ToolExecutor implements SkillExecutor {
             reject(
               new SkillExecutionError(
                 `the process of skill ${skill.id} exited unexpectedly`,
-                'skill_failed',
+                // A crash may be passing (memory, a signal): callers may retry a safe skill.
+                'skill_crashed',
                 {
                   data: { skill_id: skill.id, ...proc.crashData() },
                 },
