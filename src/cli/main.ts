@@ -4,6 +4,7 @@ import { reportError } from './output.js';
 import type { GlobalOptions } from './context.js';
 import { registerSkillsCommands } from './skills-commands.js';
 import { registerRunCommands } from './run-commands.js';
+import { registerServeCommand } from './serve-command.js';
 
 const program = new Command();
 program
@@ -16,6 +17,7 @@ program
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerSkillsCommands(program, globals);
 registerRunCommands(program, globals);
+registerServeCommand(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -40,11 +40,22 @@ export async function runParallelMap(
     branches,
     limit,
     async (branch, i, signal) => {
+      const opta = req.options.opta_roles && req.items === undefined;
       const outcome = await runAgent(exec.withSignal(signal), env, {
         agent: env.agents.resolve(branch.agent),
         messages: branch.messages,
         branch: `map.${i}`,
         keyPrefix: `map${i}/${branch.agent}`,
+        // Opta-LMX roles: each role may carry its own system prompt, model and tools.
+        ...(opta && req.options.role_system_prompts?.[branch.agent] !== undefined
+          ? { systemPrompt: req.options.role_system_prompts[branch.agent] }
+          : {}),
+        ...(opta && req.options.role_models?.[branch.agent] !== undefined
+          ? { model: req.options.role_models[branch.agent] }
+          : {}),
+        ...(opta && req.options.role_tools?.[branch.agent] !== undefined
+          ? { extraSkills: req.options.role_tools[branch.agent] }
+          : {}),
       });
       return outcome.kind === 'answer' ? outcome.text : '';
     },
@@ -63,6 +74,8 @@ export async function runParallelMap(
 
   const byLabel: Record<string, string | null> = {};
   for (const s of settled) byLabel[s.label] = s.ok ? s.output : null;
+  // Opta-LMX: parallel_map over roles answers {role: output}.
+  const roles = req.options.opta_roles && req.items === undefined ? { roles: byLabel } : {};
 
   if (req.options.reducer !== undefined) {
     const reducer = env.agents.resolve(req.options.reducer);
@@ -84,10 +97,15 @@ export async function runParallelMap(
       branch: 'reduce',
       keyPrefix: `reduce/${reducer.name}`,
     });
-    return { output: outcome.kind === 'answer' ? outcome.text : '', branches: settled, outputs: byLabel };
+    return {
+      output: outcome.kind === 'answer' ? outcome.text : '',
+      branches: settled,
+      outputs: byLabel,
+      ...roles,
+    };
   }
   const output = settled
     .map((s) => `## ${s.label}\n${s.ok ? s.output : `error: ${s.error.message}`}`)
     .join('\n\n');
-  return { output, branches: settled, outputs: byLabel };
+  return { output, branches: settled, outputs: byLabel, ...roles };
 }

@@ -1,0 +1,200 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/index.js';
+import { SkillplaneError } from '../errors/index.js';
+
+/** What an API key may do; `admin` implies every other scope. */
+export type Scope =
+  'runs:read' | 'runs:write' | 'approvals:write' | 'skills:read' | 'skills:execute' | 'admin';
+
+/** Every scope, in a stable order. */
+export const ALL_SCOPES: readonly Scope[] = [
+  'runs:read',
+  'runs:write',
+  'approvals:write',
+  'skills:read',
+  'skills:execute',
+  'admin',
+];
+
+/** Who is calling and what they may do. */
+export interface Principal {
+  name: string;
+  scopes: Scope[];
+}
+
+/** One configured key, reduced to what the server needs (the key itself is never kept). */
+interface ResolvedKey {
+  principal: string;
+  scopes: Scope[];
+  sha256: Buffer;
+  rateLimitPerMin: number | undefined;
+}
+
+/** Authentication state of one request, set by the `onRequest` hook of {@link installAuth}. */
+interface RequestAuth {
+  open: boolean;
+  /** The key's principal, `null` when no (valid) key was presented. */
+  key: ResolvedKey | null;
+  /** A bearer token was presented but matched no key. */
+  invalidKey: boolean;
+  userId: string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    skillplaneAuth: RequestAuth | null;
+  }
+}
+
+/** Whether a bind address only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || h.startsWith('127.') || h === '::ffff:127.0.0.1';
+}
+
+/** The authentication settings derived from the config and the bind host. */
+export interface AuthSettings {
+  /** No keys configured: every caller is accepted with every scope. */
+  open: boolean;
+  keys: ResolvedKey[];
+}
+
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/**
+ * Resolves `auth.keys` (reading `key_env` variables) and refuses an open server on a non-loopback
+ * host. Throws a `config_invalid` SkillplaneError with a clear message.
+ */
+export function resolveAuthSettings(
+  config: Config,
+  host: string,
+  env: NodeJS.ProcessEnv = process.env,
+): AuthSettings {
+  const keys: ResolvedKey[] = config.auth.keys.map((k) => {
+    let hash: Buffer;
+    if (k.key !== undefined) hash = sha256(k.key);
+    else if (k.key_sha256 !== undefined) hash = Buffer.from(k.key_sha256, 'hex');
+    else {
+      const name = k.key_env ?? '';
+      const value = env[name];
+      if (value === undefined || value === '')
+        throw new SkillplaneError(
+          'config_invalid',
+          `auth key of principal ${k.principal}: environment variable ${name} is not set`,
+        );
+      hash = sha256(value);
+    }
+    return { principal: k.principal, scopes: k.scopes, sha256: hash, rateLimitPerMin: k.rate_limit_per_min };
+  });
+  if (keys.length === 0 && !isLoopbackHost(host))
+    throw new SkillplaneError(
+      'config_invalid',
+      `refusing to listen on ${host} without API keys: add auth.keys to the config or bind 127.0.0.1`,
+    );
+  return { open: keys.length === 0, keys };
+}
+
+/** Looks a presented token up among the keys in constant time (every key is compared). */
+function findKey(keys: ResolvedKey[], token: string): ResolvedKey | null {
+  const presented = sha256(token);
+  let found: ResolvedKey | null = null;
+  for (const key of keys) {
+    if (timingSafeEqual(presented, key.sha256) && found === null) found = key;
+  }
+  return found;
+}
+
+/** A token bucket per principal; `take` answers the ms to wait, 0 when allowed. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  take(id: string, perMinute: number): number {
+    const now = this.now();
+    const refillPerMs = perMinute / 60_000;
+    const bucket = this.buckets.get(id) ?? { tokens: perMinute, at: now };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * refillPerMs);
+    bucket.at = now;
+    this.buckets.set(id, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - bucket.tokens) / refillPerMs);
+  }
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s === undefined || s.trim() === '' ? undefined : s.trim();
+}
+
+/**
+ * Installs the authentication and rate-limit hooks on the root instance, so every route (plugins
+ * included) sees the same `request.skillplaneAuth`. A presented key is checked here; whether a
+ * route needs one is decided by {@link authorize}.
+ */
+export function installAuth(
+  fastify: FastifyInstance,
+  settings: AuthSettings,
+  limiter = new RateLimiter(),
+): void {
+  fastify.decorateRequest('skillplaneAuth', null);
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const authz = headerValue(request, 'authorization');
+    const match = authz === undefined ? null : /^Bearer\s+(.+)$/i.exec(authz);
+    const token = match?.[1]?.trim();
+    const key = token === undefined || settings.keys.length === 0 ? null : findKey(settings.keys, token);
+    request.skillplaneAuth = {
+      open: settings.open,
+      key,
+      invalidKey: token !== undefined && key === null && !settings.open,
+      userId: headerValue(request, 'x-user-id'),
+    };
+    if (key?.rateLimitPerMin !== undefined) {
+      const waitMs = limiter.take(key.principal, key.rateLimitPerMin);
+      if (waitMs > 0) {
+        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+        void reply.header('retry-after', String(retryAfter));
+        throw new SkillplaneError('rate_limited', `rate limit of ${key.rateLimitPerMin}/min exceeded`, {
+          data: { retry_after_ms: waitMs, limit_per_min: key.rateLimitPerMin },
+        });
+      }
+    }
+  });
+}
+
+/**
+ * The principal of a request, checked for `scope`. With auth open (no keys, loopback) the caller is
+ * `x-user-id` or `anonymous` with every scope. Throws `unauthorized` (401) without a valid key and
+ * `forbidden` (403) when the key lacks the scope.
+ */
+export function authorize(request: FastifyRequest, scope: Scope): Principal {
+  const auth = request.skillplaneAuth;
+  if (auth === null) throw new SkillplaneError('internal_error', 'authentication hook is not installed');
+  if (auth.key !== null) {
+    const scopes = auth.key.scopes;
+    if (!scopes.includes('admin') && !scopes.includes(scope))
+      throw new SkillplaneError('forbidden', `principal ${auth.key.principal} lacks the scope ${scope}`, {
+        data: { scope },
+      });
+    return { name: auth.key.principal, scopes: scopes.includes('admin') ? [...ALL_SCOPES] : [...scopes] };
+  }
+  if (auth.open) return { name: auth.userId ?? 'anonymous', scopes: [...ALL_SCOPES] };
+  throw new SkillplaneError(
+    'unauthorized',
+    auth.invalidKey ? 'the API key is not valid' : 'an API key is required (Authorization: Bearer <key>)',
+  );
+}
+
+/** Whether a principal holds a scope (admin implies all). */
+export function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.includes('admin') || principal.scopes.includes(scope);
+}

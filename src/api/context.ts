@@ -1,0 +1,43 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../app/index.js';
+import type { ApiMetrics } from './metrics.js';
+import type { SseHub } from './sse.js';
+
+/** What every route plugin of the API gets. */
+export interface ApiContext {
+  app: App;
+  hub: SseHub;
+  metrics: ApiMetrics;
+  /** Set when shutdown begins: `/readyz` answers 503 and `?wait` requests return at once. */
+  state: { shuttingDown: boolean; waits: Set<AbortController> };
+  heartbeatMs: number;
+}
+
+/** The first value of a request header, trimmed; `undefined` when absent or empty. */
+export function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined) return undefined;
+  const t = s.trim();
+  return t === '' ? undefined : t;
+}
+
+/** The inbound W3C trace context of a request. */
+export function traceContext(request: FastifyRequest): { traceparent?: string; tracestate?: string } {
+  const traceparent = header(request, 'traceparent');
+  const tracestate = header(request, 'tracestate');
+  return {
+    ...(traceparent === undefined ? {} : { traceparent }),
+    ...(tracestate === undefined ? {} : { tracestate }),
+  };
+}
+
+/** An AbortSignal that fires when the client goes away before the response is sent. */
+export function clientGone(reply: FastifyReply): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableEnded) controller.abort(new Error('client closed the connection'));
+  };
+  reply.raw.once('close', onClose);
+  return { signal: controller.signal, dispose: () => reply.raw.off('close', onClose) };
+}

@@ -1,0 +1,251 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../app/index.js';
+import { CancelledError, SkillplaneError, TimeoutError, toSkillplaneError } from '../../errors/index.js';
+import type { ApprovalGrant, Skill } from '../../skills/types.js';
+import { assertMatchesSchema } from '../../skills/validation.js';
+
+/** A scope the API knows. */
+export type OpenclawAuthScope =
+  'runs:read' | 'runs:write' | 'approvals:write' | 'skills:read' | 'skills:execute' | 'admin';
+
+/** Options of {@link openclawPlugin}. */
+export interface OpenclawPluginOptions {
+  app: App;
+  /**
+   * Authenticates the request and checks one scope; throws a `SkillplaneError` with code
+   * `unauthorized` (→ 401) or `forbidden` (→ 403).
+   */
+  authorize: (request: FastifyRequest, scope: OpenclawAuthScope) => { name: string; scopes: string[] };
+}
+
+/** The paths of the OpenClaw Tools Invoke shim. */
+export const OPENCLAW_INVOKE_PATHS = ['/tools/invoke', '/v1/openclaw/invoke', '/v1/skills/openclaw/invoke'];
+
+/** OpenClaw's default maximum payload: 2 MB. */
+export const OPENCLAW_BODY_LIMIT = 2 * 1024 * 1024;
+
+/** Longest `timeout_sec` accepted (one day). */
+const MAX_TIMEOUT_SEC = 86_400;
+
+/** A parsed invoke request (OpenClaw's body with Opta-LMX's variants folded in). */
+export interface InvokeRequest {
+  tool: string;
+  action: string | undefined;
+  args: Record<string, unknown>;
+  sessionKey: string | undefined;
+  dryRun: boolean;
+  approved: boolean;
+  timeoutSec: number | undefined;
+}
+
+/** An OpenClaw error answer. */
+class InvokeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+const bad = (message: string) => new InvokeError(400, 'invalid_request', message);
+
+/**
+ * Reads an invoke body: tool from `tool` | `name` | `tool_name`, arguments from `args` |
+ * `arguments` | `input` | `params` (an object or a JSON string), plus `action`, `sessionKey`,
+ * `dryRun`, `approved` and `timeout_sec`. Throws a 400 {@link InvokeError} when malformed.
+ */
+export function parseInvokeBody(body: unknown): InvokeRequest {
+  if (!isObject(body)) throw bad('the body must be a JSON object');
+  const toolField = (['tool', 'name', 'tool_name'] as const).find((k) => body[k] !== undefined);
+  const tool = toolField === undefined ? undefined : body[toolField];
+  if (typeof tool !== 'string' || tool.trim() === '') throw bad('tool is required (a non-empty string)');
+  const argsField = (['args', 'arguments', 'input', 'params'] as const).find(
+    (k) => body[k] !== undefined && body[k] !== null,
+  );
+  let args: unknown = argsField === undefined ? {} : body[argsField];
+  if (typeof args === 'string') {
+    if (args.trim() === '') args = {};
+    else {
+      try {
+        args = JSON.parse(args) as unknown;
+      } catch {
+        throw bad(`${argsField} is not valid JSON`);
+      }
+    }
+  }
+  if (!isObject(args)) throw bad(`${argsField ?? 'args'} must be an object`);
+  const opt = <T>(key: string, type: 'string' | 'boolean' | 'number'): T | undefined => {
+    const v = body[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== type) throw bad(`${key} must be a ${type}`);
+    return v as T;
+  };
+  const timeoutSec = opt<number>('timeout_sec', 'number');
+  if (timeoutSec !== undefined && !(timeoutSec > 0 && timeoutSec <= MAX_TIMEOUT_SEC))
+    throw bad(`timeout_sec must be > 0 and <= ${MAX_TIMEOUT_SEC}`);
+  return {
+    tool: tool.trim(),
+    action: opt<string>('action', 'string'),
+    args,
+    sessionKey: opt<string>('sessionKey', 'string'),
+    dryRun: opt<boolean>('dryRun', 'boolean') ?? false,
+    approved: opt<boolean>('approved', 'boolean') ?? false,
+    timeoutSec,
+  };
+}
+
+/** Folds `action` into the arguments when the skill's input schema has an `action` property and args lack it. */
+export function foldAction(skill: Skill, args: Record<string, unknown>, action: string | undefined) {
+  if (action === undefined || args.action !== undefined) return args;
+  const props = skill.inputSchema.properties;
+  if (!isObject(props) || !('action' in props)) return args;
+  return { ...args, action };
+}
+
+function invokeErrorFrom(err: SkillplaneError): InvokeError {
+  switch (err.code) {
+    case 'unauthorized':
+      return new InvokeError(401, 'unauthorized', err.message);
+    case 'forbidden':
+      return new InvokeError(403, 'forbidden', err.message);
+    case 'approval_required':
+      return new InvokeError(400, err.code, err.message, { requires_approval: true });
+    case 'permission_denied':
+      return new InvokeError(400, err.code, err.message, { denied: true });
+    case 'timeout':
+      return new InvokeError(400, err.code, err.message, { timed_out: true });
+    case 'internal_error':
+      return new InvokeError(500, err.code, 'internal error');
+    default:
+      return new InvokeError(400, err.code, err.message);
+  }
+}
+
+function sendError(reply: FastifyReply, e: InvokeError): FastifyReply {
+  if (e.status === 401) void reply.header('www-authenticate', 'Bearer');
+  return reply
+    .code(e.status)
+    .type('application/json')
+    .send({ ok: false, error: { type: e.type, message: e.message }, ...e.extra });
+}
+
+/** The approval a caller grants with `approved: true`, when it holds `approvals:write`. */
+function approvalOf(
+  opts: OpenclawPluginOptions,
+  request: FastifyRequest,
+  approved: boolean,
+): ApprovalGrant | undefined {
+  if (!approved) return undefined;
+  try {
+    const approver = opts.authorize(request, 'approvals:write');
+    return { approved_by: approver.name, reason: 'approved: true on tools invoke' };
+  } catch (err) {
+    if (err instanceof SkillplaneError && err.code === 'forbidden') return undefined;
+    throw err;
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function invoke(opts: OpenclawPluginOptions, request: FastifyRequest, reply: FastifyReply) {
+  const { app } = opts;
+  const principal = opts.authorize(request, 'skills:execute');
+  const req = parseInvokeBody(request.body);
+  const skill = app.skills.registry.get(req.tool);
+  if (skill === undefined) throw new InvokeError(404, 'not_found', `Tool not available: ${req.tool}`);
+  const args = foldAction(skill, req.args, req.action);
+  const approval = approvalOf(opts, request, req.approved);
+  if (req.dryRun) {
+    app.skills.runner.check(skill, approval);
+    assertMatchesSchema(skill.inputSchema, args, `input of ${skill.id}`, 'input_invalid');
+    return reply.send({
+      ok: true,
+      result: { dryRun: true, valid: true, tool: skill.toolName, skill: skill.ref },
+    });
+  }
+  const controller = new AbortController();
+  const timer =
+    req.timeoutSec === undefined
+      ? undefined
+      : setTimeout(() => {
+          const ms = Math.round(req.timeoutSec! * 1000);
+          controller.abort(new TimeoutError(`tool ${skill.id} timed out after ${ms} ms`, ms));
+        }, req.timeoutSec * 1000);
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort(new CancelledError('client disconnected'));
+  };
+  reply.raw.once('close', onClose);
+  const traceparent = header(request, 'traceparent');
+  const tracestate = header(request, 'tracestate');
+  try {
+    const r = await app.skills.runner.execute(skill, args, {
+      signal: controller.signal,
+      principal: principal.name,
+      ...(approval === undefined ? {} : { approval }),
+      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(tracestate === undefined ? {} : { tracestate }),
+    });
+    return reply.send({ ok: true, result: r.output ?? null });
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+  }
+}
+
+/**
+ * OpenClaw's Tools Invoke HTTP API over skillplane's skills: `POST /tools/invoke` and the aliases
+ * `POST /v1/openclaw/invoke` and `POST /v1/skills/openclaw/invoke`. `tool` is a skill reference
+ * (`acme/search`, `acme/search@^1`) or its tool name (`acme__search`); `args` is the skill's input.
+ * Runs go through `app.skills.runner` (same policy and approval rules as REST); a risk-tagged skill
+ * runs only with `approved: true` from a principal holding `approvals:write`. Answers are
+ * OpenClaw-shaped (`{ok, result}` / `{ok: false, error: {type, message}}`), never problem+json.
+ *
+ * Register with `await fastify.register(openclawPlugin, {app, authorize})`.
+ */
+export async function openclawPlugin(fastify: FastifyInstance, opts: OpenclawPluginOptions): Promise<void> {
+  // Encapsulated: applies to these routes only (body parse errors, size limit, media type).
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof InvokeError) return sendError(reply, err);
+    if (err instanceof SkillplaneError) return sendError(reply, invokeErrorFrom(err));
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 500) {
+      request.log.error({ err }, 'tools invoke failed');
+      return sendError(reply, new InvokeError(500, 'internal_error', 'internal error'));
+    }
+    const type =
+      status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+    return sendError(reply, new InvokeError(status, type, err.message));
+  });
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      return await invoke(opts, request, reply);
+    } catch (err) {
+      if (err instanceof InvokeError) return sendError(reply, err);
+      const e = toSkillplaneError(err);
+      if (e.code === 'internal_error') request.log.error({ err }, 'tools invoke failed');
+      return sendError(reply, invokeErrorFrom(e));
+    }
+  };
+  const notAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header('allow', 'POST');
+    return sendError(
+      reply,
+      new InvokeError(405, 'method_not_allowed', `${request.method} is not allowed; use POST`),
+    );
+  };
+  for (const url of OPENCLAW_INVOKE_PATHS) {
+    fastify.route({ method: 'POST', url, bodyLimit: OPENCLAW_BODY_LIMIT, handler });
+    fastify.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, handler: notAllowed });
+  }
+}

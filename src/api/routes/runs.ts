@@ -1,0 +1,223 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ValidationError } from '../../errors/index.js';
+import { RUN_STATUSES, isTerminal, type RunStatus } from '../../store/index.js';
+import { authorize } from '../auth.js';
+import { header, traceContext, type ApiContext } from '../context.js';
+import { presentRun, toRunRequest } from '../present.js';
+import {
+  createRunBodySchema,
+  createRunQuerySchema,
+  eventsQuerySchema,
+  listRunsQuerySchema,
+  multiEventsQuerySchema,
+  problemSchema,
+  runIdParamsSchema,
+  runPageSchema,
+  runSchema,
+} from '../schemas.js';
+import { parseLastEventId, parseMultiplexedEventId, streamEvents, type StreamTarget } from '../sse.js';
+
+const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
+
+function parseStatuses(value: string | string[] | undefined): RunStatus[] | undefined {
+  if (value === undefined) return undefined;
+  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim());
+  const bad = list.filter((s) => !RUN_STATUSES.includes(s as RunStatus));
+  if (bad.length > 0)
+    throw new ValidationError(
+      `unknown status ${bad.join(', ')}`,
+      [{ path: 'status', message: `expected one of ${RUN_STATUSES.join(', ')}` }],
+      'invalid_request',
+    );
+  return list as RunStatus[];
+}
+
+/** Runs: create (ours and Opta-LMX's bodies), list, get, cancel, and their event streams. */
+export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
+  const { runtime } = ctx.app;
+
+  fastify.post(
+    '/v1/agents/runs',
+    {
+      schema: {
+        summary: 'Create a run',
+        description:
+          'Accepts our body or Opta-LMX bodies (`{request: {...}}`, legacy `{agent, input: {...}}`). ' +
+          '`Idempotency-Key` header (or `idempotency_key`) returns the same run for the same body. ' +
+          '`?wait=SECONDS` answers 200 once the run is terminal or waiting for approval.',
+        tags: ['runs'],
+        body: createRunBodySchema,
+        querystring: createRunQuerySchema,
+        response: { 200: runSchema, 202: runSchema, ...errors, 409: problemSchema, 429: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = authorize(request, 'runs:write');
+      const { request: runRequest, idempotencyKey } = toRunRequest(
+        request.body,
+        header(request, 'x-priority'),
+      );
+      const key = header(request, 'idempotency-key') ?? idempotencyKey;
+      const { run, created } = await runtime.submit(runRequest, {
+        principal: principal.name,
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...traceContext(request),
+      });
+      let current = run;
+      const waitSec = request.query.wait;
+      if (waitSec !== undefined && waitSec > 0 && !ctx.state.shuttingDown) {
+        const controller = new AbortController();
+        const onClose = () => controller.abort();
+        reply.raw.once('close', onClose);
+        ctx.state.waits.add(controller);
+        try {
+          current = await runtime.wait(run.id, { timeoutMs: waitSec * 1000, signal: controller.signal });
+        } finally {
+          ctx.state.waits.delete(controller);
+          reply.raw.off('close', onClose);
+        }
+      }
+      const settled = isTerminal(current.status) || current.status === 'waiting_approval';
+      const status = waitSec !== undefined && settled ? 200 : 202;
+      void reply.header('location', `/v1/agents/runs/${encodeURIComponent(run.id)}`);
+      if (!created) void reply.header('idempotent-replayed', 'true');
+      const steps = status === 200 ? await runtime.getSteps(run.id) : undefined;
+      return reply.status(status).send(presentRun(current, steps));
+    },
+  );
+
+  fastify.get(
+    '/v1/agents/runs',
+    {
+      schema: {
+        summary: 'List runs, newest first',
+        tags: ['runs'],
+        querystring: listRunsQuerySchema,
+        response: { 200: runPageSchema, ...errors },
+      },
+    },
+    async (request) => {
+      authorize(request, 'runs:read');
+      const q = request.query;
+      const status = parseStatuses(q.status);
+      const page = await runtime.listRuns({
+        ...(status === undefined ? {} : { status }),
+        ...(q.agent === undefined ? {} : { agent: q.agent }),
+        ...(q.priority === undefined ? {} : { priority: q.priority }),
+        ...(q.created_after === undefined ? {} : { created_after: new Date(q.created_after).toISOString() }),
+        ...(q.limit === undefined ? {} : { limit: q.limit }),
+        ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+      });
+      return { runs: page.runs.map((r) => presentRun(r)), next_cursor: page.next_cursor };
+    },
+  );
+
+  fastify.get(
+    '/v1/agents/runs/:id',
+    {
+      schema: {
+        summary: 'One run with its steps and usage',
+        tags: ['runs'],
+        params: runIdParamsSchema,
+        response: { 200: runSchema, ...errors },
+      },
+    },
+    async (request) => {
+      authorize(request, 'runs:read');
+      const run = await runtime.getRun(request.params.id);
+      return presentRun(run, await runtime.getSteps(run.id));
+    },
+  );
+
+  fastify.post(
+    '/v1/agents/runs/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a run (idempotent; a completed or failed run is already_terminal)',
+        tags: ['runs'],
+        params: runIdParamsSchema,
+        response: { 200: runSchema, ...errors, 409: problemSchema },
+      },
+    },
+    async (request) => {
+      const principal = authorize(request, 'runs:write');
+      const run = await runtime.cancel(request.params.id, principal.name);
+      return presentRun(run);
+    },
+  );
+
+  const sseResponse = {
+    200: {
+      description: 'Server-Sent Events: `id:` is the event seq, `event:` its type, `data:` the event as JSON',
+      content: { 'text/event-stream': { schema: z.string() } },
+    },
+    ...errors,
+  };
+
+  fastify.get(
+    '/v1/agents/runs/:id/events',
+    {
+      schema: {
+        summary: 'Stream a run’s events (SSE), resumable with Last-Event-ID',
+        tags: ['runs'],
+        params: runIdParamsSchema,
+        querystring: eventsQuerySchema,
+        response: sseResponse,
+      },
+    },
+    async (request, reply) => {
+      authorize(request, 'runs:read');
+      const run = await runtime.getRun(request.params.id);
+      const last = parseLastEventId(header(request, 'last-event-id'));
+      const afterSeq = last?.seq ?? request.query.after ?? 0;
+      streamEvents(
+        request,
+        reply,
+        runtime,
+        ctx.hub,
+        [{ runId: run.id, afterSeq, terminal: isTerminal(run.status) }],
+        {
+          heartbeatMs: ctx.heartbeatMs,
+          multiplexed: false,
+        },
+      );
+      return reply;
+    },
+  );
+
+  fastify.get(
+    '/v1/events',
+    {
+      schema: {
+        summary:
+          'Stream the events of several runs (SSE); an event id lists every run’s position (`run_a:3,run_b:7`)',
+        tags: ['runs'],
+        querystring: multiEventsQuerySchema,
+        response: sseResponse,
+      },
+    },
+    async (request, reply) => {
+      authorize(request, 'runs:read');
+      const ids = [
+        ...new Set(
+          (Array.isArray(request.query.run_id) ? request.query.run_id : [request.query.run_id])
+            .flatMap((v) => v.split(','))
+            .map((v) => v.trim())
+            .filter((v) => v !== ''),
+        ),
+      ];
+      const last = parseMultiplexedEventId(header(request, 'last-event-id'));
+      const targets: StreamTarget[] = [];
+      for (const id of ids) {
+        const run = await runtime.getRun(id);
+        targets.push({ runId: run.id, afterSeq: last?.get(run.id) ?? 0, terminal: isTerminal(run.status) });
+      }
+      streamEvents(request, reply, runtime, ctx.hub, targets, {
+        heartbeatMs: ctx.heartbeatMs,
+        multiplexed: true,
+      });
+      return reply;
+    },
+  );
+};

@@ -1,0 +1,226 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { SkillplaneError, TimeoutError, ValidationError, toSkillplaneError } from '../../errors/index.js';
+import type { ApprovalGrant } from '../../skills/index.js';
+import { parseTraceparent } from '../../tracing/index.js';
+import { authorize, hasScope } from '../auth.js';
+import { clientGone, traceContext, type ApiContext } from '../context.js';
+import { presentSkill } from '../present.js';
+import {
+  executeSkillBodySchema,
+  executeSkillResponseSchema,
+  listSkillsQuerySchema,
+  problemSchema,
+  reloadResponseSchema,
+  skillDetailSchema,
+  skillIdParamsSchema,
+  skillSummarySchema,
+} from '../schemas.js';
+
+const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
+
+type ExecuteBody = z.infer<typeof executeSkillBodySchema>;
+
+/** The skill input from our `input` or Opta's `arguments` (an object or a JSON string). */
+function inputOf(body: ExecuteBody): unknown {
+  if (body.input !== undefined) return body.input;
+  if (typeof body.arguments === 'string') {
+    if (body.arguments.trim() === '') return {};
+    try {
+      return JSON.parse(body.arguments) as unknown;
+    } catch {
+      throw new ValidationError(
+        'arguments is not valid JSON',
+        [{ path: 'arguments', message: 'expected a JSON object' }],
+        'invalid_request',
+      );
+    }
+  }
+  return body.arguments ?? {};
+}
+
+/** Opta's result flags for an error, added to the problem document. */
+function optaFailure(err: SkillplaneError): SkillplaneError {
+  return new SkillplaneError(err.code, err.message, {
+    data: {
+      ...(err.data ?? {}),
+      ok: false,
+      output: null,
+      error: { code: err.code, message: err.code === 'internal_error' ? 'internal error' : err.message },
+      timed_out: err.code === 'timeout',
+      denied: ['permission_denied', 'approval_required', 'approval_denied', 'forbidden'].includes(err.code),
+      requires_approval: err.code === 'approval_required',
+    },
+    cause: err,
+  });
+}
+
+/** Skills: catalogue, direct execution (policy applies) and reload. */
+export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
+  const { skills, config, store } = ctx.app;
+  const approvalTags = config.skills.require_approval_tags;
+
+  fastify.get(
+    '/v1/skills',
+    {
+      schema: {
+        summary: 'List skills (latest version of each id unless `all_versions=true`)',
+        tags: ['skills'],
+        querystring: listSkillsQuerySchema,
+        response: { 200: z.looseObject({ skills: z.array(skillSummarySchema) }), ...errors },
+      },
+    },
+    async (request) => {
+      authorize(request, 'skills:read');
+      const q = request.query;
+      const list = skills.registry.list({
+        ...(q.namespace === undefined ? {} : { namespace: q.namespace }),
+        ...(q.kind === undefined ? {} : { kind: q.kind }),
+        ...(q.tag === undefined ? {} : { tag: q.tag }),
+        latestOnly: q.all_versions !== 'true',
+      });
+      return {
+        skills: list.map((s) => presentSkill(s, approvalTags)),
+        load_errors: skills.loadErrors.length,
+      };
+    },
+  );
+
+  fastify.get(
+    '/v1/skills/:id',
+    {
+      schema: {
+        summary: 'One skill; the id is percent-encoded and may pin `@version` or a range',
+        tags: ['skills'],
+        params: skillIdParamsSchema,
+        response: { 200: skillDetailSchema, ...errors },
+      },
+    },
+    async (request) => {
+      authorize(request, 'skills:read');
+      const skill = skills.registry.resolve(request.params.id);
+      return {
+        ...presentSkill(skill, approvalTags),
+        versions: skills.registry.versions(skill.id).map((s) => s.version),
+        input_schema: skill.inputSchema,
+        output_schema: skill.outputSchema ?? null,
+        manifest: skill.manifest as unknown as Record<string, unknown>,
+      } as z.infer<typeof skillDetailSchema>;
+    },
+  );
+
+  fastify.post(
+    '/v1/skills/:id/execute',
+    {
+      schema: {
+        summary: 'Execute a skill directly (policy applies; risk-tagged skills need an approval)',
+        description:
+          'Body `{input, approval?: {approved, reason?}}` or Opta’s `{arguments, approved, timeout_sec}`. ' +
+          'Approving needs the `approvals:write` scope; the audit trail records who approved.',
+        tags: ['skills'],
+        params: skillIdParamsSchema,
+        body: executeSkillBodySchema,
+        response: {
+          200: executeSkillResponseSchema,
+          ...errors,
+          422: problemSchema,
+          500: problemSchema,
+          504: problemSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = authorize(request, 'skills:execute');
+      const body = request.body;
+      const input = inputOf(body);
+      const skill = skills.registry.resolve(request.params.id);
+      const approved = body.approval?.approved === true || body.approved === true;
+      let grant: ApprovalGrant | undefined;
+      if (approved) {
+        if (!hasScope(principal, 'approvals:write'))
+          throw optaFailure(
+            new SkillplaneError('forbidden', `principal ${principal.name} lacks the scope approvals:write`, {
+              data: { scope: 'approvals:write' },
+            }),
+          );
+        grant = {
+          approved_by: principal.name,
+          ...(body.approval?.reason === undefined ? {} : { reason: body.approval.reason }),
+        };
+      }
+      const trace = traceContext(request);
+      const traceId = parseTraceparent(trace.traceparent, trace.tracestate)?.traceId ?? null;
+      const gone = clientGone(reply);
+      const signals = [gone.signal];
+      let timer: NodeJS.Timeout | undefined;
+      if (body.timeout_sec !== undefined) {
+        const ms = Math.round(body.timeout_sec * 1000);
+        const deadline = new AbortController();
+        timer = setTimeout(
+          () => deadline.abort(new TimeoutError(`skill ${skill.id} timed out after ${ms} ms`, ms)),
+          ms,
+        );
+        signals.push(deadline.signal);
+      }
+      const audit = (ok: boolean, code: string | null) =>
+        store
+          .appendAudit({
+            principal: principal.name,
+            action: 'skill.execute',
+            target: skill.ref,
+            trace_id: traceId,
+            data: {
+              ok,
+              code,
+              via: 'http',
+              approved_by: grant?.approved_by ?? null,
+              approval_reason: grant?.reason ?? null,
+            },
+          })
+          .catch((err: unknown) => request.log.warn({ err }, 'audit write failed'));
+      try {
+        const result = await skills.runner.execute(skill, input, {
+          signal: AbortSignal.any(signals),
+          principal: principal.name,
+          ...(grant === undefined ? {} : { approval: grant }),
+          ...trace,
+        });
+        await audit(true, null);
+        return {
+          skill: result.skill,
+          output: result.output,
+          duration_ms: Math.round(result.durationMs * 1000) / 1000,
+          ok: true,
+          error: null,
+          timed_out: false,
+          denied: false,
+          requires_approval: skill.manifest.risk_tags.some((t) => approvalTags.includes(t)),
+          approved_by: grant?.approved_by ?? null,
+        };
+      } catch (raw) {
+        const err = toSkillplaneError(raw, 'skill_failed');
+        await audit(false, err.code);
+        throw optaFailure(err);
+      } finally {
+        clearTimeout(timer);
+        gone.dispose();
+      }
+    },
+  );
+
+  fastify.post(
+    '/v1/skills/reload',
+    {
+      schema: {
+        summary: 'Reload every skill folder (admin)',
+        tags: ['skills'],
+        response: { 200: reloadResponseSchema, ...errors },
+      },
+    },
+    async (request) => {
+      authorize(request, 'admin');
+      const result = await skills.reload();
+      return { skills: result.skills, errors: result.errors };
+    },
+  );
+};

@@ -1,0 +1,98 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { SkillplaneError } from '../../errors/index.js';
+import { authorize } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { agentsResponseSchema, healthSchema, problemSchema, workersResponseSchema } from '../schemas.js';
+
+/** Health, readiness, metrics, agents and the worker plane. */
+export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
+  const { app } = ctx;
+
+  fastify.get(
+    '/healthz',
+    { schema: { summary: 'The process is up', tags: ['system'], response: { 200: healthSchema } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  fastify.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Ready to serve: the store is healthy and the server is not shutting down',
+        tags: ['system'],
+        response: { 200: healthSchema, 503: problemSchema },
+      },
+    },
+    async () => {
+      if (ctx.state.shuttingDown) throw new SkillplaneError('shutting_down', 'server is shutting down');
+      const health = await app.store.health().catch((err: unknown) => ({
+        ok: false,
+        detail: err instanceof Error ? err.message : String(err),
+      }));
+      if (!health.ok)
+        throw new SkillplaneError('store_unavailable', `store is not healthy: ${health.detail ?? 'unknown'}`);
+      return { status: 'ready', store: app.config.store.driver };
+    },
+  );
+
+  fastify.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['system'],
+        response: {
+          200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const { contentType, body } = await ctx.metrics.render();
+      return reply
+        .type(contentType)
+        .serializer((s: unknown) => String(s))
+        .send(body);
+    },
+  );
+
+  fastify.get(
+    '/v1/agents',
+    {
+      schema: {
+        summary: 'Agent definitions',
+        tags: ['agents'],
+        response: { 200: agentsResponseSchema, 401: problemSchema, 403: problemSchema },
+      },
+    },
+    async (request) => {
+      authorize(request, 'runs:read');
+      return { agents: app.agents.list() };
+    },
+  );
+
+  fastify.get(
+    '/v1/workers',
+    {
+      schema: {
+        summary: 'Worker plane status',
+        tags: ['system'],
+        response: { 200: workersResponseSchema, 401: problemSchema, 403: problemSchema },
+      },
+    },
+    async (request) => {
+      authorize(request, 'runs:read');
+      const stats = app.runtime.scheduler.stats();
+      return {
+        enabled: false,
+        executor: 'in-process',
+        description:
+          'Skills run in this process’s executors (sandboxed child processes for tool skills); ' +
+          'the BullMQ worker plane is not enabled.',
+        node_id: app.runtime.nodeId,
+        scheduler: { running: stats.running, max_concurrent: stats.maxConcurrent, queued: stats.queued },
+        workers: [],
+      };
+    },
+  );
+};

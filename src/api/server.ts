@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { App } from '../app/index.js';
+import { zodIssues } from '../config/index.js';
+import { ValidationError } from '../errors/index.js';
+import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
+import type { ApiContext } from './context.js';
+import { installErrorHandler } from './errors.js';
+import { ApiMetrics } from './metrics.js';
+import { mcpPlugin } from '../mcp/index.js';
+import { openclawPlugin } from './routes/openclaw.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { runRoutes } from './routes/runs.js';
+import { skillRoutes } from './routes/skills.js';
+import { systemRoutes } from './routes/system.js';
+import { createRunBodySchema, selectRunBodySchema } from './schemas.js';
+import { SseHub } from './sse.js';
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  /** The address the server will bind; decides whether auth may be open (default `server.host`). */
+  host?: string;
+  /** A pino logger, or `false` for none (tests). Default: a pino logger at `info`. */
+  logger?: Logger | false;
+  /** Interval of SSE heartbeat comments (default 15 000 ms). */
+  heartbeatMs?: number;
+  /** Check every response against its schema (tests); default off, responses are only serialised. */
+  validateResponses?: boolean;
+  /** Environment for `key_env` keys (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** Clock of the per-key rate limiter (tests). */
+  now?: () => number;
+  /** Process metrics (CPU, memory, event loop) in `/metrics` (default true). */
+  defaultMetrics?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** Schemas whose concrete shape is picked from the data (union bodies), for precise error paths. */
+const SELECTORS = new Map<unknown, (data: unknown) => z.ZodType>([
+  [createRunBodySchema, selectRunBodySchema],
+]);
+
+/** Validates with zod; failures are `invalid_request` with every issue's field path. */
+function validatorCompiler({ schema }: { schema: unknown }) {
+  const select = SELECTORS.get(schema);
+  return (data: unknown) => {
+    const effective = select === undefined ? (schema as z.ZodType) : select(data);
+    const result = effective.safeParse(data);
+    if (result.success) return { value: result.data };
+    const issues = zodIssues(result.error).flatMap((issue, i) => {
+      const raw = result.error.issues[i];
+      // "Unrecognized keys" becomes one issue per key, each with the key's full path.
+      if (raw?.code === 'unrecognized_keys')
+        return raw.keys.map((k) => ({
+          path: [...raw.path.map(String), k].join('.'),
+          message: `unknown field ${k}`,
+        }));
+      return [issue];
+    });
+    return {
+      error: new ValidationError(
+        `invalid request: ${issues.map((x) => `${x.path || '(root)'}: ${x.message}`).join('; ')}`,
+        issues,
+        'invalid_request',
+      ),
+    };
+  };
+}
+
+/** Serialises responses without checking them against their schema (schemas still document them). */
+function plainSerializerCompiler() {
+  return (data: unknown) => JSON.stringify(data);
+}
+
+/** The server-side state that {@link buildServer} attaches to the instance. */
+export interface SkillplaneServerState {
+  auth: AuthSettings;
+  ctx: ApiContext;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    skillplane: SkillplaneServerState;
+  }
+}
+
+/**
+ * Builds the HTTP API over an application (not listening). Every route — plugins registered at
+ * the marked spot included — shares the error handler (problem+json), authentication, request ids,
+ * the per-key rate limit, CORS and metrics. Throws `config_invalid` when auth would be open on a
+ * non-loopback host.
+ */
+export async function buildServer(app: App, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const config = app.config;
+  const host = opts.host ?? config.server.host;
+  const auth = resolveAuthSettings(config, host, opts.env);
+  const fastifyOptions: FastifyServerOptions = {
+    bodyLimit: config.server.body_limit_bytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      const id = Array.isArray(given) ? given[0] : given;
+      return id !== undefined && REQUEST_ID.test(id) ? id : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  };
+  const fastify: FastifyInstance = Fastify({
+    ...fastifyOptions,
+    ...(opts.logger === undefined
+      ? { logger: true }
+      : opts.logger === false
+        ? { logger: false }
+        : { loggerInstance: opts.logger as unknown as FastifyBaseLogger }),
+  });
+  fastify.setValidatorCompiler(validatorCompiler);
+  fastify.setSerializerCompiler(
+    opts.validateResponses === true ? serializerCompiler : plainSerializerCompiler,
+  );
+
+  const metrics = new ApiMetrics(app, { defaultMetrics: opts.defaultMetrics ?? true });
+  const ctx: ApiContext = {
+    app,
+    hub: new SseHub(),
+    metrics,
+    state: { shuttingDown: false, waits: new Set() },
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+  };
+  fastify.decorate('skillplane', { auth, ctx });
+
+  installErrorHandler(fastify);
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  metrics.install(fastify);
+  installAuth(fastify, auth, new RateLimiter(opts.now));
+  if (config.server.cors_origins.length > 0) {
+    await fastify.register(cors, {
+      origin: config.server.cors_origins.includes('*') ? true : config.server.cors_origins,
+      exposedHeaders: ['x-request-id', 'retry-after', 'location', 'idempotent-replayed'],
+    });
+  }
+
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'skillplane',
+        version: '0.1.0',
+        description: 'Multi-agent runtime with native skills. Errors are application/problem+json.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },
+      },
+      security: auth.open ? [] : [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
+
+  const api = fastify.withTypeProvider<ZodTypeProvider>();
+  await api.register(systemRoutes, { ctx });
+  await api.register(runRoutes, { ctx });
+  await api.register(approvalRoutes, { ctx });
+  await api.register(skillRoutes, { ctx });
+
+  // MCP (Streamable HTTP at /mcp) and the OpenClaw tools-invoke shim. They inherit the request
+  // ids, rate limit, CORS and metrics above, and authorize each request with the same keys.
+  await fastify.register(mcpPlugin, { app, authorize });
+  await fastify.register(openclawPlugin, { app, authorize });
+
+  fastify.addHook('preClose', async () => {
+    ctx.state.shuttingDown = true;
+    for (const w of ctx.state.waits) w.abort();
+    ctx.hub.closeAll();
+  });
+  fastify.addHook('onClose', async () => {
+    metrics.close();
+  });
+  return fastify;
+}
+
+/** A listening server. */
+export interface StartedServer {
+  url: string;
+  port: number;
+  server: FastifyInstance;
+  /** Stops accepting, ends SSE streams and waits for in-flight requests. Does not close the app. */
+  close(): Promise<void>;
+}
+
+/** Builds and starts the API on `host:port` (`port` 0 picks a free port; `url` has the real one). */
+export async function startServer(
+  app: App,
+  opts: ServerOptions & { host?: string; port?: number } = {},
+): Promise<StartedServer> {
+  const host = opts.host ?? app.config.server.host;
+  const port = opts.port ?? app.config.server.port;
+  const server = await buildServer(app, { ...opts, host });
+  await server.listen({ host, port });
+  const address = server.server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    server,
+    close() {
+      closing ??= server.close();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Runtime, RunNotification } from '../agents/index.js';
+import type { RunEvent } from '../store/index.js';
+
+/** Event types after which a run's stream ends. */
+const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']);
+const PAGE = 500;
+
+/** One run followed by a stream, from `afterSeq` on. */
+export interface StreamTarget {
+  runId: string;
+  afterSeq: number;
+  /** The run is already terminal: end once its history is sent even without a terminal event. */
+  terminal: boolean;
+}
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** Several runs on one stream: an event's id is `run_a:seq,run_b:seq` (every run's position). */
+  multiplexed: boolean;
+}
+
+/** The open streams of a server, so shutdown can end them. */
+export class SseHub {
+  private readonly streams = new Set<() => void>();
+
+  add(close: () => void): () => void {
+    this.streams.add(close);
+    return () => this.streams.delete(close);
+  }
+
+  /** Ends every open stream (server shutdown). */
+  closeAll(): void {
+    for (const close of [...this.streams]) close();
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+}
+
+function format(event: RunEvent, id: string): string {
+  return `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * Streams the events of one or more runs as Server-Sent Events: history after each target's
+ * `afterSeq`, then live events. Live notifications (`runtime.on('run')`) only trigger a read from
+ * the store after the last seq sent, so there is no gap and no duplicate. Ends after every run's
+ * terminal event, on client disconnect or on {@link SseHub.closeAll}.
+ */
+export function streamEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  runtime: Runtime,
+  hub: SseHub,
+  targets: StreamTarget[],
+  options: SseOptions,
+): void {
+  const cursors = new Map(targets.map((t) => [t.runId, { ...t, done: false, pumping: false, again: false }]));
+  const raw = reply.raw;
+  let closed = false;
+  // A multiplexed event's id carries every run's position, so Last-Event-ID resumes all of them.
+  const positions = (): string => [...cursors.values()].map((c) => `${c.runId}:${c.afterSeq}`).join(',');
+
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = String(v);
+  reply.hijack();
+  raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  raw.write(`retry: 2000\n\n`);
+
+  const heartbeat = setInterval(() => {
+    if (!closed) raw.write(`: heartbeat ${new Date().toISOString()}\n\n`);
+  }, options.heartbeatMs);
+  heartbeat.unref();
+
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    runtime.off('run', onRun);
+    unregister();
+    raw.end();
+  };
+  const unregister = hub.add(close);
+
+  const pump = async (runId: string): Promise<void> => {
+    const c = cursors.get(runId);
+    if (c === undefined || c.done || closed) return;
+    if (c.pumping) {
+      c.again = true;
+      return;
+    }
+    c.pumping = true;
+    try {
+      do {
+        c.again = false;
+        for (;;) {
+          const events = await runtime.listEvents(runId, c.afterSeq, PAGE);
+          for (const e of events) {
+            if (closed) return;
+            c.afterSeq = e.seq;
+            raw.write(format(e, options.multiplexed ? positions() : String(e.seq)));
+            if (TERMINAL_EVENTS.has(e.type)) c.done = true;
+          }
+          if (events.length < PAGE || c.done) break;
+        }
+        if (c.terminal) c.done = true;
+      } while (c.again && !c.done && !closed);
+    } finally {
+      c.pumping = false;
+    }
+    if ([...cursors.values()].every((x) => x.done)) close();
+  };
+
+  const fail = (err: unknown): void => {
+    if (closed) return;
+    request.log.warn({ err }, 'event stream failed');
+    raw.write(
+      `event: error\ndata: ${JSON.stringify({ code: 'stream_failed', message: 'event stream failed' })}\n\n`,
+    );
+    close();
+  };
+
+  const onRun = (n: RunNotification): void => {
+    if (cursors.has(n.runId)) pump(n.runId).catch(fail);
+  };
+  // Subscribe before the first read: a notification in between only causes one more read.
+  runtime.on('run', onRun);
+  raw.on('close', close);
+  for (const runId of cursors.keys()) pump(runId).catch(fail);
+}
+
+/** Parses the `Last-Event-ID` of a single-run stream (the seq); garbage is ignored. */
+export function parseLastEventId(value: string | undefined): { seq: number } | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return { seq: Number(value.trim()) };
+}
+
+/** Parses the `Last-Event-ID` of a multiplexed stream (`run_a:3,run_b:7`) into positions. */
+export function parseMultiplexedEventId(value: string | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const part of (value ?? '').split(',')) {
+    const m = /^(.+):(\d+)$/.exec(part.trim());
+    if (m !== null) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}

@@ -1,0 +1,84 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { startServer } from '../api/index.js';
+import { createApp } from '../app/index.js';
+import { ValidationError } from '../errors/index.js';
+import { loadCliConfig, type GlobalOptions } from './context.js';
+
+interface ServeFlags {
+  port?: string;
+  host?: string;
+  grace?: string;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ValidationError('--port must be an integer 0..65535', [
+      { path: 'server.port', message: 'invalid port' },
+    ]);
+  return n;
+}
+
+/** `skillplane serve [--port N] [--host H]`: the HTTP API until SIGTERM/SIGINT. */
+export function registerServeCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('serve')
+    .description('start the HTTP API (runs, events, approvals, skills, metrics)')
+    .option('-p, --port <n>', 'port to listen on (0 picks a free one)')
+    .option('-H, --host <host>', 'address to bind')
+    .option('--grace <ms>', 'how long running runs may finish at shutdown', '10000')
+    .action(async (flags: ServeFlags) => {
+      const server: Record<string, unknown> = {};
+      if (flags.port !== undefined) server.port = parsePort(flags.port);
+      if (flags.host !== undefined) server.host = flags.host;
+      const loaded = loadCliConfig(globals(), Object.keys(server).length === 0 ? undefined : { server });
+      const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', name: 'skillplane' });
+      const app = await createApp(loaded, { logger });
+      let started;
+      try {
+        started = await startServer(app, { logger });
+      } catch (err) {
+        await app.close(0).catch(() => undefined);
+        throw err;
+      }
+      const { config } = app;
+      const authOpen = started.server.skillplane.auth.open;
+      logger.info(
+        {
+          url: started.url,
+          store: config.store.driver === 'sqlite' ? `sqlite:${config.store.path}` : config.store.driver,
+          skills: app.skills.registry.list({ latestOnly: true }).length,
+          skill_load_errors: app.skills.loadErrors.length,
+          agents: app.agents.list().length,
+          auth: authOpen ? 'open' : 'api-keys',
+        },
+        `listening on ${started.url}`,
+      );
+      if (authOpen)
+        logger.warn(
+          'auth is open: no API keys configured and the server binds loopback only; ' +
+            'every caller has every scope (principal = x-user-id header or anonymous)',
+        );
+      const graceMs = Number(flags.grace ?? '10000');
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        void (async () => {
+          try {
+            await started.close();
+            await app.close(Number.isFinite(graceMs) ? graceMs : 10_000);
+            logger.info('stopped');
+            process.exit(0);
+          } catch (err) {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          }
+        })();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}

@@ -1,0 +1,13 @@
+/**
+ * The Model Context Protocol surface of skillplane: a Fastify plugin serving `/mcp` over
+ * Streamable HTTP with stateful sessions, built on the official `@modelcontextprotocol/sdk`.
+ *
+ * @packageDocumentation
+ */
+export { mcpPlugin, isOriginAllowed } from './plugin.js';
+export type { McpPluginOptions, McpPrincipal, McpAuthScope } from './plugin.js';
+export { createMcpServer } from './server.js';
+export type { McpServerDeps, McpScope, McpRequestExtra } from './server.js';
+export { AGENT_TOOLS, AGENT_TOOL_NAMES, MAX_WAIT_SEC, runSummary } from './agent-tools.js';
+export type { AgentToolName } from './agent-tools.js';
+export { toolFor, promptFor, resourceFor, skillDoc, skillUri, toolAnnotations } from './skill-docs.js';
