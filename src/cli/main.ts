@@ -5,6 +5,7 @@ import type { GlobalOptions } from './context.js';
 import { registerSkillsCommands } from './skills-commands.js';
 import { registerRunCommands } from './run-commands.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerRemoteCommands } from './remote-commands.js';
 
 const program = new Command();
 program
@@ -18,6 +19,7 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerSkillsCommands(program, globals);
 registerRunCommands(program, globals);
 registerServeCommand(program, globals);
+registerRemoteCommands(program);
 
 try {
   await program.parseAsync(process.argv);

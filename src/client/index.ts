@@ -1,0 +1,42 @@
+/**
+ * A typed client of the skillplane HTTP API (`skillplane/client`): runs, their event streams with
+ * automatic `Last-Event-ID` resume, approvals, agents and skills. It imports server code only as
+ * types, so it loads nothing but `fetch`-based code at runtime.
+ */
+export { SkillplaneClient } from './client.js';
+export type { SkillplaneClientOptions } from './client.js';
+/** Errors: a non-2xx answer (with the problem's `code`) and an unreachable server. */
+export { SkillplaneApiError, SkillplaneConnectionError, parseRetryAfter } from './errors.js';
+/** The base error class, so `instanceof SkillplaneError` works across client and server code. */
+export { SkillplaneError } from '../errors/index.js';
+/** The SSE parser the event iterator uses, for other `text/event-stream` endpoints. */
+export { parseSse } from './sse.js';
+export type { SseMessage } from './sse.js';
+/** Request and response shapes. */
+export type {
+  AgentSummary,
+  ApiRun,
+  ApiStep,
+  Approval,
+  ApprovalDecisionBody,
+  ApprovalStatus,
+  CreateRunBody,
+  CreateRunOptions,
+  EventsOptions,
+  ExecuteSkillOptions,
+  ExecuteSkillResult,
+  HealthStatus,
+  ListApprovalsQuery,
+  ListRunsQuery,
+  ListSkillsQuery,
+  Priority,
+  ReloadResult,
+  Run,
+  RunEvent,
+  RunPage,
+  RunStatus,
+  SkillDetail,
+  SkillSummary,
+  Step,
+  WaitForRunOptions,
+} from './types.js';
