@@ -97,6 +97,7 @@ export const configSchema = z.strictObject({
       require_approval_tags: z.array(z.string().min(1)).default(['destructive', 'external_side_effect']),
       watch: z.boolean().default(true),
       warm_processes: z.number().int().min(0).default(2),
+      max_processes_per_skill: positiveInt.default(4),
     })
     .prefault({}),
   workers: z

@@ -39,7 +39,11 @@ export async function createSkillService(
   const runner = new SkillRunner({
     registry,
     policy,
-    toolExecutor: new ToolExecutor({ policy, warmProcesses: cfg.warm_processes }),
+    toolExecutor: new ToolExecutor({
+      policy,
+      warmProcesses: cfg.warm_processes,
+      maxProcessesPerSkill: cfg.max_processes_per_skill,
+    }),
     shellExecutor: new ShellExecutor({ policy }),
   });
   const watcher = new SkillWatcher({ directories, registry, strict: cfg.strict_validation });

@@ -339,6 +339,31 @@ export default async ({ port, how }) => {
     expect(isAlive(other as number)).toBe(false);
   });
 
+  it('caps the processes of one skill during a burst; extra calls wait for a free one', async () => {
+    const skill = await toolSkill(
+      'export default async () => { await new Promise((r) => setTimeout(r, 50)); return process.pid; };',
+    );
+    const events: ToolProcessEvent[] = [];
+    const exec = new ToolExecutor({
+      policy: new SkillPolicy(policyConfig),
+      maxProcessesPerSkill: 3,
+      onProcessEvent: (e) => events.push(e),
+    });
+    executors.push(exec);
+    const pids = await Promise.all(
+      Array.from({ length: 12 }, () => exec.execute(skill, {}, { signal: neverAborted() })),
+    );
+    expect(new Set(pids).size).toBe(3);
+    expect(events.filter((e) => e.type === 'spawn')).toHaveLength(3);
+    // A waiting call leaves the queue when its signal aborts.
+    const slow = Array.from({ length: 3 }, () => exec.execute(skill, {}, { signal: neverAborted() }));
+    const controller = new AbortController();
+    const waiting = exec.execute(skill, {}, { signal: controller.signal });
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'cancelled' });
+    await Promise.all(slow);
+  });
+
   it('respawns after a timeout instead of reusing the killed process', async () => {
     const skill = await toolSkill(
       `export default async ({ hang }) => hang ? new Promise(() => setTimeout(() => {}, 60_000)) : process.pid;`,

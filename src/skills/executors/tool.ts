@@ -30,10 +30,31 @@ export interface ToolExecutorOptions {
   policy: SkillPolicy;
   /** Idle processes kept per skill for reuse (`skills.warm_processes`, default 2; 0 disables). */
   warmProcesses?: number;
+  /**
+   * Processes of one skill alive at once (`skills.max_processes_per_skill`, default 4). Calls
+   * beyond it wait for a process to come free, so a burst never forks a process per call.
+   */
+  maxProcessesPerSkill?: number;
   /** Bytes of stderr kept for crash reports (default 8 KB). */
   stderrLimitBytes?: number;
   /** Called on every spawn, reuse and exit. */
   onProcessEvent?: (event: ToolProcessEvent) => void;
+}
+
+/** How long an idle process above `warmProcesses` is kept for the next burst. */
+const LINGER_MS = 10_000;
+
+/** A call waiting for a process of its skill. */
+interface Waiter {
+  resolve: (proc: SandboxProcess) => void;
+  reject: (err: unknown) => void;
+}
+
+/** What a loaded skill's processes are keyed and started with. */
+interface Prepared {
+  key: string;
+  entry: string;
+  permissions: EffectivePermissions;
 }
 
 /** What the child sends back. */
@@ -183,12 +204,22 @@ export class ToolExecutor implements SkillExecutor {
   private readonly onProcessEvent: ((event: ToolProcessEvent) => void) | undefined;
   private readonly idle = new Map<string, SandboxProcess[]>();
   private readonly busy = new Set<SandboxProcess>();
+  private readonly maxPerSkill: number;
+  /** Busy processes per pool key. */
+  private readonly active = new Map<string, number>();
+  /** Calls waiting for a process of a pool key, first come first served. */
+  private readonly waiters = new Map<string, Waiter[]>();
+  /** Idle processes above the warm count, with the timer that ends them. */
+  private readonly lingering = new Map<SandboxProcess, NodeJS.Timeout>();
+  /** Pool key, entry and permissions per loaded skill object (a reload makes new objects). */
+  private readonly prepared = new WeakMap<Skill, Prepared>();
   private nextCallId = 1;
   private closed = false;
 
   constructor(options: ToolExecutorOptions) {
     this.policy = options.policy;
     this.warmProcesses = options.warmProcesses ?? 2;
+    this.maxPerSkill = Math.max(1, options.maxProcessesPerSkill ?? 4);
     this.stderrLimit = options.stderrLimitBytes ?? DEFAULT_STDERR_LIMIT;
     this.onProcessEvent = options.onProcessEvent;
   }
@@ -210,17 +241,8 @@ export class ToolExecutor implements SkillExecutor {
     if (entryField === undefined) {
       throw new SkillExecutionError(`skill ${skill.id} has no entry module`, 'skill_invalid');
     }
-    const permissions = this.policy.effectivePermissions(skill);
-    const dir = realpathSync(skill.dir);
-    const entry = this.policy.resolveInsideRoots(entryField, [dir], {
-      base: dir,
-      mustExist: true,
-      field: 'entry',
-    });
-    const key = `${skill.ref}#${createHash('sha256')
-      .update(JSON.stringify({ permissions, entry, mtime: skill.mtimeMs }))
-      .digest('hex')}`;
-    const proc = this.takeIdle(key) ?? this.spawn(skill, permissions, entry, key);
+    const { key, entry, permissions } = this.prepare(skill, entryField);
+    const proc = await this.acquire(key, ctx.signal, () => this.spawn(skill, permissions, entry, key));
     this.busy.add(proc);
     proc.setRef(true);
     let reusable = false;
@@ -234,13 +256,69 @@ export class ToolExecutor implements SkillExecutor {
       throw err;
     } finally {
       this.busy.delete(proc);
-      this.release(proc, reusable);
+      this.release(proc, reusable, () => this.spawn(skill, permissions, entry, key));
     }
+  }
+
+  /** Resolves (once per loaded skill) what its processes are keyed and started with. */
+  private prepare(skill: Skill, entryField: string): Prepared {
+    const cached = this.prepared.get(skill);
+    if (cached !== undefined) return cached;
+    const permissions = this.policy.effectivePermissions(skill);
+    const dir = realpathSync(skill.dir);
+    const entry = this.policy.resolveInsideRoots(entryField, [dir], {
+      base: dir,
+      mustExist: true,
+      field: 'entry',
+    });
+    const key = `${skill.ref}#${createHash('sha256')
+      .update(JSON.stringify({ permissions, entry, mtime: skill.mtimeMs }))
+      .digest('hex')}`;
+    const prepared = { key, entry, permissions };
+    this.prepared.set(skill, prepared);
+    return prepared;
+  }
+
+  /** An idle process, a new one while under the per-skill cap, or the next one to come free. */
+  private acquire(key: string, signal: AbortSignal, spawn: () => SandboxProcess): Promise<SandboxProcess> {
+    const idle = this.takeIdle(key);
+    const active = this.active.get(key) ?? 0;
+    if (idle !== undefined || active < this.maxPerSkill) {
+      this.active.set(key, active + 1);
+      return Promise.resolve(idle ?? spawn());
+    }
+    return new Promise<SandboxProcess>((resolve, reject) => {
+      const list = this.waiters.get(key) ?? [];
+      const waiter: Waiter = {
+        resolve: (proc) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(proc);
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = () => {
+        const i = list.indexOf(waiter);
+        if (i !== -1) list.splice(i, 1);
+        reject(this.abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      list.push(waiter);
+      this.waiters.set(key, list);
+    });
   }
 
   /** Kills every pooled and running process. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of [...this.waiters.values()].flat()) {
+      w.reject(new SkillExecutionError('the tool executor is closed', 'executor_closed'));
+    }
+    this.waiters.clear();
+    for (const t of this.lingering.values()) clearTimeout(t);
+    this.lingering.clear();
     const all = [...this.busy, ...[...this.idle.values()].flat()];
     this.idle.clear();
     await Promise.all(all.map((p) => p.kill()));
@@ -250,6 +328,8 @@ export class ToolExecutor implements SkillExecutor {
     const list = this.idle.get(key);
     while (list !== undefined && list.length > 0) {
       const proc = list.pop()!;
+      clearTimeout(this.lingering.get(proc));
+      this.lingering.delete(proc);
       if (proc.alive) {
         this.onProcessEvent?.({ type: 'reuse', skill: proc.skillRef, pid: proc.pid });
         return proc;
@@ -258,12 +338,43 @@ export class ToolExecutor implements SkillExecutor {
     return undefined;
   }
 
-  private release(proc: SandboxProcess, reusable: boolean): void {
+  private release(proc: SandboxProcess, reusable: boolean, spawn: () => SandboxProcess): void {
+    const next = this.closed ? undefined : this.waiters.get(proc.key)?.shift();
+    if (next !== undefined) {
+      // Hand the slot straight to the next caller: the process itself if healthy, else a new one.
+      if (reusable && proc.alive) {
+        this.onProcessEvent?.({ type: 'reuse', skill: proc.skillRef, pid: proc.pid });
+        next.resolve(proc);
+      } else {
+        void proc.kill();
+        next.resolve(spawn());
+      }
+      return;
+    }
+    this.active.set(proc.key, Math.max(0, (this.active.get(proc.key) ?? 1) - 1));
     const list = this.idle.get(proc.key) ?? [];
-    if (reusable && !this.closed && proc.alive && list.length < this.warmProcesses) {
+    if (
+      reusable &&
+      !this.closed &&
+      proc.alive &&
+      list.length < Math.max(this.warmProcesses, this.maxPerSkill)
+    ) {
       proc.setRef(false);
       list.push(proc);
       this.idle.set(proc.key, list);
+      if (list.length > this.warmProcesses) {
+        // Above the warm count a process lingers briefly for the next burst, then goes.
+        const timer = setTimeout(() => {
+          this.lingering.delete(proc);
+          const i = list.indexOf(proc);
+          if (i !== -1 && list.length > this.warmProcesses) {
+            list.splice(i, 1);
+            void proc.kill();
+          }
+        }, LINGER_MS);
+        timer.unref();
+        this.lingering.set(proc, timer);
+      }
       return;
     }
     void proc.kill();
