@@ -4,7 +4,9 @@
  *
  * Every operation is O(1): one intrusive doubly linked FIFO per priority class (O(1) removal on
  * cancel), smooth weighted round-robin over the three classes, and aging decided from the class
- * heads only (a head is the oldest ticket of its class, hence the most promoted one).
+ * heads only (a head is the oldest ticket of its class): a class whose head has waited `agingMs`
+ * gets one extra dispatch per `agingMs`, which bounds its wait without letting a backlog of old
+ * batch runs outrank interactive runs that arrive later.
  */
 import { linkedAbortController, toAbortError } from './abort.js';
 import type { LinkedAbort } from './abort.js';
@@ -147,6 +149,8 @@ export class Scheduler {
   readonly #queues: readonly Fifo[] = [new Fifo(), new Fifo(), new Fifo()];
   /** Smooth weighted round-robin credit of each effective class. */
   readonly #credit = [0, 0, 0];
+  /** When each class last got a dispatch through aging (see #pick). */
+  readonly #lastGrant = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
   readonly #waits: readonly Window[] = [new Window(), new Window(), new Window()];
   #reserved = 0;
   #admittedOnly = 0;
@@ -407,19 +411,30 @@ export class Scheduler {
     }
   }
 
-  /** Chooses the next ticket in O(1): smooth weighted round-robin over aged class heads. */
+  /**
+   * Chooses the next ticket in O(1). Aging first: a lower class whose head has waited at least
+   * `agingMs`, and that has had no aging grant in the last `agingMs`, gets this dispatch — at most
+   * one extra dispatch per class per `agingMs`, so a starved class always moves while a large
+   * backlog can never take over from newer interactive runs. Otherwise smooth weighted round-robin
+   * over the non-empty classes, FIFO within a class.
+   */
   #pick(): Entry | undefined {
     const now = this.#now();
+    for (let rank = 2; rank >= 1; rank--) {
+      const head = this.#queues[rank]!.head;
+      if (head === undefined) continue;
+      if (now - head.enqueuedAt >= this.agingMs && now - this.#lastGrant[rank]! >= this.agingMs) {
+        this.#lastGrant[rank] = now;
+        return head;
+      }
+    }
     const effective = [-1, -1, -1];
     const active = [false, false, false];
     let any = false;
     for (let rank = 0; rank < 3; rank++) {
-      const head = this.#queues[rank]!.head;
-      if (head === undefined) continue;
-      const promoted = Math.floor(Math.max(0, now - head.enqueuedAt) / this.agingMs);
-      const cls = Math.max(0, rank - promoted);
-      effective[rank] = cls;
-      active[cls] = true;
+      if (this.#queues[rank]!.head === undefined) continue;
+      effective[rank] = rank;
+      active[rank] = true;
       any = true;
     }
     if (!any) return undefined;

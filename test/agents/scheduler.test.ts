@@ -28,6 +28,34 @@ afterEach(() => {
 });
 
 describe('Scheduler', () => {
+  it('lets a new interactive run overtake a batch backlog that has waited long past agingMs', async () => {
+    let now = 0;
+    const s = make({ maxConcurrent: 1, maxQueued: 500, agingMs: 2_000, now: () => now });
+    const order: string[] = [];
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    const task = (id: string) => async () => {
+      order.push(id);
+      const g = gate();
+      gates.set(id, g);
+      await g.promise;
+    };
+    const all = [submit(s, 'hold', 'normal', task('hold'))];
+    for (let i = 0; i < 200; i++) all.push(submit(s, `b${i}`, 'batch', task(`b${i}`)));
+    now = 60_000; // the whole backlog is now 30 aging periods old
+    all.push(submit(s, 'i0', 'interactive', task('i0')));
+    // Finish tasks one at a time; the interactive run must start within the next two dispatches.
+    for (let k = 0; k < 3; k++) {
+      await Promise.resolve();
+      gates.get(order[order.length - 1]!)!.open();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(order.indexOf('i0')).toBeGreaterThan(0);
+    expect(order.indexOf('i0')).toBeLessThanOrEqual(2);
+    s.close();
+    for (const g of gates.values()) g.open();
+    await Promise.allSettled(all);
+  });
+
   it('finishes many concurrent tasks without deadlock and never exceeds maxConcurrent', async () => {
     vi.useFakeTimers();
     const s = make({ maxConcurrent: 3 });
