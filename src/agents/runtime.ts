@@ -20,6 +20,7 @@ import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
 import { RunExecution } from './execution.js';
 import { SuspendForApproval } from './agent-loop.js';
 import { requestFingerprint, runRequestSchema, type RunRequest, type RunRequestInput } from './request.js';
+import { isStoreOutage, LeaseLostError, RunRecovery } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import { runStrategy } from './strategies/index.js';
 
@@ -46,6 +47,8 @@ export interface RuntimeOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** How long a run's ownership lease lasts; renewed while it runs. */
   leaseMs?: number;
+  /** Period of the reclaim loop (default `leaseMs / 2` with jitter). */
+  reclaimIntervalMs?: number;
 }
 
 /** A live notification that a run has new events. Listeners read them from the store. */
@@ -79,6 +82,8 @@ function newRunId(): string {
 export class Runtime extends EventEmitter {
   readonly scheduler: Scheduler;
   readonly nodeId: string;
+  /** Lease keeper, reclaim loop and retention job (see recovery.ts). */
+  readonly recovery: RunRecovery;
   private readonly config: Config;
   private readonly store: RunStore;
   private readonly env: RunEnvironment;
@@ -103,6 +108,14 @@ export class Runtime extends EventEmitter {
       maxQueued: a.max_queued_runs,
       weights: a.priority_weights,
     });
+    this.recovery = new RunRecovery({
+      store: options.store,
+      nodeId: this.nodeId,
+      leaseMs: this.leaseMs,
+      retentionDays: options.config.store.retention_days,
+      logger: options.logger,
+      ...(options.reclaimIntervalMs === undefined ? {} : { reclaimIntervalMs: options.reclaimIntervalMs }),
+    });
     this.env = {
       config: options.config,
       store: options.store,
@@ -120,37 +133,43 @@ export class Runtime extends EventEmitter {
   }
 
   /**
-   * Recovers runs left by a previous process (resumes `queued`/`running` ones from their
-   * checkpoint; `waiting_approval` ones keep waiting) and starts lease renewal and approval expiry.
+   * Recovers runs left by a previous process or a dead node (resumes `queued`/`running` ones
+   * without a live owner from their checkpoint; `waiting_approval` ones keep waiting) and starts
+   * lease renewal, the reclaim loop, the retention job (recovery.ts) and approval expiry.
    */
   async start(): Promise<{ resumed: number }> {
-    let resumed = 0;
-    for (;;) {
-      const claimed = await this.store.claimRuns(this.nodeId, {
-        statuses: ['queued', 'running'],
-        leaseMs: this.leaseMs,
-        limit: 500,
-      });
-      for (const run of claimed) {
+    const { resumed } = await this.recovery.start({
+      resume: (run) => {
+        // A reclaim pass that ends during shutdown hands its runs straight back.
+        if (this.closing) {
+          void this.store.releaseRun(run.id, this.nodeId).catch(() => undefined);
+          return false;
+        }
+        if (this.controllers.has(run.id)) return false; // already held here (lease refreshed)
         this.schedule(run, true);
-        resumed++;
-      }
-      if (claimed.length < 500) break;
-    }
-    const renew = setInterval(
-      () => {
-        const ids = [...this.controllers.keys()];
-        if (ids.length > 0)
-          void this.store.renewLeases(this.nodeId, ids, this.leaseMs).catch(() => undefined);
+        return true;
       },
-      Math.max(1000, Math.floor(this.leaseMs / 3)),
-    );
+      abandon: (runId, reason) => this.abandon(runId, reason),
+      freePlaces: () => {
+        const st = this.scheduler.stats();
+        const q = st.queued;
+        return st.capacity - st.admitted - q.interactive - q.normal - q.batch;
+      },
+    });
     const sweep = setInterval(() => void this.expireApprovals().catch(() => undefined), 5_000);
-    renew.unref();
     sweep.unref();
-    this.timers.push(renew, sweep);
+    this.timers.push(sweep);
     if (resumed > 0) this.logger?.info({ resumed }, 'resumed runs left by a previous process');
     return { resumed };
+  }
+
+  /**
+   * Aborts a run's local execution (queued or running) because this node lost its lease; the run
+   * is not settled here, its new owner (or a later reclaim by this node) continues it.
+   */
+  private abandon(runId: string, reason: LeaseLostError): void {
+    this.controllers.get(runId)?.abort(reason);
+    this.scheduler.cancel(runId, reason);
   }
 
   /** Parses a request body into a `RunRequest`, or throws `invalid_request` with every issue. */
@@ -229,12 +248,27 @@ export class Runtime extends EventEmitter {
         },
       );
       if (created) {
+        // Own the run before it waits in our queue, so another node's reclaim loop does not take
+        // it. If one claimed it in the instant since createRun, whoever moves first wins: this
+        // write is guarded on `queued`, and execute() is guarded on the owner.
+        let owned: Run;
+        try {
+          owned = await this.store.transitionRun(
+            run.id,
+            { owner: this.nodeId, lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString() },
+            undefined,
+            { from: ['queued'] },
+          );
+        } catch (err) {
+          if (err instanceof ConflictError) return { run: await this.getRun(run.id), created };
+          throw err;
+        }
         admittedUsed = true;
         void this.audit(caller.principal ?? null, 'run.create', run.id, run.trace_id, {
           agent: run.agent,
           strategy: run.strategy,
         });
-        this.schedule(run, false, true);
+        this.schedule(owned, false, true);
       }
       return { run, created };
     } finally {
@@ -248,6 +282,10 @@ export class Runtime extends EventEmitter {
       try {
         this.scheduler.admit({ id: run.id, priority: run.priority });
       } catch (err) {
+        if (this.closing) {
+          void this.store.releaseRun(run.id, this.nodeId).catch(() => undefined);
+          return;
+        }
         // Resumed work never gets lost to a full queue: try again shortly.
         const t = setTimeout(() => this.schedule(run, resumed), 500);
         t.unref();
@@ -260,14 +298,21 @@ export class Runtime extends EventEmitter {
     }
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
+    this.recovery.hold(run);
     const p = this.scheduler
       .run(run.id, (slotSignal) => this.execute(run.id, slotSignal, controller.signal, resumed), {
         signal: controller.signal,
       })
       .catch(async (err: unknown) => {
         // Cancelled while still queued: the task never started.
+        if (err instanceof LeaseLostError || controller.signal.reason instanceof LeaseLostError) return;
+        if (isStoreOutage(err)) return;
         const e = toSkillplaneError(err);
-        if (this.closing) return;
+        if (this.closing) {
+          // Shutdown: hand the queued run back at once instead of letting its lease run out.
+          await this.store.releaseRun(run.id, this.nodeId).catch(() => undefined);
+          return;
+        }
         await this.settle(run.id, e.code === 'cancelled' ? 'cancelled' : 'failed', e, undefined, [
           'queued',
         ]).catch(() => undefined);
@@ -275,6 +320,7 @@ export class Runtime extends EventEmitter {
       .finally(() => {
         this.controllers.delete(run.id);
         this.inflight.delete(run.id);
+        this.recovery.drop(run.id);
       });
     this.inflight.set(run.id, p);
   }
@@ -322,7 +368,8 @@ export class Runtime extends EventEmitter {
           type: resumed || stored.started_at !== null ? 'run.resumed' : 'run.started',
           data: { node: this.nodeId },
         },
-        { from: ['queued', 'running'] },
+        // Owner guard: a run another node claimed meanwhile is not started here.
+        { from: ['queued', 'running'], owner: this.nodeId },
       );
     } catch (err) {
       clearTimeout(timer);
@@ -341,10 +388,20 @@ export class Runtime extends EventEmitter {
       const result = await runStrategy(exec, this.env, run.input as RunRequest);
       await exec.flush();
       controller.signal.throwIfAborted();
-      await this.settle(runId, 'completed', undefined, { result, usage: exec.usage });
+      await this.settle(runId, 'completed', undefined, { result, usage: exec.usage }, undefined, this.nodeId);
     } catch (raw) {
       await exec.flush().catch(() => undefined);
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : raw;
+      // Lease lost: another node owns the run now (or will); leave it untouched. Store outage: the
+      // run is not at fault; its lease runs out and a reclaim resumes it from its journal.
+      if (reason instanceof LeaseLostError) return;
+      if (isStoreOutage(reason)) {
+        this.logger?.warn(
+          { run: runId, err: toSkillplaneError(reason).message },
+          'store outage, run left to reclaim',
+        );
+        return;
+      }
       if (reason instanceof ShutdownError) {
         // Shutdown: leave the run for the next process; its journal makes the resume exact.
         await this.store.releaseRun(runId, this.nodeId).catch(() => undefined);
@@ -356,14 +413,21 @@ export class Runtime extends EventEmitter {
             runId,
             { status: 'waiting_approval', usage: exec.usage, owner: null, lease_expires_at: null },
             { type: 'run.waiting_approval', data: { approval_id: raw.approvalId } },
-            { from: ['running', 'waiting_approval'] },
+            { from: ['running', 'waiting_approval'], owner: this.nodeId },
           )
           .catch(() => undefined);
         this.notify(runId, 'waiting_approval');
         return;
       }
       const e = toSkillplaneError(reason);
-      await this.settle(runId, e.code === 'cancelled' ? 'cancelled' : 'failed', e, { usage: exec.usage });
+      await this.settle(
+        runId,
+        e.code === 'cancelled' ? 'cancelled' : 'failed',
+        e,
+        { usage: exec.usage },
+        undefined,
+        this.nodeId,
+      );
     } finally {
       clearTimeout(timer);
       slotSignal.removeEventListener('abort', onSlot);
@@ -378,6 +442,8 @@ export class Runtime extends EventEmitter {
     error: SkillplaneError | undefined,
     extra: { result?: unknown; usage?: Run['usage'] } = {},
     from?: Run['status'][],
+    /** Settle only while this node owns the run (the executing node); a `not_owner` is ignored. */
+    owner?: string,
   ): Promise<void> {
     try {
       await this.store.transitionRun(
@@ -406,7 +472,9 @@ export class Runtime extends EventEmitter {
             ...(extra.usage === undefined ? {} : { usage: extra.usage }),
           },
         },
-        from === undefined ? undefined : { from },
+        from === undefined && owner === undefined
+          ? undefined
+          : { ...(from === undefined ? {} : { from }), ...(owner === undefined ? {} : { owner }) },
       );
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -488,7 +556,12 @@ export class Runtime extends EventEmitter {
     try {
       const queued = await this.store.transitionRun(
         run.id,
-        { status: 'queued' },
+        // This node resumes it, so it owns it (and renews its lease) while it waits in the queue.
+        {
+          status: 'queued',
+          owner: this.nodeId,
+          lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString(),
+        },
         { type: 'run.queued', data: { after: 'approval' } },
         {
           from: ['waiting_approval'],
@@ -635,6 +708,8 @@ export class Runtime extends EventEmitter {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // No more claims; leases are still renewed while runs finish within the grace period.
+    this.recovery.stopClaiming();
     const all = Promise.allSettled([...this.inflight.values()]);
     const timedOut = await Promise.race([
       all.then(() => false),
@@ -645,5 +720,6 @@ export class Runtime extends EventEmitter {
       this.scheduler.close();
       await Promise.allSettled([...this.inflight.values()]);
     }
+    await this.recovery.stop();
   }
 }

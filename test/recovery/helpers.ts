@@ -1,0 +1,331 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createApp, type App } from '../../src/app/index.js';
+import { loadConfig, type AgentDefinition } from '../../src/config/index.js';
+import type { Run, RunStore, Step } from '../../src/store/index.js';
+import type { Script } from '../../src/testing/index.js';
+import { toolResultCount, userText } from '../agents/harness.js';
+
+export { writeTestSkills } from '../agents/harness.js';
+
+/** One line of the side file: a skill execution. */
+export interface Execution {
+  skill: string;
+  label: string;
+  run: string;
+}
+
+/** Every execution recorded in the side file so far. */
+export function executions(file: string): Execution[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Execution);
+}
+
+/** How many times each `run/label` was executed. */
+export function executionCounts(file: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of executions(file)) {
+    const k = `${e.run}/${e.label}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/**
+ * The multi-step workload: each run calls `tool` `calls` times, one call per model turn, with the
+ * label `<input>#<n>`, then answers `done`. Deterministic from the conversation, so a model step
+ * retried after a crash asks for the same thing.
+ */
+export function recordScript(opts: { calls: number; delayMs: number; tool?: string }): Script {
+  const tool = opts.tool ?? 'test__record';
+  return ({ body }) => {
+    const n = toolResultCount(body);
+    if (n < opts.calls) {
+      return {
+        tool_calls: [{ name: tool, arguments: { label: `${userText(body)}#${n}` } }],
+        delay_ms: opts.delayMs,
+      };
+    }
+    return { content: 'done', delay_ms: opts.delayMs };
+  };
+}
+
+/** Adds a slow risk-tagged skill `test/slowdanger` that records its start, then sleeps. */
+export function writeSlowDangerSkill(dir: string, workspace: string): void {
+  const d = join(dir, 'skills', 'slowdanger');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(
+    join(d, 'skill.yaml'),
+    `skill_id: test/slowdanger\nversion: 1.0.0\nkind: tool\ndescription: slow risky skill\nentry: ./index.mjs\n` +
+      `roots: [${workspace}]\npermissions: {fs: {read: [${workspace}], write: [${workspace}]}}\n` +
+      `input_schema: {type: object, required: [label], properties: {label: {type: string}}}\n` +
+      `risk_tags: [destructive]\ntimeouts: {execute_sec: 60}\n`,
+  );
+  writeFileSync(
+    join(d, 'index.mjs'),
+    `import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+export default (input, ctx) => {
+  appendFileSync(join(ctx.roots[0], 'executions.log'), JSON.stringify({ skill: 'slowdanger', label: input.label, run: ctx.runId }) + '\\n');
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => resolve({ done: input.label }), 30000);
+    ctx.signal.addEventListener('abort', () => { clearTimeout(t); reject(new Error('aborted')); });
+  });
+};`,
+  );
+}
+
+/** Builds an App over `store` with the test skills in `dir` and the scripted model at `modelUrl`. */
+export async function buildApp(opts: {
+  dir: string;
+  workspace: string;
+  modelUrl: string;
+  store: RunStore;
+  agents: Partial<AgentDefinition>[];
+  nodeId: string;
+  leaseMs?: number;
+  start?: boolean;
+  config?: {
+    agents?: Record<string, unknown>;
+    skills?: Record<string, unknown>;
+    store?: Record<string, unknown>;
+  };
+}): Promise<App> {
+  const loaded = loadConfig({
+    cwd: opts.dir,
+    env: {},
+    overrides: {
+      store: { driver: 'memory', ...(opts.config?.store ?? {}) },
+      models: { default: { base_url: opts.modelUrl, model: 'test-model', max_retries: 0 } },
+      skills: {
+        directories: [join(opts.dir, 'skills')],
+        allowed_roots: [opts.workspace],
+        watch: false,
+        ...(opts.config?.skills ?? {}),
+      },
+      agents: {
+        directories: [],
+        ...(opts.config?.agents ?? {}),
+        definitions: opts.agents.map((a) => ({ instructions: 'test', ...a })),
+      },
+    },
+  });
+  return createApp(loaded, {
+    store: opts.store,
+    watch: false,
+    retryBaseMs: 5,
+    nodeId: opts.nodeId,
+    ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
+    ...(opts.start === undefined ? {} : { start: opts.start }),
+  });
+}
+
+/**
+ * Wraps a store so that it can "die": after `freeze()` every call hangs (a frozen or partitioned
+ * process — nothing more reaches the database); `kill()` then rejects the hung calls and every
+ * later one, so the dead node can be torn down. Calls made before `freeze()` complete normally.
+ */
+export function crashableStore(inner: RunStore): {
+  store: RunStore;
+  freeze(): void;
+  kill(): void;
+  /** The database is reachable again (after `kill()`: a healed partition). */
+  heal(): void;
+} {
+  let state: 'live' | 'frozen' | 'dead' = 'live';
+  const hung: ((e: Error) => void)[] = [];
+  const dead = () => new Error('store of a dead node');
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || prop === 'driver') return v;
+      return (...args: unknown[]) => {
+        if (state === 'dead') return Promise.reject(dead());
+        if (state === 'frozen') return new Promise((_, reject) => hung.push(reject));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return {
+    store,
+    freeze() {
+      state = 'frozen';
+    },
+    kill() {
+      state = 'dead';
+      for (const r of hung.splice(0)) r(dead());
+    },
+    heal() {
+      state = 'live';
+    },
+  };
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
+export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Every run of a store (up to 5,000), oldest first. */
+export async function allRuns(store: RunStore): Promise<Run[]> {
+  const out: Run[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await store.listRuns({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
+    out.push(...page.runs);
+    if (page.next_cursor === null || out.length >= 5_000) break;
+    cursor = page.next_cursor;
+  }
+  return out.reverse();
+}
+
+/** Label of a `record` skill step (its input). */
+export function stepLabel(step: Step): string | undefined {
+  const input = step.input as { label?: unknown } | null;
+  return step.kind === 'skill' && typeof input?.label === 'string' ? input.label : undefined;
+}
+
+/** `run/label` keys of the skill steps completed in `store` right now. */
+export async function completedSkillSteps(store: RunStore, runIds: string[]): Promise<Set<string>> {
+  const done = new Set<string>();
+  for (const id of runIds) {
+    for (const s of await store.getSteps(id)) {
+      const label = stepLabel(s);
+      if (label !== undefined && s.status === 'completed') done.add(`${id}/${label}`);
+    }
+  }
+  return done;
+}
+
+/**
+ * The exactly-once check of the side file against the final journal: every skill step of every
+ * run executed at least once; a step completed before the crash (`completedBefore`) exactly once;
+ * a step run more than once only if its journal shows it was begun again (in flight at the crash,
+ * retried). Returns the re-executed keys (in-flight steps that were retried).
+ */
+export async function checkExactlyOnce(
+  store: RunStore,
+  runIds: string[],
+  sideFile: string,
+  completedBefore: Set<string>,
+): Promise<{ problems: string[]; retriedInFlight: string[]; skillSteps: number }> {
+  const counts = executionCounts(sideFile);
+  const problems: string[] = [];
+  const retriedInFlight: string[] = [];
+  let skillSteps = 0;
+  for (const id of runIds) {
+    for (const s of await store.getSteps(id)) {
+      const label = stepLabel(s);
+      if (label === undefined) continue;
+      skillSteps++;
+      const k = `${id}/${label}`;
+      const n = counts.get(k) ?? 0;
+      if (n === 0) problems.push(`${k}: never executed`);
+      if (completedBefore.has(k) && n !== 1)
+        problems.push(`${k}: completed before the crash, ran ${n} times`);
+      if (n > 1) {
+        if (s.attempt < n) problems.push(`${k}: ran ${n} times with only ${s.attempt} attempts journaled`);
+        retriedInFlight.push(k);
+      }
+      counts.delete(k);
+    }
+  }
+  for (const [k, n] of counts) problems.push(`${k}: executed ${n} times without a journaled step`);
+  return { problems, retriedInFlight, skillSteps };
+}
+
+/** One store call of a node, for ownership-overlap checks. */
+export interface StepCall {
+  node: string;
+  op: 'begin' | 'finish';
+  run: string;
+  seq: number;
+  /** When the call was made and when it settled (ms since epoch). */
+  at: number;
+  settledAt: number;
+  ok: boolean;
+}
+
+/**
+ * Wraps a store to log every `beginStep`/`finishStep` a node makes (successful or not), so a test
+ * can check that no step was worked on by two nodes at once.
+ */
+export function recordingStore(inner: RunStore, node: string, log: StepCall[]): RunStore {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'beginStep' && prop !== 'finishStep') {
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      }
+      return async (...args: unknown[]) => {
+        const at = Date.now();
+        const fn = v as (...a: unknown[]) => Promise<Step>;
+        const entry = (ok: boolean, run: string, seq: number): void => {
+          log.push({
+            node,
+            op: prop === 'beginStep' ? 'begin' : 'finish',
+            run,
+            seq,
+            at,
+            settledAt: Date.now(),
+            ok,
+          });
+        };
+        const run = prop === 'beginStep' ? (args[0] as { run_id: string }).run_id : (args[0] as string);
+        try {
+          const s = await fn.apply(target, args);
+          entry(true, run, s.seq);
+          return s;
+        } catch (err) {
+          entry(false, run, prop === 'finishStep' ? (args[1] as number) : -1);
+          throw err;
+        }
+      };
+    },
+  });
+}
+
+/**
+ * Checks that, for every step, the intervals during which different nodes worked on it (from a
+ * successful begin to that node's next finish call for the same step, or forever if it never made
+ * one) do not overlap. Returns the overlaps found.
+ */
+export function stepOverlaps(log: StepCall[]): string[] {
+  const spans = new Map<string, { node: string; from: number; to: number }[]>();
+  const open = new Map<string, { node: string; from: number }>();
+  for (const c of [...log].sort((a, b) => a.at - b.at)) {
+    const k = `${c.run}#${c.seq}/${c.node}`;
+    if (c.op === 'begin' && c.ok) open.set(k, { node: c.node, from: c.settledAt });
+    if (c.op === 'finish') {
+      const o = open.get(k);
+      if (o === undefined) continue;
+      open.delete(k);
+      const list = spans.get(`${c.run}#${c.seq}`) ?? [];
+      list.push({ node: o.node, from: o.from, to: c.at });
+      spans.set(`${c.run}#${c.seq}`, list);
+    }
+  }
+  for (const [k, o] of open) {
+    const step = k.slice(0, k.lastIndexOf('/'));
+    const list = spans.get(step) ?? [];
+    list.push({ node: o.node, from: o.from, to: Infinity });
+    spans.set(step, list);
+  }
+  const out: string[] = [];
+  for (const [step, list] of spans) {
+    for (const x of list)
+      for (const y of list)
+        if (x.node < y.node && x.from < y.to && y.from < x.to)
+          out.push(`${step}: ${x.node} [${x.from}, ${x.to}] overlaps ${y.node} [${y.from}, ${y.to}]`);
+  }
+  return out;
+}

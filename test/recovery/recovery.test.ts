@@ -1,0 +1,322 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app/index.js';
+import { isStoreOutage, LeaseLostError } from '../../src/agents/recovery.js';
+import { SkillplaneError } from '../../src/errors/index.js';
+import { MemoryRunStore, SqliteRunStore, type RunStore } from '../../src/store/index.js';
+import { startScriptedModelServer, type ScriptedModelServer } from '../../src/testing/index.js';
+import {
+  allRuns,
+  buildApp,
+  checkExactlyOnce,
+  completedSkillSteps,
+  crashableStore,
+  executions,
+  recordScript,
+  until,
+  writeSlowDangerSkill,
+  writeTestSkills,
+} from './helpers.js';
+
+/** Everything a test opened, torn down after it. */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Env {
+  dir: string;
+  workspace: string;
+  sideFile: string;
+  dbPath: string;
+  server: ScriptedModelServer;
+}
+
+async function setup(script = recordScript({ calls: 3, delayMs: 15 })): Promise<Env> {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-recovery-'));
+  const { sideFile, workspace } = writeTestSkills(dir);
+  writeSlowDangerSkill(dir, workspace);
+  const server = await startScriptedModelServer({ script, model: 'test-model' });
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => server.close());
+  return { dir, workspace, sideFile, dbPath: join(dir, 'runs.db'), server };
+}
+
+async function openSqlite(path: string): Promise<SqliteRunStore> {
+  const s = await SqliteRunStore.open({ path });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+/** Starts a node on its own store handle; `crash()` freezes it mid-flight like a SIGKILL would. */
+async function startNode(
+  env: Env,
+  store: RunStore,
+  nodeId: string,
+  extra: Partial<Parameters<typeof buildApp>[0]> = {},
+): Promise<{ app: App; crash(): void; partition(): void; heal(): void }> {
+  const c = crashableStore(store);
+  const app = await buildApp({
+    dir: env.dir,
+    workspace: env.workspace,
+    modelUrl: env.server.url,
+    store: c.store,
+    nodeId,
+    agents: [
+      { name: 'worker', skills: ['test/record'] },
+      { name: 'ops', skills: ['test/danger'] },
+      { name: 'risky', skills: ['test/slowdanger'] },
+    ],
+    leaseMs: 600,
+    ...extra,
+  });
+  let crashed = false;
+  cleanups.push(async () => {
+    if (crashed) c.kill();
+    await app.close(0).catch(() => undefined);
+  });
+  return {
+    app,
+    crash() {
+      crashed = true;
+      c.freeze();
+    },
+    partition: () => c.kill(),
+    heal: () => c.heal(),
+  };
+}
+
+describe('restart recovery (SQLite, in process)', () => {
+  it('resumes every run from its journal after a crash, never re-running a completed step', async () => {
+    const env = await setup();
+    const a = await startNode(env, await openSqlite(env.dbPath), 'node-a');
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { run } = await a.app.runtime.submit({ agent: 'worker', input: `job${i}` });
+      ids.push(run.id);
+    }
+    // Crash with a third to two thirds of the 36 skill executions done.
+    await until(() => executions(env.sideFile).length >= 12, 10_000, 'executions before the crash');
+    a.crash();
+    const storeB = await openSqlite(env.dbPath);
+    const completedBefore = await completedSkillSteps(storeB, ids);
+    const b = await startNode(env, storeB, 'node-b', { start: false });
+    // Node A's leases are still live: node B resumes the runs only once they expire.
+    const t0 = Date.now();
+    await b.app.runtime.start();
+    await until(
+      async () => (await allRuns(storeB)).every((r) => r.status === 'completed'),
+      15_000,
+      'every run to complete on node B',
+    );
+    const runs = await allRuns(storeB);
+    expect(runs.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(runs.every((r) => r.owner === null)).toBe(true);
+    const check = await checkExactlyOnce(storeB, ids, env.sideFile, completedBefore);
+    expect(check.problems).toEqual([]);
+    expect(check.skillSteps).toBe(36);
+    expect(completedBefore.size).toBeGreaterThan(0);
+    // Completed steps were replayed: the resumed runs say so, and node B did the rest.
+    const resumedEvents = (await Promise.all(ids.map((id) => storeB.listEvents(id))))
+      .flat()
+      .filter((e) => e.type === 'run.resumed');
+    expect(resumedEvents.length).toBeGreaterThan(0);
+    expect(resumedEvents.every((e) => (e.data as { node: string }).node === 'node-b')).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  }, 30_000);
+
+  it('retries a model step that was in flight at the crash', async () => {
+    // A slow model: the crash always hits the first model call.
+    const env = await setup(recordScript({ calls: 1, delayMs: 400 }));
+    const a = await startNode(env, await openSqlite(env.dbPath), 'node-a');
+    const { run } = await a.app.runtime.submit({ agent: 'worker', input: 'slowmodel' });
+    await until(() => env.server.requests.length >= 1, 5_000, 'the first model request');
+    a.crash();
+    const storeB = await openSqlite(env.dbPath);
+    const before = await storeB.getSteps(run.id);
+    expect(before.map((s) => [s.kind, s.status])).toEqual([['model', 'running']]);
+    const b = await startNode(env, storeB, 'node-b');
+    const done = await b.app.runtime.wait(run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('completed');
+    const steps = await storeB.getSteps(run.id);
+    expect(steps[0]).toMatchObject({ kind: 'model', status: 'completed', attempt: 2 });
+    expect(executions(env.sideFile)).toHaveLength(1);
+  }, 20_000);
+
+  it('fails a run with interrupted when a risk-tagged skill was in flight, without running it again', async () => {
+    const env = await setup(recordScript({ calls: 1, delayMs: 5, tool: 'test__slowdanger' }));
+    const noApproval = { skills: { require_approval_tags: [] } };
+    const a = await startNode(env, await openSqlite(env.dbPath), 'node-a', { config: noApproval });
+    const { run } = await a.app.runtime.submit({ agent: 'risky', input: 'wipe' });
+    await until(() => executions(env.sideFile).length === 1, 10_000, 'the risky skill to start');
+    a.crash();
+    const storeB = await openSqlite(env.dbPath);
+    const b = await startNode(env, storeB, 'node-b', { config: noApproval });
+    const done = await b.app.runtime.wait(run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('failed');
+    expect(done.error?.code).toBe('interrupted');
+    expect(executions(env.sideFile)).toHaveLength(1);
+    const steps = await storeB.getSteps(run.id);
+    expect(steps.map((s) => [s.kind, s.status])).toEqual([
+      ['model', 'completed'],
+      ['skill', 'running'],
+    ]);
+  }, 20_000);
+
+  it('keeps a waiting_approval run waiting across a restart and resumes it once approved', async () => {
+    const env = await setup(recordScript({ calls: 1, delayMs: 5, tool: 'test__danger' }));
+    const a = await startNode(env, await openSqlite(env.dbPath), 'node-a');
+    const { run } = await a.app.runtime.submit({ agent: 'ops', input: 'dangerous' });
+    const waiting = await a.app.runtime.wait(run.id, { timeoutMs: 5_000 });
+    expect(waiting.status).toBe('waiting_approval');
+    a.crash();
+    const storeB = await openSqlite(env.dbPath);
+    const b = await startNode(env, storeB, 'node-b');
+    // Nothing to resume, and the run still waits after a few lease periods.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const still = await storeB.getRun(run.id);
+    expect(still).toMatchObject({ status: 'waiting_approval', owner: null });
+    const [approval] = await b.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
+    expect(approval).toBeDefined();
+    await b.app.runtime.decide(approval!.id, { approve: true, principal: 'alice' });
+    const done = await b.app.runtime.wait(run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('completed');
+    expect(executions(env.sideFile).map((e) => e.label)).toEqual(['dangerous#0']);
+  }, 20_000);
+
+  it('returns the same run for an idempotency key used again after a restart', async () => {
+    const env = await setup();
+    const a = await startNode(env, await openSqlite(env.dbPath), 'node-a');
+    const first = await a.app.runtime.submit({ agent: 'worker', input: 'once' }, { idempotencyKey: 'key-1' });
+    a.crash();
+    const storeB = await openSqlite(env.dbPath);
+    const b = await startNode(env, storeB, 'node-b');
+    const again = await b.app.runtime.submit({ agent: 'worker', input: 'once' }, { idempotencyKey: 'key-1' });
+    expect(again.created).toBe(false);
+    expect(again.run.id).toBe(first.run.id);
+    await expect(
+      b.app.runtime.submit({ agent: 'worker', input: 'other' }, { idempotencyKey: 'key-1' }),
+    ).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    const done = await b.app.runtime.wait(first.run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('completed');
+    expect((await allRuns(storeB)).length).toBe(1);
+  }, 20_000);
+
+  it('prunes finished runs older than store.retention_days at start, keeping the rest', async () => {
+    const env = await setup();
+    const store = await openSqlite(env.dbPath);
+    const old = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    const mk = async (agent: string, finish: 'old' | 'new' | null) => {
+      const { run } = await store.createRun({ agent, strategy: 'single', input: {} });
+      if (finish !== null) {
+        await store.transitionRun(run.id, {
+          status: 'completed',
+          ...(finish === 'old' ? { finished_at: old } : {}),
+        });
+      }
+      return run.id;
+    };
+    const oldDone = await mk('x', 'old');
+    const newDone = await mk('x', 'new');
+    await store.createRun({ agent: 'x', strategy: 'single', input: {}, status: 'waiting_approval' });
+    await startNode(env, store, 'node-a', { config: { store: { retention_days: 2 } } });
+    await until(async () => (await store.getRun(oldDone)) === undefined, 5_000, 'the old run to be pruned');
+    expect(await store.getRun(newDone)).toBeDefined();
+    expect((await allRuns(store)).map((r) => r.status).sort()).toEqual(['completed', 'waiting_approval']);
+  });
+});
+
+describe('run ownership', () => {
+  it('abandons a run locally, without settling it, when its lease is not renewed', async () => {
+    const env = await setup(() => ({ content: 'slow', delay_ms: 5_000 }));
+    const store = new MemoryRunStore();
+    const a = await startNode(env, store, 'node-a', { leaseMs: 600 });
+    const { run } = await a.app.runtime.submit({ agent: 'worker', input: 'x' });
+    await until(() => env.server.requests.length >= 1, 5_000, 'the model request');
+    // Another node took the run over (as after an expired lease).
+    await store.transitionRun(run.id, { owner: 'node-b' });
+    await until(() => a.app.runtime.activeRuns === 0, 3_000, 'node A to drop the run');
+    expect(env.server.requests[0]!.aborted).toBe(true);
+    const after = await store.getRun(run.id);
+    expect(after).toMatchObject({ status: 'running', owner: 'node-b', error: null });
+    const types = (await store.listEvents(run.id)).map((e) => e.type);
+    expect(types).not.toContain('run.failed');
+    expect(types).not.toContain('run.cancelled');
+  });
+
+  it('owns a new run from creation, so another node does not claim it from the queue', async () => {
+    const env = await setup(() => ({ content: 'slow', delay_ms: 800 }));
+    const store = new MemoryRunStore();
+    const a = await startNode(env, store, 'node-a', {
+      config: { agents: { max_parallel_agents: 1 } },
+    });
+    const first = await a.app.runtime.submit({ agent: 'worker', input: 'one' });
+    const queued = await a.app.runtime.submit({ agent: 'worker', input: 'two' });
+    expect(await store.getRun(queued.run.id)).toMatchObject({ status: 'queued', owner: 'node-a' });
+    // Node A keeps renewing the queued run's lease: a claim a lease later gets nothing.
+    await new Promise((r) => setTimeout(r, 900));
+    expect(
+      await store.claimRuns('node-b', { statuses: ['queued', 'running'], leaseMs: 600, limit: 10 }),
+    ).toEqual([]);
+    for (const id of [first.run.id, queued.run.id]) {
+      expect((await a.app.runtime.wait(id, { timeoutMs: 5_000 })).status).toBe('completed');
+    }
+  });
+
+  it('releases queued runs at a graceful shutdown so the next node takes them at once', async () => {
+    const env = await setup(() => ({ content: 'slow', delay_ms: 300 }));
+    const store = new MemoryRunStore();
+    const a = await startNode(env, store, 'node-a', { config: { agents: { max_parallel_agents: 1 } } });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await a.app.runtime.submit({ agent: 'worker', input: `r${i}` })).run.id);
+    await a.app.close(0);
+    const runs = await Promise.all(ids.map((id) => store.getRun(id)));
+    expect(runs.every((r) => r!.owner === null && r!.status !== 'completed')).toBe(true);
+    const b = await startNode(env, store, 'node-b');
+    for (const id of ids)
+      expect((await b.app.runtime.wait(id, { timeoutMs: 5_000 })).status).toBe('completed');
+  });
+
+  it('abandons its runs while the store is unreachable and finishes them itself once it is back', async () => {
+    const env = await setup(recordScript({ calls: 3, delayMs: 60 }));
+    const store = new MemoryRunStore();
+    const a = await startNode(env, store, 'node-a', { leaseMs: 600 });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++)
+      ids.push((await a.app.runtime.submit({ agent: 'worker', input: `p${i}` })).run.id);
+    await until(() => executions(env.sideFile).length >= 4, 5_000, 'some executions');
+    a.partition();
+    // Renewals fail: every run is abandoned locally (not settled) before its lease runs out.
+    await until(() => a.app.runtime.activeRuns === 0, 3_000, 'the runs to be abandoned');
+    const completedBefore = await completedSkillSteps(store, ids);
+    expect((await allRuns(store)).every((r) => r.status === 'running' || r.status === 'queued')).toBe(true);
+    a.heal();
+    // The reclaim loop takes them back once their leases expire; nothing committed was lost.
+    for (const id of ids)
+      expect((await a.app.runtime.wait(id, { timeoutMs: 10_000 })).status).toBe('completed');
+    const check = await checkExactlyOnce(store, ids, env.sideFile, completedBefore);
+    expect(check.problems).toEqual([]);
+    expect(check.skillSteps).toBe(18);
+  }, 20_000);
+
+  it('tells a store outage (connection lost, disk full) from an error of the run', () => {
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect(isStoreOutage(new SkillplaneError('store_unavailable', 'PostgreSQL is unreachable'))).toBe(true);
+    expect(isStoreOutage(full)).toBe(true);
+    expect(isStoreOutage(new SkillplaneError('step_failed', 'wrapped', { cause: full }))).toBe(true);
+    expect(
+      isStoreOutage(Object.assign(new Error('sorry, too many clients already'), { code: '53300' })),
+    ).toBe(true);
+    expect(isStoreOutage(new SkillplaneError('model_error', 'bad request'))).toBe(false);
+    expect(isStoreOutage('nope')).toBe(false);
+  });
+
+  it('names the reason of an abandoned run', () => {
+    const e = new LeaseLostError('run_1', 'expired');
+    expect(e.code).toBe('lease_lost');
+    expect(e.data).toMatchObject({ run_id: 'run_1', reason: 'expired' });
+  });
+});
