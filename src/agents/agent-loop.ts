@@ -102,6 +102,9 @@ const TOOL_LEVEL_ERRORS = new Set([
   'validation_failed',
 ]);
 
+/** Passing skill failures: retried by the journal, then reported to the model if they persist. */
+const RETRIED_SKILL_ERRORS = new Set(['skill_crashed', 'executor_closed']);
+
 /** What the model returned for one turn, as stored in the journal. */
 interface ModelTurn {
   content: string | null;
@@ -311,7 +314,11 @@ async function callSkill(
     );
   } catch (err) {
     const e = toSkillplaneError(err);
-    if (exec.signal.aborted || e.code === 'budget_exhausted' || e.code === 'interrupted') throw e;
-    return { error: e.toJSON() };
+    // Only the skill's own failures (after any retries) go back to the model; cancellation,
+    // budgets, an interrupted step, a lost lease or a store outage stop the run instead.
+    if (!exec.signal.aborted && (TOOL_LEVEL_ERRORS.has(e.code) || RETRIED_SKILL_ERRORS.has(e.code))) {
+      return { error: e.toJSON() };
+    }
+    throw e;
   }
 }

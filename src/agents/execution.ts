@@ -165,8 +165,16 @@ export class RunExecution {
   ): Promise<T> {
     const found = await this.replay<T>(spec.key);
     if (found.hit) return found.output;
-    if (found.previous !== undefined && found.previous.status === 'running' && spec.maxRetries === 0) {
-      throw new InterruptedStepError(found.previous);
+    // A step that must not be retried blindly (risk-tagged skill) and was in flight when the
+    // previous execution stopped (crash: still `running`; shutdown or lost lease: `cancelled`)
+    // may have had its effect already: settle the run as interrupted rather than run it again.
+    const prev = found.previous;
+    if (
+      prev !== undefined &&
+      spec.maxRetries === 0 &&
+      (prev.status === 'running' || prev.status === 'cancelled')
+    ) {
+      throw new InterruptedStepError(prev);
     }
     let attempt = 0;
     for (;;) {

@@ -88,6 +88,7 @@ export class Runtime extends EventEmitter {
   private readonly store: RunStore;
   private readonly env: RunEnvironment;
   private readonly controllers = new Map<string, AbortController>();
+  private readonly runListeners = new Map<string, Set<(n: RunNotification) => void>>();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly logger: Logger | undefined;
   private readonly leaseMs: number;
@@ -483,21 +484,30 @@ export class Runtime extends EventEmitter {
   }
 
   private notify(runId: string, status?: Run['status']): void {
-    this.emit('run', status === undefined ? { runId } : { runId, status });
+    const n: RunNotification = status === undefined ? { runId } : { runId, status };
+    // Per-run listeners first (waits, event streams): O(listeners of this run), not of all runs.
+    const listeners = this.runListeners.get(runId);
+    if (listeners !== undefined) for (const l of [...listeners]) l(n);
+    this.emit('run', n);
   }
 
   private async requestApproval(
     exec: RunExecution,
     req: { stepKey: string; skill: { id: string; manifest: { risk_tags: string[] } }; args: unknown },
   ): Promise<Approval> {
-    const { approval } = await this.store.createApproval({
-      run_id: exec.run.id,
-      step_key: req.stepKey,
-      skill_id: req.skill.id,
-      args: req.args,
-      risk_tags: req.skill.manifest.risk_tags,
-      expires_at: new Date(Date.now() + this.config.agents.approval_timeout_sec * 1000).toISOString(),
-    });
+    const { approval } = await this.store.createApproval(
+      {
+        run_id: exec.run.id,
+        step_key: req.stepKey,
+        skill_id: req.skill.id,
+        args: req.args,
+        risk_tags: req.skill.manifest.risk_tags,
+        expires_at: new Date(Date.now() + this.config.agents.approval_timeout_sec * 1000).toISOString(),
+      },
+      // The run stays `running` while its other branches finish; it moves to
+      // `waiting_approval` (and frees its slot) when the execution actually suspends.
+      { patch: { status: 'running' }, from: ['running'] },
+    );
     this.notify(exec.run.id);
     return approval;
   }
@@ -631,28 +641,52 @@ export class Runtime extends EventEmitter {
     return after!;
   }
 
+  /**
+   * Calls `listener` whenever run `runId` has new events (read them from the store with
+   * {@link listEvents}). Returns the unsubscribe function. Cheaper than `on('run')` when many
+   * callers each follow one run.
+   */
+  subscribe(runId: string, listener: (n: RunNotification) => void): () => void {
+    let set = this.runListeners.get(runId);
+    if (set === undefined) {
+      set = new Set();
+      this.runListeners.set(runId, set);
+    }
+    set.add(listener);
+    return () => {
+      const current = this.runListeners.get(runId);
+      if (current === undefined) return;
+      current.delete(listener);
+      if (current.size === 0) this.runListeners.delete(runId);
+    };
+  }
+
   /** Waits until the run is terminal or waiting for approval, or `timeoutMs` passes. */
   async wait(runId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Run> {
     const settled = (r: Run) => isTerminal(r.status) || r.status === 'waiting_approval';
-    let run = await this.getRun(runId);
-    if (settled(run) || opts.timeoutMs <= 0) return run;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.off('run', onRun);
-        opts.signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const onRun = (n: RunNotification) => {
-        if (n.runId === runId && n.status !== undefined && n.status !== 'running' && n.status !== 'queued')
-          done();
-      };
-      const timer = setTimeout(done, opts.timeoutMs);
-      this.on('run', onRun);
-      opts.signal?.addEventListener('abort', done, { once: true });
+    let wake: (() => void) | undefined;
+    // Subscribe before the first read, so a change in between is not missed.
+    const unsubscribe = this.subscribe(runId, (n) => {
+      if (n.status !== undefined && n.status !== 'running' && n.status !== 'queued') wake?.();
     });
-    run = await this.getRun(runId);
-    return run;
+    try {
+      let run = await this.getRun(runId);
+      if (settled(run) || opts.timeoutMs <= 0) return run;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, opts.timeoutMs);
+        function done(): void {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        wake = done;
+        opts.signal?.addEventListener('abort', done, { once: true });
+      });
+      run = await this.getRun(runId);
+      return run;
+    } finally {
+      unsubscribe();
+    }
   }
 
   async getRun(runId: string): Promise<Run> {

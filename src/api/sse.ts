@@ -80,11 +80,12 @@ export function streamEvents(
   }, options.heartbeatMs);
   heartbeat.unref();
 
+  const subscriptions: (() => void)[] = [];
   const close = (): void => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
-    runtime.off('run', onRun);
+    for (const unsubscribe of subscriptions) unsubscribe();
     unregister();
     raw.end();
   };
@@ -132,7 +133,8 @@ export function streamEvents(
     if (cursors.has(n.runId)) pump(n.runId).catch(fail);
   };
   // Subscribe before the first read: a notification in between only causes one more read.
-  runtime.on('run', onRun);
+  subscriptions.push(...[...cursors.keys()].map((runId) => runtime.subscribe(runId, onRun)));
+  if (closed) for (const unsubscribe of subscriptions) unsubscribe();
   raw.on('close', close);
   for (const runId of cursors.keys()) pump(runId).catch(fail);
 }

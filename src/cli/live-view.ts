@@ -53,10 +53,7 @@ export async function followRun(
 ): Promise<number> {
   let after = opts.afterSeq ?? 0;
   let wake: (() => void) | undefined;
-  const onRun = (n: { runId: string }) => {
-    if (n.runId === runId) wake?.();
-  };
-  runtime.on('run', onRun);
+  const unsubscribe = runtime.subscribe(runId, () => wake?.());
   try {
     for (;;) {
       const events = await runtime.listEvents(runId, after);
@@ -73,6 +70,6 @@ export async function followRun(
       });
     }
   } finally {
-    runtime.off('run', onRun);
+    unsubscribe();
   }
 }

@@ -96,6 +96,7 @@ const TRANSIENT = new Set([
   '08003',
   '08006',
   '40001',
+  '53300', // too_many_connections: the server is saturated, not broken
   '40P01',
 ]);
 
@@ -107,6 +108,7 @@ function isTransient(e: unknown): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const ignoreClientError = (): void => undefined;
 const j = (v: unknown): string => JSON.stringify(v ?? null);
 const ts = (v: unknown): string | null =>
   v instanceof Date ? v.toISOString() : v == null ? null : String(v);
@@ -219,15 +221,20 @@ export class PostgresRunStore implements RunStore {
       let committing = false;
       try {
         client = await this.pool.connect();
+        // A checked-out client emits 'error' when its connection drops between queries; without
+        // a listener that would crash the process. The failure surfaces through the next query.
+        client.on('error', ignoreClientError);
         await client.query('BEGIN');
         const out = await fn(client);
         committing = true;
         await client.query('COMMIT');
+        client.off('error', ignoreClientError);
         client.release();
         return out;
       } catch (e) {
         if (client) {
           if (!committing) await client.query('ROLLBACK').catch(() => undefined);
+          client.off('error', ignoreClientError);
           client.release(isTransient(e) ? (e as Error) : undefined);
         }
         if (committing || !isTransient(e) || attempt + 1 >= this.retries || this.closed) throw mapError(e);

@@ -648,5 +648,19 @@ function mapError(e: unknown): unknown {
   if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
     return new SkillplaneError('store_corrupt', 'the SQLite store is corrupt', { cause: e });
   }
+  if (code === 'SQLITE_FULL') {
+    return new SkillplaneError(
+      'store_full',
+      'the disk holding the SQLite store is full; nothing was written',
+      {
+        cause: e,
+      },
+    );
+  }
+  if (code?.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
+    return new SkillplaneError('store_unavailable', `the SQLite store cannot be written (${code})`, {
+      cause: e,
+    });
+  }
   return e;
 }

@@ -90,6 +90,44 @@ describe('approvals', () => {
     expect(lines(h.sideFile)).toHaveLength(0);
   });
 
+  it('in parallel_map, lets sibling branches finish while one branch waits, then resumes only that branch', async () => {
+    const script: Script = ({ body }) => {
+      const text = String(body.messages.find((m) => m.role === 'user')?.content ?? '');
+      if (text.endsWith('risky') && toolResultCount(body) === 0) {
+        return { tool_calls: [{ name: 'test__danger', arguments: { label: 'risky-branch' } }] };
+      }
+      if (text.endsWith('safe') && toolResultCount(body) === 0) {
+        return { tool_calls: [{ name: 'test__record', arguments: { label: 'safe-branch' } }], delay_ms: 100 };
+      }
+      return { content: `done ${text.slice(-5)}` };
+    };
+    h = await startHarness({ script, agents: [{ name: 'ops', skills: ['test/danger', 'test/record'] }] });
+    const { run } = await h.app.runtime.submit({
+      strategy: 'parallel_map',
+      agent: 'ops',
+      items: ['risky', 'safe'],
+      input: 'work',
+      options: { fail_fast: true },
+    });
+    await waitForStatus(h, run.id, 'waiting_approval');
+    // The safe sibling was not cancelled by the suspension: it finished its skill call.
+    expect(lines(h.sideFile).map((l) => (JSON.parse(l) as { label: string }).label)).toEqual(['safe-branch']);
+    const steps = await h.app.runtime.getSteps(run.id);
+    expect(steps.filter((s) => s.status === 'cancelled')).toHaveLength(0);
+    const [approval] = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
+    const before = h.server.requests.length;
+    await h.app.runtime.decide(approval!.id, { approve: true, principal: 'alice' });
+    const done = await h.app.runtime.wait(run.id, { timeoutMs: 10_000 });
+    expect(done.status).toBe('completed');
+    expect(
+      lines(h.sideFile)
+        .map((l) => (JSON.parse(l) as { label: string }).label)
+        .sort(),
+    ).toEqual(['risky-branch', 'safe-branch']);
+    // Only the risky branch's last model turn is new; everything else replayed from the journal.
+    expect(h.server.requests.length - before).toBe(1);
+  });
+
   it('cancels a run that waits for approval', async () => {
     h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });

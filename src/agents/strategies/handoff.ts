@@ -48,7 +48,7 @@ export async function runHandoff(
         name: outcome.target,
         input: { from: current.name },
         branch: 'main',
-        maxRetries: 0,
+        maxRetries: 1, // bookkeeping with no side effect: safe to redo
       },
       async () => ({ output: { from: current.name, to: outcome.target } }),
     );

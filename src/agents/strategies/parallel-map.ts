@@ -6,6 +6,9 @@ import { runAgent, SuspendForApproval } from '../agent-loop.js';
 import { mapWithConcurrency } from '../semaphore.js';
 import { initialMessages, itemText, type StrategyResult } from './common.js';
 
+/** A branch's answer, or the approval it waits for. */
+type BranchResult = { text: string } | { suspended: SuspendForApproval };
+
 interface Branch {
   label: string;
   agent: string;
@@ -39,7 +42,7 @@ export async function runParallelMap(
   const results = await mapWithConcurrency(
     branches,
     limit,
-    async (branch, i, signal) => {
+    async (branch, i, signal): Promise<BranchResult> => {
       const opta = req.options.opta_roles && req.items === undefined;
       const outcome = await runAgent(exec.withSignal(signal), env, {
         agent: env.agents.resolve(branch.agent),
@@ -56,19 +59,24 @@ export async function runParallelMap(
         ...(opta && req.options.role_tools?.[branch.agent] !== undefined
           ? { extraSkills: req.options.role_tools[branch.agent] }
           : {}),
+      }).catch((err: unknown) => {
+        // Waiting for approval is not a failure: the siblings go on and finish their steps.
+        if (err instanceof SuspendForApproval) return err;
+        throw err;
       });
-      return outcome.kind === 'answer' ? outcome.text : '';
+      if (outcome instanceof SuspendForApproval) return { suspended: outcome };
+      return { text: outcome.kind === 'answer' ? outcome.text : '' };
     },
     { signal: exec.signal, failFast: req.options.fail_fast },
   );
-  // A branch waiting for approval suspends the whole run (its siblings' work is journaled).
-  const suspended = results.find((r) => !r.ok && r.error instanceof SuspendForApproval);
-  if (suspended !== undefined && !suspended.ok) throw suspended.error;
+  // A branch waiting for approval suspends the whole run once every branch has settled; on
+  // resume the finished branches replay from the journal.
+  for (const r of results) if (r.ok && 'suspended' in r.value) throw r.value.suspended;
   const settled = results.map((r, i) => ({
     label: branches[i]!.label,
     agent: branches[i]!.agent,
     ...(r.ok
-      ? { ok: true as const, output: r.value }
+      ? { ok: true as const, output: 'text' in r.value ? r.value.text : '' }
       : { ok: false as const, error: toSkillplaneError(r.error).toJSON() }),
   }));
 

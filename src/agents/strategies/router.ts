@@ -103,7 +103,14 @@ export async function runRouter(
   }
   const chosen = target;
   await exec.step(
-    { key: 'route', kind: 'route', name: chosen, input: { by }, branch: 'main', maxRetries: 0 },
+    {
+      key: 'route',
+      kind: 'route',
+      name: chosen,
+      input: { by },
+      branch: 'main',
+      maxRetries: 1 /* no side effect */,
+    },
     async () => ({ output: { agent: chosen, by } }),
   );
   const agent = env.agents.resolve(chosen);
