@@ -665,23 +665,29 @@ export class Runtime extends EventEmitter {
   async wait(runId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Run> {
     const settled = (r: Run) => isTerminal(r.status) || r.status === 'waiting_approval';
     let wake: (() => void) | undefined;
-    // Subscribe before the first read, so a change in between is not missed.
+    let changed = false;
+    // Subscribe before the first read, so a change in between is not missed: if it lands while
+    // the read is in flight, `changed` records it and we read again instead of sleeping.
     const unsubscribe = this.subscribe(runId, (n) => {
-      if (n.status !== undefined && n.status !== 'running' && n.status !== 'queued') wake?.();
+      if (n.status === undefined || n.status === 'running' || n.status === 'queued') return;
+      changed = true;
+      wake?.();
     });
     try {
       let run = await this.getRun(runId);
       if (settled(run) || opts.timeoutMs <= 0) return run;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, opts.timeoutMs);
-        function done(): void {
-          clearTimeout(timer);
-          opts.signal?.removeEventListener('abort', done);
-          resolve();
-        }
-        wake = done;
-        opts.signal?.addEventListener('abort', done, { once: true });
-      });
+      if (!changed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, opts.timeoutMs);
+          function done(): void {
+            clearTimeout(timer);
+            opts.signal?.removeEventListener('abort', done);
+            resolve();
+          }
+          wake = done;
+          opts.signal?.addEventListener('abort', done, { once: true });
+        });
+      }
       run = await this.getRun(runId);
       return run;
     } finally {

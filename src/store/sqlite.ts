@@ -1,7 +1,8 @@
 /**
  * SQLite {@link RunStore} on better-sqlite3: one file, WAL, `synchronous=NORMAL`, a busy timeout.
  *
- * Group commit: every call is queued and the queue is flushed on the next microtask inside ONE
+ * Group commit: every call is queued and the queue is flushed on the next turn of the event loop
+ * (setImmediate, so writes made by all the I/O callbacks of one turn share it) inside ONE
  * transaction (`BEGIN IMMEDIATE` when it holds a write). Each call runs in its own savepoint so a
  * failing call does not undo the others; every caller's promise settles only after the batch
  * commits, so a resolved write is durable (to the WAL) and visible to later calls.
@@ -229,7 +230,7 @@ export class SqliteRunStore implements RunStore {
       this.queue.push({ fn, write, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        if (this.groupCommit) queueMicrotask(() => this.flush());
+        if (this.groupCommit) setImmediate(() => this.flush());
         else this.flush();
       }
     });

@@ -152,6 +152,33 @@ describe('runtime', () => {
     expect(skill.status).toBe('cancelled');
   });
 
+  it('wait() does not miss a completion that lands while its first read is in flight', async () => {
+    h = await startHarness({ script: () => ({ content: 'ok', delay_ms: 50 }), agents: [{ name: 'solo' }] });
+    const { run } = await h.app.runtime.submit({ agent: 'solo', input: 'x' });
+    const store = h.store;
+    const original = store.getRun.bind(store);
+    let first = true;
+    // The first read sees the run still running, but only returns after the run completed.
+    store.getRun = async (id: string) => {
+      if (!first) return original(id);
+      first = false;
+      const stale = await original(id);
+      await new Promise<void>((resolve) => {
+        const off = h!.app.runtime.subscribe(id, (n) => {
+          if (n.status === 'completed') {
+            off();
+            resolve();
+          }
+        });
+      });
+      return stale;
+    };
+    const t0 = performance.now();
+    const done = await h.app.runtime.wait(run.id, { timeoutMs: 5_000 });
+    expect(done.status).toBe('completed');
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+
   it('refuses to cancel a finished run with already_terminal', async () => {
     h = await startHarness({ script: () => ({ content: 'ok' }), agents: [{ name: 'solo' }] });
     const { run } = await h.app.runtime.submit({ agent: 'solo', input: 'x' });
