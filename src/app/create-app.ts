@@ -27,11 +27,13 @@ export interface CreateAppOptions {
   /** Watch skill folders for changes (default: `skills.watch`). */
   watch?: boolean;
   logger?: Logger;
+  /** This node's id in run leases (default: `server.node_id`, else a random id). */
   nodeId?: string;
   /** Recover runs left by an earlier process and start background jobs (default true). */
   start?: boolean;
   /** Base delay of step retries in ms. */
   retryBaseMs?: number;
+  /** Run lease length in ms (default: `store.lease_sec` × 1000). */
   leaseMs?: number;
 }
 
@@ -56,13 +58,20 @@ export async function openConfiguredStore(loaded: LoadedConfig): Promise<RunStor
     return openRunStore({ driver: 'sqlite', path });
   }
   if (s.driver === 'postgres')
-    return openRunStore({ driver: 'postgres', ...(s.url === null ? {} : { url: s.url }) });
+    return openRunStore({
+      driver: 'postgres',
+      ...(s.url === null ? {} : { url: s.url }),
+      schema: s.schema,
+      ...(s.pool_size === undefined ? {} : { poolSize: s.pool_size }),
+    });
   return openRunStore({ driver: 'memory' });
 }
 
 /** Builds the whole application from a loaded configuration. */
 export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {}): Promise<App> {
   const { config } = loaded;
+  const nodeId = opts.nodeId ?? config.server.node_id ?? undefined;
+  const leaseMs = opts.leaseMs ?? config.store.lease_sec * 1000;
   const store = opts.store ?? (await openConfiguredStore(loaded));
   let skills: SkillService | undefined;
   let models: ModelRegistry | undefined;
@@ -80,9 +89,9 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
       models,
       agents,
       ...(opts.logger === undefined ? {} : { logger: opts.logger }),
-      ...(opts.nodeId === undefined ? {} : { nodeId: opts.nodeId }),
+      ...(nodeId === undefined ? {} : { nodeId }),
       ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
-      ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
+      leaseMs,
     });
     if (opts.start ?? true) await runtime.start();
     const s = skills;

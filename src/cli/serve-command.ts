@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { startServer } from '../api/index.js';
 import { createApp } from '../app/index.js';
@@ -20,6 +22,44 @@ function parsePort(value: string): number {
   return n;
 }
 
+/**
+ * The node id `serve` runs under: `server.node_id`, else `<hostname>-<port>`, stable across
+ * restarts on the same port so a restarted server releases and resumes its own runs at once.
+ * Port 0 has no stable identity: a random id (the runtime's default).
+ */
+export function serveNodeId(config: {
+  server: { node_id: string | null; port: number };
+}): string | undefined {
+  if (config.server.node_id !== null) return config.server.node_id;
+  if (config.server.port === 0) return undefined;
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '') || 'localhost';
+  return `${host.slice(0, 100)}-${config.server.port}`;
+}
+
+/**
+ * Fails fast when the port is taken: a second `serve` on the same host and port derives the same
+ * node id, and must not release the live server's runs at start-up before it fails to bind.
+ */
+async function assertPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ValidationError(`port ${port} on ${host} is already in use`, [
+              { path: 'server.port', message: 'address in use' },
+            ])
+          : err,
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 /** `skillplane serve [--port N] [--host H]`: the HTTP API until SIGTERM/SIGINT. */
 export function registerServeCommand(program: Command, globals: () => GlobalOptions): void {
   program
@@ -34,7 +74,10 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       if (flags.host !== undefined) server.host = flags.host;
       const loaded = loadCliConfig(globals(), Object.keys(server).length === 0 ? undefined : { server });
       const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', name: 'skillplane' });
-      const app = await createApp(loaded, { logger });
+      const nodeId = serveNodeId(loaded.config);
+      if (loaded.config.server.node_id === null)
+        await assertPortFree(loaded.config.server.host, loaded.config.server.port);
+      const app = await createApp(loaded, { logger, ...(nodeId === undefined ? {} : { nodeId }) });
       let started;
       try {
         started = await startServer(app, { logger });
@@ -47,6 +90,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       logger.info(
         {
           url: started.url,
+          node: app.runtime.nodeId,
           store: config.store.driver === 'sqlite' ? `sqlite:${config.store.path}` : config.store.driver,
           skills: app.skills.registry.list({ latestOnly: true }).length,
           skill_load_errors: app.skills.loadErrors.length,

@@ -53,6 +53,17 @@ export const configSchema = z.strictObject({
       port: port.default(8787),
       body_limit_bytes: positiveInt.default(2 * 1024 * 1024),
       cors_origins: z.array(z.string()).default([]),
+      /**
+       * This node's identity in run leases. `null`: `serve` derives `<hostname>-<port>`, so a server
+       * restarted on the same port keeps its id and resumes its own runs at once instead of waiting
+       * for their leases to expire (port 0 and other commands use a random id). Give each node of a
+       * shared PostgreSQL store its own id.
+       */
+      node_id: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, . _ : or -')
+        .nullable()
+        .default(null),
     })
     .prefault({}),
   store: z
@@ -61,6 +72,15 @@ export const configSchema = z.strictObject({
       path: z.string().min(1).default('./data/skillplane.db'),
       url: z.string().nullable().default(null),
       retention_days: z.number().positive().default(30),
+      /** How long a node's claim on a run lasts without renewal; a dead node's runs move on after it. */
+      lease_sec: z.number().min(1).default(30),
+      /** PostgreSQL schema holding the tables (created when missing); a plain identifier. */
+      schema: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier: letters, digits, _ (max 63)')
+        .default('public'),
+      /** PostgreSQL connection pool size (unset: the driver's default, 10). */
+      pool_size: positiveInt.optional(),
     })
     .prefault({}),
   models: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), modelBackendSchema).default({

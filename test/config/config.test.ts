@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createApp, openConfiguredStore } from '../../src/app/create-app.js';
+import { serveNodeId } from '../../src/cli/serve-command.js';
 import { ConfigError } from '../../src/errors/index.js';
 import { loadConfig } from '../../src/config/index.js';
 
@@ -115,5 +119,117 @@ describe('loadConfig', () => {
     expect(() =>
       loadConfig({ cwd: tempDir(), env: {}, overrides: { auth: { keys: [{ principal: 'ci' }] } } }),
     ).toThrow(ConfigError);
+  });
+});
+
+describe('node identity, leases and the PostgreSQL store settings', () => {
+  it('defaults server.node_id to null, store.lease_sec to 30, store.schema to public, pool_size unset', () => {
+    const { config } = loadConfig({ cwd: tempDir(), env: {} });
+    expect(config.server.node_id).toBeNull();
+    expect(config.store.lease_sec).toBe(30);
+    expect(config.store.schema).toBe('public');
+    expect(config.store.pool_size).toBeUndefined();
+  });
+
+  it('reads them from SKILLPLANE_* environment overrides', () => {
+    const { config } = loadConfig({
+      cwd: tempDir(),
+      env: {
+        SKILLPLANE_SERVER__NODE_ID: 'node-7',
+        SKILLPLANE_STORE__LEASE_SEC: '2',
+        SKILLPLANE_STORE__SCHEMA: 'tenant_a',
+        SKILLPLANE_STORE__POOL_SIZE: '4',
+      },
+    });
+    expect(config.server.node_id).toBe('node-7');
+    expect(config.store.lease_sec).toBe(2);
+    expect(config.store.schema).toBe('tenant_a');
+    expect(config.store.pool_size).toBe(4);
+  });
+
+  it('refuses an unsafe schema, a lease under a second, a bad pool size and a bad node id', () => {
+    const issues = (overrides: Record<string, unknown>): string[] => {
+      try {
+        loadConfig({ cwd: tempDir(), env: {}, overrides });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).issues.map((i) => i.path);
+      }
+      return [];
+    };
+    for (const schema of ['a"; DROP SCHEMA public; --', 'with space', '1abc', '', 'x'.repeat(64)])
+      expect(issues({ store: { schema } })).toEqual(['store.schema']);
+    expect(issues({ store: { schema: 'Tenant_01' } })).toEqual([]);
+    expect(issues({ store: { lease_sec: 0.5 } })).toEqual(['store.lease_sec']);
+    expect(issues({ store: { pool_size: 0 } })).toEqual(['store.pool_size']);
+    expect(issues({ server: { node_id: '' } })).toEqual(['server.node_id']);
+    expect(issues({ server: { node_id: 'a b' } })).toEqual(['server.node_id']);
+    expect(issues({ server: { node_id: 'host.example-8787' } })).toEqual([]);
+  });
+
+  it('createApp runs the runtime under server.node_id with a lease of store.lease_sec', async () => {
+    const base = {
+      store: { driver: 'memory', lease_sec: 7 },
+      skills: { directories: [], watch: false },
+      agents: { directories: [] },
+    };
+    const leaseOf = (a: { runtime: unknown }): number => (a.runtime as { leaseMs: number }).leaseMs;
+    const loaded = loadConfig({
+      cwd: tempDir(),
+      env: {},
+      overrides: { ...base, server: { node_id: 'node-cfg' } },
+    });
+    const app = await createApp(loaded, { start: false, watch: false });
+    expect(app.runtime.nodeId).toBe('node-cfg');
+    expect(leaseOf(app)).toBe(7_000);
+    await app.close(0);
+    // An explicit option still wins; without either, the id is random.
+    const other = await createApp(loaded, { start: false, watch: false, nodeId: 'node-opt', leaseMs: 1_234 });
+    expect(other.runtime.nodeId).toBe('node-opt');
+    expect(leaseOf(other)).toBe(1_234);
+    await other.close(0);
+    const random = await createApp(loadConfig({ cwd: tempDir(), env: {}, overrides: base }), {
+      start: false,
+      watch: false,
+    });
+    expect(random.runtime.nodeId).toMatch(/^node-[0-9a-f]{8}$/);
+    await random.close(0);
+  });
+
+  it('serve derives <hostname>-<port> when server.node_id is null, a random id on port 0', () => {
+    const id = serveNodeId({ server: { node_id: null, port: 8787 } });
+    expect(id).toMatch(/-8787$/);
+    expect(id).toBe(serveNodeId({ server: { node_id: null, port: 8787 } }));
+    // A derived id is itself a valid `server.node_id`.
+    expect(
+      loadConfig({ cwd: tempDir(), env: {}, overrides: { server: { node_id: id } } }).config.server.node_id,
+    ).toBe(id);
+    expect(serveNodeId({ server: { node_id: null, port: 0 } })).toBeUndefined();
+    expect(serveNodeId({ server: { node_id: 'fixed', port: 8787 } })).toBe('fixed');
+  });
+
+  it('openConfiguredStore opens PostgreSQL in store.schema with store.pool_size', async () => {
+    const url = process.env.SKILLPLANE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const schema = `sp_cfg_${randomBytes(5).toString('hex')}`;
+    const loaded = loadConfig({
+      cwd: tempDir(),
+      env: {},
+      overrides: { store: { driver: 'postgres', url, schema, pool_size: 2 } },
+    });
+    const store = await openConfiguredStore(loaded);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const tables = await c.query(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
+        [schema],
+      );
+      expect(tables.rowCount).toBeGreaterThan(0);
+      expect((store as unknown as { pool: { options: { max: number } } }).pool.options.max).toBe(2);
+    } finally {
+      await store.close();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    }
   });
 });
