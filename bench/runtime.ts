@@ -56,7 +56,8 @@ const BACKLOG = Number(arg('backlog', String(Math.min(2000, RUNS))));
 const INTERACTIVE = Number(arg('interactive', String(Math.min(200, Math.max(10, Math.floor(RUNS / 10))))));
 const WORKERS = ['w1', 'w2', 'w3', 'w4', 'w5'];
 /** Idle sandbox processes kept: enough for every branch of every admitted run (no respawns). */
-const WARM = Number(arg('warm', String(WINDOW * WORKERS.length)));
+const WARM = Number(arg('warm', '2'));
+const MAX_PROCS = Number(arg('max-procs', '4'));
 const WARMUP = Number(arg('warmup', String(Math.min(256, RUNS))));
 const CHAIN_CALLS = 9;
 const SKILL_ID = 'bench/noop';
@@ -261,7 +262,12 @@ async function startApp(
           max_concurrency: WINDOW * WORKERS.length,
         },
       },
-      skills: { directories: [join(dir, 'skills')], watch: false, warm_processes: WARM },
+      skills: {
+        directories: [join(dir, 'skills')],
+        watch: false,
+        warm_processes: WARM,
+        max_processes_per_skill: MAX_PROCS,
+      },
       agents: {
         directories: [],
         max_parallel_agents: WINDOW,
@@ -568,7 +574,7 @@ const describe: Record<Workload, string> = {
 };
 console.log(
   `\nRuntime benchmark — ${RUNS} runs per row, ${WINDOW} outstanding (client window = max_parallel_agents), ` +
-    `scripted model over HTTP answering instantly, tool skill in warm sandbox processes (warm_processes ${WARM}).`,
+    `scripted model over HTTP answering instantly, tool skill in sandbox processes (warm_processes ${WARM}, max_processes_per_skill ${MAX_PROCS}).`,
 );
 for (const w of ['fanout', 'chain', 'router'] as const) {
   if (shapes[w] !== undefined) console.log(`  ${w.padEnd(7)} ${describe[w]}; journal: ${shapes[w]}`);
