@@ -17,3 +17,19 @@ export interface StrategyResult {
 export function itemText(item: unknown): string {
   return typeof item === 'string' ? item : JSON.stringify(item);
 }
+
+/**
+ * Opta-LMX per-role settings for one role: its system prompt, model backend and extra tools,
+ * as `runAgent` parameters (empty when the request sets none for that role).
+ */
+export function roleOverrides(
+  req: RunRequest,
+  role: string,
+): { systemPrompt?: string; model?: string; extraSkills?: string[] } {
+  const o = req.options;
+  return {
+    ...(o.role_system_prompts?.[role] === undefined ? {} : { systemPrompt: o.role_system_prompts[role] }),
+    ...(o.role_models?.[role] === undefined ? {} : { model: o.role_models[role] }),
+    ...(o.role_tools?.[role] === undefined ? {} : { extraSkills: o.role_tools[role] }),
+  };
+}

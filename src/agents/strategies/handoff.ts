@@ -3,7 +3,7 @@ import type { RunEnvironment } from '../environment.js';
 import type { RunExecution } from '../execution.js';
 import { inputText, type RunRequest } from '../request.js';
 import { runAgent } from '../agent-loop.js';
-import { initialMessages, type StrategyResult } from './common.js';
+import { initialMessages, roleOverrides, type StrategyResult } from './common.js';
 
 /**
  * `handoff`: the active agent may transfer control with a `transfer_to_<agent>` tool (one per
@@ -73,11 +73,7 @@ async function runRoleChain(
       messages: [{ role: 'user', content: text }],
       branch: `role.${i}`,
       keyPrefix: `role${i}/${name}`,
-      ...(req.options.role_system_prompts?.[name] === undefined
-        ? {}
-        : { systemPrompt: req.options.role_system_prompts[name] }),
-      ...(req.options.role_models?.[name] === undefined ? {} : { model: req.options.role_models[name] }),
-      ...(req.options.role_tools?.[name] === undefined ? {} : { extraSkills: req.options.role_tools[name] }),
+      ...roleOverrides(req, name),
     });
     text = outcome.kind === 'answer' ? outcome.text : '';
     outputs[name] = text;

@@ -4,7 +4,7 @@ import type { RunExecution } from '../execution.js';
 import { inputText, type RunRequest } from '../request.js';
 import { runAgent, SuspendForApproval } from '../agent-loop.js';
 import { mapWithConcurrency } from '../semaphore.js';
-import { initialMessages, itemText, type StrategyResult } from './common.js';
+import { initialMessages, itemText, roleOverrides, type StrategyResult } from './common.js';
 
 /** A branch's answer, or the approval it waits for. */
 type BranchResult = { text: string } | { suspended: SuspendForApproval };
@@ -50,15 +50,7 @@ export async function runParallelMap(
         branch: `map.${i}`,
         keyPrefix: `map${i}/${branch.agent}`,
         // Opta-LMX roles: each role may carry its own system prompt, model and tools.
-        ...(opta && req.options.role_system_prompts?.[branch.agent] !== undefined
-          ? { systemPrompt: req.options.role_system_prompts[branch.agent] }
-          : {}),
-        ...(opta && req.options.role_models?.[branch.agent] !== undefined
-          ? { model: req.options.role_models[branch.agent] }
-          : {}),
-        ...(opta && req.options.role_tools?.[branch.agent] !== undefined
-          ? { extraSkills: req.options.role_tools[branch.agent] }
-          : {}),
+        ...(opta ? roleOverrides(req, branch.agent) : {}),
       }).catch((err: unknown) => {
         // Waiting for approval is not a failure: the siblings go on and finish their steps.
         if (err instanceof SuspendForApproval) return err;

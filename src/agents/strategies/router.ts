@@ -4,7 +4,7 @@ import type { RunEnvironment } from '../environment.js';
 import type { RunExecution } from '../execution.js';
 import { inputText, type RunRequest } from '../request.js';
 import { runAgent } from '../agent-loop.js';
-import { initialMessages, type StrategyResult } from './common.js';
+import { initialMessages, roleOverrides, type StrategyResult } from './common.js';
 
 function routerAgentFor(candidates: AgentDefinition[], base: AgentDefinition | undefined): AgentDefinition {
   const list = candidates
@@ -41,10 +41,7 @@ export async function runRouter(
         messages: initialMessages(req.input),
         branch: `role.${i}`,
         keyPrefix: `role${i}/${name}`,
-        ...(req.options.role_system_prompts?.[name] === undefined
-          ? {}
-          : { systemPrompt: req.options.role_system_prompts[name] }),
-        ...(req.options.role_models?.[name] === undefined ? {} : { model: req.options.role_models[name] }),
+        ...roleOverrides(req, name),
       });
       last = outcome.kind === 'answer' ? outcome.text : '';
       outputs[name] = last;
