@@ -33,15 +33,21 @@ const CHAIN_CALLS = 3;
 const ITEMS = 4;
 const TOOL = 'bench__noop';
 
+/** While true, every model answer takes SLOW_MS: the first node's runs are all mid-flight when it dies. */
+let slowModel = false;
+const SLOW_MS = 1_500;
+
 /** Worker: one tool call per turn until `calls`, then an answer; agents without tools answer. */
 const script: Script = ({ body }) => {
+  const delay = slowModel ? { delay_ms: SLOW_MS } : {};
   const offered = (body.tools ?? []).some((t) => t.function.name === TOOL);
   const results = body.messages.filter((m) => m.role === 'tool').length;
   const wanted = body.messages.some((m) => m.role === 'system' && String(m.content).includes('chain'))
     ? CHAIN_CALLS
     : 1;
-  if (offered && results < wanted) return { tool_calls: [{ name: TOOL, arguments: { n: results } }] };
-  return { content: 'done' };
+  if (offered && results < wanted)
+    return { tool_calls: [{ name: TOOL, arguments: { n: results } }], ...delay };
+  return { content: 'done', ...delay };
 };
 
 function writeSkill(dir: string): void {
@@ -124,18 +130,22 @@ async function recoveryBench(dir: string, modelUrl: string, modelCalls: () => nu
   const path = join(dir, 'recovery.db');
   const innerA = await SqliteRunStore.open({ path });
   const a = freezable(innerA);
+  // Every run in flight at once on a slow model, so at the crash all of them are non-terminal
+  // and each has some completed steps in its journal.
   const nodeA = await app(dir, modelUrl, a.store, {
     nodeId: 'bench-node',
     start: true,
-    parallel: 64,
+    parallel: RUNS,
     warm: 64,
   });
+  slowModel = true;
   const ids: string[] = [];
   for (let i = 0; i < RUNS; i++)
     ids.push((await nodeA.runtime.submit({ agent: 'chain', input: `r${i}` })).run.id);
   // Crash once about a third of the work is done (4 model calls per run).
   await waitFor(async () => modelCalls() >= RUNS * 4 * 0.33, 'a third of the model calls');
   a.freeze();
+  slowModel = false;
 
   const storeB = await SqliteRunStore.open({ path });
   const before = await countByStatus(storeB);
