@@ -55,16 +55,8 @@ export interface CreateRunOptions {
   signal?: AbortSignal;
 }
 
-/** Filters of {@link SkillplaneClient.listRuns}. */
-export interface ListRunsQuery {
-  status?: RunStatus | RunStatus[];
-  agent?: string;
-  priority?: Priority;
-  /** ISO-8601 date-time. */
-  created_after?: string;
-  limit?: number;
-  cursor?: string;
-}
+/** Filters of {@link SkillplaneClient.listRuns}: the store's own query shape. */
+export type { ListRunsQuery } from '../store/index.js';
 
 /** One page of runs, newest first; `next_cursor` is null on the last page. */
 export interface RunPage {
