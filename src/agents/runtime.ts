@@ -19,6 +19,7 @@ import type { AgentCatalog } from './definitions.js';
 import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
 import { RunExecution } from './execution.js';
 import { SuspendForApproval } from './agent-loop.js';
+import { ApprovalDesk } from './approvals.js';
 import { requestFingerprint, runRequestSchema, type RunRequest, type RunRequestInput } from './request.js';
 import { isStoreOutage, LeaseLostError, RunRecovery } from './recovery.js';
 import { Scheduler } from './scheduler.js';
@@ -87,6 +88,7 @@ export class Runtime extends EventEmitter {
   private readonly config: Config;
   private readonly store: RunStore;
   private readonly env: RunEnvironment;
+  private readonly approvals: ApprovalDesk;
   private readonly controllers = new Map<string, AbortController>();
   private readonly runListeners = new Map<string, Set<(n: RunNotification) => void>>();
   private readonly inflight = new Map<string, Promise<void>>();
@@ -103,6 +105,16 @@ export class Runtime extends EventEmitter {
     this.logger = options.logger;
     this.nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.approvals = new ApprovalDesk({
+      store: options.store,
+      config: options.config,
+      nodeId: this.nodeId,
+      leaseMs: this.leaseMs,
+      notify: (runId, status) => this.notify(runId, status),
+      fail: (runId, error, from) => this.settle(runId, 'failed', error, {}, from),
+      schedule: (run) => this.schedule(run, true),
+      audit: (...args) => this.audit(...args),
+    });
     const a = options.config.agents;
     this.scheduler = new Scheduler({
       maxConcurrent: a.max_parallel_agents,
@@ -123,7 +135,7 @@ export class Runtime extends EventEmitter {
       models: options.models,
       skills: options.skills,
       agents: options.agents,
-      requestApproval: (exec, req) => this.requestApproval(exec, req),
+      requestApproval: (exec, req) => this.approvals.request(exec, req),
       audit: (run, action, target, data) => this.audit(run.principal, action, target, run.trace_id, data),
     };
   }
@@ -418,6 +430,16 @@ export class Runtime extends EventEmitter {
           )
           .catch(() => undefined);
         this.notify(runId, 'waiting_approval');
+        // The approval may have been decided while other branches were still running: act on it
+        // now, or the run would wait for a decision that has already been made.
+        await this.approvals
+          .reconsider(runId)
+          .catch((err: unknown) =>
+            this.logger?.warn(
+              { run: runId, err: toSkillplaneError(err).message },
+              'approval re-check failed',
+            ),
+          );
         return;
       }
       const e = toSkillplaneError(reason);
@@ -491,119 +513,21 @@ export class Runtime extends EventEmitter {
     this.emit('run', n);
   }
 
-  private async requestApproval(
-    exec: RunExecution,
-    req: { stepKey: string; skill: { id: string; manifest: { risk_tags: string[] } }; args: unknown },
-  ): Promise<Approval> {
-    const { approval } = await this.store.createApproval(
-      {
-        run_id: exec.run.id,
-        step_key: req.stepKey,
-        skill_id: req.skill.id,
-        args: req.args,
-        risk_tags: req.skill.manifest.risk_tags,
-        expires_at: new Date(Date.now() + this.config.agents.approval_timeout_sec * 1000).toISOString(),
-      },
-      // The run stays `running` while its other branches finish; it moves to
-      // `waiting_approval` (and frees its slot) when the execution actually suspends.
-      { patch: { status: 'running' }, from: ['running'] },
-    );
-    this.notify(exec.run.id);
-    return approval;
-  }
-
   /**
    * Approves or denies a pending approval. Approve: once no approval of the run is pending, the
    * run is re-queued and continues from the step that asked. Deny: the run fails with
    * `approval_denied`. Deciding twice is `already_decided`.
    */
-  async decide(
+  decide(
     approvalId: string,
     decision: { approve: boolean; reason?: string; principal: string | null },
   ): Promise<Approval> {
-    const existing = await this.store.getApproval(approvalId);
-    if (existing === undefined) throw new NotFoundError('approval', approvalId);
-    const approval = await this.store.decideApproval(approvalId, {
-      status: decision.approve ? 'approved' : 'denied',
-      decided_by: decision.principal,
-      reason: decision.reason ?? null,
-    });
-    const run = await this.store.getRun(approval.run_id);
-    await this.audit(decision.principal, 'approval.decide', approval.id, run?.trace_id ?? null, {
-      run_id: approval.run_id,
-      skill_id: approval.skill_id,
-      decision: approval.status,
-      reason: decision.reason ?? null,
-    });
-    await this.store.appendEvent(approval.run_id, 'approval.decided', {
-      approval_id: approval.id,
-      status: approval.status,
-      decided_by: decision.principal,
-    });
-    await this.afterDecision(approval);
-    return approval;
-  }
-
-  private async afterDecision(approval: Approval): Promise<void> {
-    const run = await this.store.getRun(approval.run_id);
-    if (run === undefined || isTerminal(run.status)) return;
-    if (approval.status !== 'approved') {
-      const err = new SkillplaneError(
-        'approval_denied',
-        `approval ${approval.id} for ${approval.skill_id} was ${approval.status}`,
-        {
-          data: { approval_id: approval.id, skill_id: approval.skill_id },
-        },
-      );
-      await this.settle(run.id, 'failed', err, {}, ['waiting_approval', 'running', 'queued']);
-      return;
-    }
-    const pending = await this.store.listApprovals({ run_id: run.id, status: 'pending' });
-    if (pending.length > 0 || run.status !== 'waiting_approval') {
-      this.notify(run.id);
-      return;
-    }
-    try {
-      const queued = await this.store.transitionRun(
-        run.id,
-        // This node resumes it, so it owns it (and renews its lease) while it waits in the queue.
-        {
-          status: 'queued',
-          owner: this.nodeId,
-          lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString(),
-        },
-        { type: 'run.queued', data: { after: 'approval' } },
-        {
-          from: ['waiting_approval'],
-        },
-      );
-      this.schedule(queued, true);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-    this.notify(run.id);
+    return this.approvals.decide(approvalId, decision);
   }
 
   /** Expires pending approvals past their deadline; their runs fail with `approval_denied`. */
-  async expireApprovals(now = new Date()): Promise<number> {
-    const pending = await this.store.listApprovals({ status: 'pending', limit: 500 });
-    let n = 0;
-    for (const a of pending) {
-      if (a.expires_at === null || Date.parse(a.expires_at) > now.getTime()) continue;
-      try {
-        const decided = await this.store.decideApproval(a.id, {
-          status: 'expired',
-          decided_by: null,
-          reason: 'approval timed out',
-        });
-        await this.audit(null, 'approval.expire', a.id, null, { run_id: a.run_id });
-        await this.afterDecision(decided);
-        n++;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-      }
-    }
-    return n;
+  expireApprovals(now = new Date()): Promise<number> {
+    return this.approvals.expire(now);
   }
 
   /**

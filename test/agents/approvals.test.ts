@@ -128,6 +128,49 @@ describe('approvals', () => {
     expect(h.server.requests.length - before).toBe(1);
   });
 
+  it('acts on a decision made while the run was still running its other branches', async () => {
+    const script: Script = ({ body }) => {
+      const text = String(body.messages.find((m) => m.role === 'user')?.content ?? '');
+      if (text.endsWith('risky') && toolResultCount(body) === 0) {
+        return { tool_calls: [{ name: 'test__danger', arguments: { label: 'early' } }] };
+      }
+      if (text.endsWith('slow')) return { content: 'slow done', delay_ms: 600 };
+      return { content: 'ok' };
+    };
+    for (const approve of [true, false]) {
+      h = await startHarness({ script, agents: [{ name: 'ops', skills: ['test/danger'] }] });
+      const { run } = await h.app.runtime.submit({
+        strategy: 'parallel_map',
+        agent: 'ops',
+        items: ['risky', 'slow'],
+        input: 'work',
+      });
+      let pending: { id: string }[] = [];
+      while (pending.length === 0) {
+        pending = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect((await h.app.runtime.getRun(run.id)).status).toBe('running');
+      await h.app.runtime.decide(pending[0]!.id, { approve, principal: 'alice' });
+      // The run passes through waiting_approval for a moment when its execution suspends.
+      let done = await h.app.runtime.getRun(run.id);
+      for (let i = 0; i < 500 && !['completed', 'failed'].includes(done.status); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        done = await h.app.runtime.getRun(run.id);
+      }
+      if (approve) {
+        expect(done.status).toBe('completed');
+        expect(lines(h.sideFile)).toHaveLength(1);
+      } else {
+        expect(done.status).toBe('failed');
+        expect(done.error).toMatchObject({ code: 'approval_denied' });
+        expect(lines(h.sideFile)).toHaveLength(0);
+      }
+      await h.close();
+      h = undefined;
+    }
+  });
+
   it('cancels a run that waits for approval', async () => {
     h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
