@@ -105,11 +105,29 @@ export class ApprovalDesk {
   }
 
   /**
-   * Called once a run has suspended: a decision that landed while its other branches were still
-   * running is acted on now.
+   * The run's execution has stopped to wait for approval `approvalId`. With a decision still
+   * pending, the run moves to `waiting_approval` (keeping its usage, freeing its owner). When every
+   * approval was already decided while other branches were finishing, it goes straight on:
+   * re-queued, or failed on a refusal — it never shows a wait for a decision already made.
    */
-  reconsider(runId: string): Promise<void> {
-    return this.moveOn(runId);
+  async suspend(runId: string, usage: Run['usage'], approvalId: string): Promise<void> {
+    const { store } = this.host;
+    const approvals = await store.listApprovals({ run_id: runId });
+    if (approvals.some((a) => a.status === 'pending')) {
+      await store
+        .transitionRun(
+          runId,
+          { status: 'waiting_approval', usage, owner: null, lease_expires_at: null },
+          { type: 'run.waiting_approval', data: { approval_id: approvalId } },
+          { from: ['running', 'waiting_approval'], owner: this.host.nodeId },
+        )
+        .catch((err: unknown) => {
+          if (!(err instanceof ConflictError)) throw err;
+        });
+      this.host.notify(runId, 'waiting_approval');
+    }
+    // Also covers a decision that landed between the read above and the transition.
+    await this.moveOn(runId, { usage });
   }
 
   /**
@@ -117,7 +135,7 @@ export class ApprovalDesk {
    * none pending and the run suspended, it is re-queued on this node and resumes from the step
    * that asked. A run still executing is left to suspend (and reconsider) first.
    */
-  private async moveOn(runId: string): Promise<void> {
+  private async moveOn(runId: string, suspended?: { usage: Run['usage'] }): Promise<void> {
     const { store } = this.host;
     const run = await store.getRun(runId);
     if (run === undefined || isTerminal(run.status)) return;
@@ -134,7 +152,11 @@ export class ApprovalDesk {
       await this.host.fail(runId, err, ['waiting_approval', 'running', 'queued']);
       return;
     }
-    if (approvals.some((a) => a.status === 'pending') || run.status !== 'waiting_approval') {
+    // A run still `running` is either still executing (it will suspend and come back here) or
+    // has just stopped (`suspended`): only then may it be re-queued from `running`.
+    const waiting =
+      run.status === 'waiting_approval' || (suspended !== undefined && run.status === 'running');
+    if (approvals.some((a) => a.status === 'pending') || !waiting) {
       this.host.notify(runId);
       return;
     }
@@ -146,9 +168,10 @@ export class ApprovalDesk {
           status: 'queued',
           owner: this.host.nodeId,
           lease_expires_at: new Date(Date.now() + this.host.leaseMs).toISOString(),
+          ...(suspended === undefined ? {} : { usage: suspended.usage }),
         },
         { type: 'run.queued', data: { after: 'approval' } },
-        { from: ['waiting_approval'] },
+        { from: suspended === undefined ? ['waiting_approval'] : ['waiting_approval', 'running'] },
       );
       this.host.schedule(queued);
     } catch (err) {

@@ -112,7 +112,13 @@ export class Runtime extends EventEmitter {
       leaseMs: this.leaseMs,
       notify: (runId, status) => this.notify(runId, status),
       fail: (runId, error, from) => this.settle(runId, 'failed', error, {}, from),
-      schedule: (run) => this.schedule(run, true),
+      // A run re-queued from inside its own (suspending) execution is scheduled once that
+      // execution has let go of its scheduler ticket.
+      schedule: (run) => {
+        const current = this.inflight.get(run.id);
+        if (current === undefined) this.schedule(run, true);
+        else void current.finally(() => this.schedule(run, true));
+      },
       audit: (...args) => this.audit(...args),
     });
     const a = options.config.agents;
@@ -421,23 +427,12 @@ export class Runtime extends EventEmitter {
         return;
       }
       if (raw instanceof SuspendForApproval && !controller.signal.aborted) {
-        await this.store
-          .transitionRun(
-            runId,
-            { status: 'waiting_approval', usage: exec.usage, owner: null, lease_expires_at: null },
-            { type: 'run.waiting_approval', data: { approval_id: raw.approvalId } },
-            { from: ['running', 'waiting_approval'], owner: this.nodeId },
-          )
-          .catch(() => undefined);
-        this.notify(runId, 'waiting_approval');
-        // The approval may have been decided while other branches were still running: act on it
-        // now, or the run would wait for a decision that has already been made.
         await this.approvals
-          .reconsider(runId)
+          .suspend(runId, exec.usage, raw.approvalId)
           .catch((err: unknown) =>
             this.logger?.warn(
               { run: runId, err: toSkillplaneError(err).message },
-              'approval re-check failed',
+              'suspending for approval failed',
             ),
           );
         return;
