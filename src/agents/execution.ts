@@ -48,6 +48,11 @@ function storedError(err: SkillplaneError): StoredError {
 /** Options of a run's execution. */
 export interface ExecutionOptions {
   retryBaseMs: number;
+  /**
+   * The run's first execution: it has no journal yet, so the replay lookup before each step is
+   * skipped (beginStep still returns a completed step unchanged if one ever exists).
+   */
+  firstExecution?: boolean;
   onStep?: (step: Step, phase: 'started' | 'finished' | 'replayed') => void;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -163,12 +168,12 @@ export class RunExecution {
     spec: StepSpec,
     fn: (signal: AbortSignal, attempt: number, spanId: string) => Promise<StepOutcome<T>>,
   ): Promise<T> {
-    const found = await this.replay<T>(spec.key);
-    if (found.hit) return found.output;
+    const found = this.opts.firstExecution ? undefined : await this.replay<T>(spec.key);
+    if (found?.hit === true) return found.output;
     // A step that must not be retried blindly (risk-tagged skill) and was in flight when the
     // previous execution stopped (crash: still `running`; shutdown or lost lease: `cancelled`)
     // may have had its effect already: settle the run as interrupted rather than run it again.
-    const prev = found.previous;
+    const prev = found?.previous;
     if (
       prev !== undefined &&
       spec.maxRetries === 0 &&

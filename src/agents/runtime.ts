@@ -241,6 +241,10 @@ export class Runtime extends EventEmitter {
           trace_id: trace.traceId,
           traceparent: formatTraceparent(trace.traceId, trace.spanId, trace.flags),
           tracestate: inbound?.tracestate ?? null,
+          // Owned by this node from the start, so another node's reclaim loop never takes a run
+          // that waits in our queue; execute() and settle() are guarded on the owner.
+          owner: this.nodeId,
+          lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString(),
           limits: {
             max_steps: req.limits.max_steps ?? a.max_steps_per_run,
             max_handoff_depth: req.limits.max_handoff_depth ?? a.max_handoff_depth,
@@ -267,27 +271,12 @@ export class Runtime extends EventEmitter {
         },
       );
       if (created) {
-        // Own the run before it waits in our queue, so another node's reclaim loop does not take
-        // it. If one claimed it in the instant since createRun, whoever moves first wins: this
-        // write is guarded on `queued`, and execute() is guarded on the owner.
-        let owned: Run;
-        try {
-          owned = await this.store.transitionRun(
-            run.id,
-            { owner: this.nodeId, lease_expires_at: new Date(Date.now() + this.leaseMs).toISOString() },
-            undefined,
-            { from: ['queued'] },
-          );
-        } catch (err) {
-          if (err instanceof ConflictError) return { run: await this.getRun(run.id), created };
-          throw err;
-        }
         admittedUsed = true;
         void this.audit(caller.principal ?? null, 'run.create', run.id, run.trace_id, {
           agent: run.agent,
           strategy: run.strategy,
         });
-        this.schedule(owned, false, true);
+        this.schedule(run, false, true);
       }
       return { run, created };
     } finally {
@@ -400,6 +389,8 @@ export class Runtime extends EventEmitter {
     this.notify(runId, 'running');
     const exec = new RunExecution(run, this.store, controller.signal, {
       retryBaseMs: this.options.retryBaseMs ?? 200,
+      // Never started before (started_at unset when read): nothing to replay.
+      firstExecution: stored.started_at === null,
       onStep: () => this.notify(runId),
       ...(this.options.sleep === undefined ? {} : { sleep: this.options.sleep }),
     });

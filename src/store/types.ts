@@ -170,6 +170,9 @@ export interface NewRun {
   tracestate?: string | null;
   limits?: Partial<RunLimits>;
   metadata?: Record<string, unknown>;
+  /** The node that will execute the run, and its lease: owned from the start, no second write. */
+  owner?: string | null;
+  lease_expires_at?: string | null;
 }
 
 /** Input of {@link RunStore.beginStep}. */

@@ -429,6 +429,14 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
       );
     });
 
+    it('a run created with an owner and a live lease is not claimable by another node', async () => {
+      const leased = new Date(Date.now() + 60_000).toISOString();
+      const { run } = await s.createRun(newRun({ owner: 'node-a', lease_expires_at: leased }));
+      expect(run).toMatchObject({ owner: 'node-a', lease_expires_at: leased });
+      expect(await s.getRun(run.id)).toMatchObject({ owner: 'node-a', lease_expires_at: leased });
+      expect(await s.claimRuns('node-b', { statuses: ['queued'], leaseMs: 1000, limit: 10 })).toEqual([]);
+    });
+
     it('pruneFinished removes old terminal runs with their records', async () => {
       const done: string[] = [];
       for (let i = 0; i < 3; i++) {
