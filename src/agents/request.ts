@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { PRIORITIES } from './scheduler.js';
 
-export const PRIORITIES = ['interactive', 'normal', 'batch'] as const;
-/** Run priority: interactive runs are admitted first, batch runs last, none starves. */
-export type Priority = (typeof PRIORITIES)[number];
+// One definition of the priority classes: the scheduler's.
+export { PRIORITIES };
+export type { Priority } from './scheduler.js';
 
 export const STRATEGIES = ['single', 'router', 'handoff', 'parallel_map'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];

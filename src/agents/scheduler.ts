@@ -13,10 +13,10 @@ import type { LinkedAbort } from './abort.js';
 import { CancelledError, ConflictError, RunQueueFullError } from '../errors/index.js';
 
 /** Priority class of a run, highest first. */
-export type Priority = 'interactive' | 'normal' | 'batch';
+export type Priority = (typeof PRIORITIES)[number];
 
 /** Priority classes in order, highest first; the index is the class rank. */
-export const PRIORITIES: readonly Priority[] = ['interactive', 'normal', 'batch'];
+export const PRIORITIES = ['interactive', 'normal', 'batch'] as const;
 
 /** What the caller admits: a run id and its priority. */
 export interface Ticket {
