@@ -1,21 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.js';
+import { SCOPES, type Config, type Scope } from '../config/index.js';
 import { SkillplaneError } from '../errors/index.js';
 
-/** What an API key may do; `admin` implies every other scope. */
-export type Scope =
-  'runs:read' | 'runs:write' | 'approvals:write' | 'skills:read' | 'skills:execute' | 'admin';
+export type { Scope };
 
-/** Every scope, in a stable order. */
-export const ALL_SCOPES: readonly Scope[] = [
-  'runs:read',
-  'runs:write',
-  'approvals:write',
-  'skills:read',
-  'skills:execute',
-  'admin',
-];
+/** Every scope, in a stable order (the config's list). */
+export const ALL_SCOPES: readonly Scope[] = SCOPES;
 
 /** Who is calling and what they may do. */
 export interface Principal {

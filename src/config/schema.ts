@@ -3,6 +3,22 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
+/**
+ * What an API key may do; `admin` implies every other scope. The one list of scopes: the API,
+ * MCP and OpenClaw doors import it from here.
+ */
+export const SCOPES = [
+  'runs:read',
+  'runs:write',
+  'approvals:write',
+  'skills:read',
+  'skills:execute',
+  'metrics:read',
+  'admin',
+] as const;
+/** One API scope. */
+export type Scope = (typeof SCOPES)[number];
+
 /** One OpenAI-compatible inference backend. */
 export const modelBackendSchema = z.strictObject({
   base_url: z.string().url().default('http://127.0.0.1:11434/v1'),
@@ -36,9 +52,7 @@ const apiKeySchema = z
       .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
       .optional(),
     key_env: z.string().min(1).optional(),
-    scopes: z
-      .array(z.enum(['runs:read', 'runs:write', 'approvals:write', 'skills:read', 'skills:execute', 'admin']))
-      .default(['admin']),
+    scopes: z.array(z.enum(SCOPES)).default(['admin']),
     rate_limit_per_min: positiveInt.optional(),
   })
   .refine((k) => [k.key, k.key_sha256, k.key_env].filter((v) => v !== undefined).length === 1, {
@@ -52,6 +66,24 @@ export const configSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: port.default(8787),
       body_limit_bytes: positiveInt.default(2 * 1024 * 1024),
+      /** Deepest nesting of arrays and objects accepted in any JSON body. */
+      max_json_depth: positiveInt.max(1000).default(64),
+      /** Longest string (in characters) accepted anywhere in a JSON body. */
+      max_json_string_length: positiveInt.default(1024 * 1024),
+      /** Time to receive a whole request (headers and body); slower clients are cut off. */
+      request_timeout_sec: z.number().positive().default(30),
+      /** Time to receive a request's headers. */
+      headers_timeout_sec: z.number().positive().default(10),
+      /** An idle keep-alive connection is closed after this long. */
+      keep_alive_timeout_sec: z.number().positive().default(5),
+      /** Open connections at once; more are refused by the HTTP server. */
+      max_connections: positiveInt.default(1024),
+      /** Open SSE event streams at once, in total and per principal (429 beyond). */
+      max_sse_streams: positiveInt.default(2000),
+      max_sse_streams_per_principal: positiveInt.default(200),
+      /** Open MCP sessions at once, in total and per principal (429 beyond). */
+      max_mcp_sessions: positiveInt.default(1000),
+      max_mcp_sessions_per_principal: positiveInt.default(32),
       cors_origins: z.array(z.string()).default([]),
       /**
        * This node's identity in run leases. `null`: `serve` derives `<hostname>-<port>`, so a server
@@ -118,6 +150,35 @@ export const configSchema = z.strictObject({
       watch: z.boolean().default(true),
       warm_processes: z.number().int().min(0).default(2),
       max_processes_per_skill: positiveInt.default(4),
+      /**
+       * OS confinement of tool and command skills. `auto`: Linux namespaces through bubblewrap
+       * where the platform has them, else Node's permission model alone with a loud warning;
+       * `os`: refuse to start without OS confinement; `node`: Node's permission model only.
+       */
+      sandbox: z.enum(['auto', 'os', 'node']).default('auto'),
+      /** Resource limits of every sandboxed skill process. */
+      sandbox_limits: z
+        .strictObject({
+          /** V8 heap of a tool skill process (`--max-old-space-size`). */
+          heap_mb: positiveInt.default(256),
+          /** Data segment (RLIMIT_DATA): the process's whole writable memory. */
+          memory_mb: positiveInt.default(1024),
+          /** CPU seconds a process may use over its life (RLIMIT_CPU); warm processes are reused. */
+          cpu_sec: positiveInt.default(600),
+          /** Open file descriptors (RLIMIT_NOFILE). */
+          open_files: positiveInt.default(256),
+          /** Largest file a skill may write (RLIMIT_FSIZE). */
+          file_size_mb: positiveInt.default(256),
+        })
+        .prefault({}),
+      /** Input of one skill call: serialised size, nesting depth, longest string. */
+      max_input_bytes: positiveInt.default(1024 * 1024),
+      max_input_depth: positiveInt.max(1000).default(64),
+      max_input_string_length: positiveInt.default(512 * 1024),
+      /** Output of one skill call (tool and command skills alike); more fails with output_too_large. */
+      max_output_bytes: positiveInt.default(4 * 1024 * 1024),
+      /** Largest manifest file read (`skill.yaml`, `SKILL.md` front matter, agent files). */
+      max_manifest_bytes: positiveInt.default(1024 * 1024),
     })
     .prefault({}),
   workers: z
@@ -130,6 +191,12 @@ export const configSchema = z.strictObject({
   auth: z
     .strictObject({
       keys: z.array(apiKeySchema).default([]),
+      /**
+       * Who sees a run, its events and its approvals: `principal` — the key that created it and
+       * admins; `all` — every key with `runs:read`. With no keys (open loopback mode) everything
+       * is visible.
+       */
+      visibility: z.enum(['principal', 'all']).default('principal'),
     })
     .prefault({}),
   tracing: z

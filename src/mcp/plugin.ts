@@ -6,12 +6,12 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../app/index.js';
+import type { Scope } from '../config/index.js';
 import { SkillplaneError, toSkillplaneError } from '../errors/index.js';
 import { createMcpServer, type McpRequestExtra, type McpScope } from './server.js';
 
 /** A scope the API knows. */
-export type McpAuthScope =
-  'runs:read' | 'runs:write' | 'approvals:write' | 'skills:read' | 'skills:execute' | 'admin';
+export type McpAuthScope = Scope;
 
 /** The authenticated caller returned by {@link McpPluginOptions.authorize}. */
 export interface McpPrincipal {

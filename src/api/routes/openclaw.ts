@@ -1,12 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../app/index.js';
+import type { Scope } from '../../config/index.js';
 import { CancelledError, SkillplaneError, TimeoutError, toSkillplaneError } from '../../errors/index.js';
 import type { ApprovalGrant, Skill } from '../../skills/types.js';
 import { assertMatchesSchema } from '../../skills/validation.js';
 
 /** A scope the API knows. */
-export type OpenclawAuthScope =
-  'runs:read' | 'runs:write' | 'approvals:write' | 'skills:read' | 'skills:execute' | 'admin';
+export type OpenclawAuthScope = Scope;
 
 /** Options of {@link openclawPlugin}. */
 export interface OpenclawPluginOptions {
