@@ -51,10 +51,8 @@ export class ApprovalDeniedError extends SkillplaneError {
 
 const MAX_TOOL_RESULT_CHARS = 32_000;
 
-/** The skills an agent may call: its patterns over the registry's latest versions. */
-export function agentSkills(env: RunEnvironment, agent: AgentDefinition, extra: string[] = []): Skill[] {
-  const patterns = [...agent.skills, ...extra];
-  if (patterns.length === 0) return [];
+/** The skills matching `patterns` (ids, ranges or `ns/*`) among the registry's latest versions. */
+function skillsMatching(env: RunEnvironment, patterns: string[]): Map<string, Skill> {
   const out = new Map<string, Skill>();
   for (const p of patterns) {
     if (!p.includes('*')) {
@@ -64,7 +62,30 @@ export function agentSkills(env: RunEnvironment, agent: AgentDefinition, extra: 
     }
     for (const s of env.skills.listLatest()) if (skillPatternMatches(p, s.id)) out.set(s.id, s);
   }
-  return [...out.values()].filter((s) => s.manifest.kind !== 'prompt' || s.source !== 'agent-skill');
+  return out;
+}
+
+/**
+ * The skills an agent may call: its patterns over the registry's latest versions. `only`
+ * (Opta-LMX's `role_tools`) narrows that set and never widens it: a request cannot give an
+ * agent a skill its definition does not grant.
+ */
+export function agentSkills(env: RunEnvironment, agent: AgentDefinition, only?: string[]): Skill[] {
+  if (agent.skills.length === 0) return [];
+  const granted = skillsMatching(env, agent.skills);
+  const allowed = only === undefined ? granted : skillsMatching(env, only);
+  return [...granted.values()].filter(
+    (s) => allowed.has(s.id) && (s.manifest.kind !== 'prompt' || s.source !== 'agent-skill'),
+  );
+}
+
+/**
+ * The skills of `only` that resolve to a skill `agent` is not granted (for a clear refusal at
+ * submission instead of a silent narrowing).
+ */
+export function skillsOutsideGrant(env: RunEnvironment, agent: AgentDefinition, only: string[]): string[] {
+  const granted = agent.skills.length === 0 ? new Map<string, Skill>() : skillsMatching(env, agent.skills);
+  return [...skillsMatching(env, only).keys()].filter((id) => !granted.has(id)).sort();
 }
 
 function toolFor(skill: Skill): ToolDefinition {
@@ -127,7 +148,7 @@ export async function runAgent(
     branch: string;
     keyPrefix: string;
     transfers?: TransferTool[];
-    /** Extra skills (Opta role_tools). */
+    /** Narrows the agent's skills to these (Opta role_tools); never widens them. */
     extraSkills?: string[];
     systemPrompt?: string;
     model?: string;
@@ -268,7 +289,12 @@ async function callSkill(
     if (!(err instanceof ApprovalRequiredError)) return { error: toSkillplaneError(err).toJSON() };
     const found = await env.store.getApprovalForStep(exec.run.id, key);
     if (found === undefined) {
-      const created = await env.requestApproval(exec, { stepKey: key, skill, args });
+      const created = await env.requestApproval(exec, {
+        stepKey: key,
+        skill,
+        args,
+        riskTags: env.skills.riskTags(skill),
+      });
       throw new SuspendForApproval(created.id, skill.id);
     }
     if (found.status === 'pending') throw new SuspendForApproval(found.id, skill.id);
@@ -277,7 +303,8 @@ async function callSkill(
     approval = { id: found.id, approved_by: found.decided_by ?? 'unknown' };
   }
 
-  const risky = skill.manifest.risk_tags.length > 0;
+  // Risk tags are the union over every loaded version of the id.
+  const risky = env.skills.riskTags(skill).length > 0;
   try {
     return await exec.step(
       {
@@ -289,11 +316,13 @@ async function callSkill(
         // A skill with side effects is never retried blindly.
         maxRetries: risky ? 0 : env.config.agents.max_step_retries,
       },
-      async (signal, _attempt, spanId) => {
+      async (signal, attempt, spanId) => {
         try {
           const r = await env.skills.execute(skill, args, {
             signal,
             runId: exec.run.id,
+            idempotencyKey: `${exec.run.id}:${key}`,
+            attempt: attempt + 1,
             ...(exec.run.principal === null ? {} : { principal: exec.run.principal }),
             traceparent: formatTraceparent(exec.run.trace_id, spanId),
             ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),

@@ -35,7 +35,7 @@ export class ApprovalDesk {
   /** Stores a pending approval for a step of a running run. */
   async request(
     exec: RunExecution,
-    req: { stepKey: string; skill: { id: string; manifest: { risk_tags: string[] } }; args: unknown },
+    req: { stepKey: string; skill: { id: string }; args: unknown; riskTags: string[] },
   ): Promise<Approval> {
     const { approval } = await this.host.store.createApproval(
       {
@@ -43,7 +43,7 @@ export class ApprovalDesk {
         step_key: req.stepKey,
         skill_id: req.skill.id,
         args: req.args,
-        risk_tags: req.skill.manifest.risk_tags,
+        risk_tags: req.riskTags,
         expires_at: new Date(Date.now() + this.host.config.agents.approval_timeout_sec * 1000).toISOString(),
       },
       // The run stays `running` while its other branches finish; it moves to

@@ -23,6 +23,8 @@ export interface SkillPort {
   listLatest(): Skill[];
   /** Throws `approval_required` / `permission_denied` without running. */
   check(skill: Skill): void;
+  /** Every risk tag that applies to the skill (the union over all loaded versions of its id). */
+  riskTags(skill: Skill): string[];
   execute(skill: Skill, input: unknown, ctx: SkillCallContext): Promise<SkillCallResult>;
 }
 
@@ -36,7 +38,7 @@ export interface RunEnvironment {
   /** Stores an approval request for a risk-tagged skill call. */
   requestApproval(
     exec: RunExecution,
-    req: { stepKey: string; skill: Skill; args: unknown },
+    req: { stepKey: string; skill: Skill; args: unknown; riskTags: string[] },
   ): Promise<Approval>;
   /** Appends to the audit trail; never throws. */
   audit(run: Run, action: string, target: string, data?: Record<string, unknown>): Promise<void>;

@@ -6,6 +6,7 @@ import {
   CancelledError,
   ConflictError,
   NotFoundError,
+  PermissionDeniedError,
   SkillplaneError,
   TimeoutError,
   ValidationError,
@@ -18,7 +19,7 @@ import { childContext, formatTraceparent, parseTraceparent } from '../tracing/in
 import type { AgentCatalog } from './definitions.js';
 import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
 import { RunExecution } from './execution.js';
-import { SuspendForApproval } from './agent-loop.js';
+import { skillsOutsideGrant, SuspendForApproval } from './agent-loop.js';
 import { ApprovalDesk } from './approvals.js';
 import { requestFingerprint, runRequestSchema, type RunRequest, type RunRequestInput } from './request.js';
 import { isStoreOutage, LeaseLostError, RunRecovery } from './recovery.js';
@@ -208,6 +209,18 @@ export class Runtime extends EventEmitter {
         unknown.map((n) => ({ path: 'agent', message: `unknown agent ${n}` })),
         'unknown_agent',
       );
+    }
+    // role_tools narrows what an agent may call; it can never grant a skill the agent lacks.
+    for (const [role, tools] of Object.entries(req.options.role_tools ?? {})) {
+      const agent = this.options.agents.get(role);
+      if (agent === undefined) continue;
+      const outside = skillsOutsideGrant(this.env, agent, tools);
+      if (outside.length > 0) {
+        throw new PermissionDeniedError(
+          `role_tools.${role} names skills agent ${role} is not granted: ${outside.join(', ')}`,
+          { field: `options.role_tools.${role}`, skills: outside },
+        );
+      }
     }
     return req;
   }

@@ -45,6 +45,7 @@ function skillPort(service: SkillService): SkillPort {
     check: (skill) => {
       service.runner.check(skill);
     },
+    riskTags: (skill) => service.policy.riskTags(skill),
     execute: (skill, input, ctx) => service.runner.execute(skill, input, ctx),
   };
 }
@@ -76,7 +77,10 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
   let skills: SkillService | undefined;
   let models: ModelRegistry | undefined;
   try {
-    skills = await createSkillService(loaded, opts.watch === undefined ? {} : { watch: opts.watch });
+    skills = await createSkillService(loaded, {
+      ...(opts.watch === undefined ? {} : { watch: opts.watch }),
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+    });
     models = new ModelRegistry(config.models);
     const agents = buildAgentCatalog(
       config.agents.definitions,

@@ -18,6 +18,7 @@ import {
 } from './manifest.js';
 import type { JsonSchema, SkillManifest } from './manifest.js';
 import type { Skill, SkillSource } from './types.js';
+import { checkSkillFolder } from './folder-check.js';
 
 /** One problem found while loading skills: the file, the dotted field path and the reason. */
 export interface SkillLoadError {
@@ -41,6 +42,8 @@ export interface LoadSkillsOptions {
   concurrency?: number;
   /** Deepest folder level searched below each directory (default 2: `dir/namespace/skill`). */
   maxDepth?: number;
+  /** Largest manifest (and `$ref` schema) file read, in bytes (default 1 MiB). */
+  maxManifestBytes?: number;
 }
 
 /** What a load produced: the skills that passed and one error per problem. */
@@ -67,6 +70,16 @@ export const AGENT_SKILL_INPUT_SCHEMA: JsonSchema = Object.freeze({
 
 const MANIFEST_FILES = ['skill.yaml', 'skill.yml', 'SKILL.md'] as const;
 const MAX_FRONT_MATTER_BYTES = 1024 * 1024;
+const DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/** Reads a text file only when it is at most `max` bytes (checked before reading). */
+async function readBounded(file: string, max: number): Promise<string> {
+  const { size } = await stat(file);
+  if (size > max) {
+    throw new SkillplaneError('manifest_too_large', `${file} is ${size} bytes, more than the limit of ${max}`);
+  }
+  return readFile(file, 'utf8');
+}
 const PROMPT_PLACEHOLDER = '\u0000body';
 // The libuv realpath is one call; fs/promises' walks every path component with lstat.
 const realpath = promisify(realpathCallback.native);
@@ -313,6 +326,10 @@ async function resolveSchema(
   if (typeof ref === 'string' && isFileRef(ref)) {
     const target = await resolveInside(realDir, ref, file, `${field}.$ref`, problems);
     if (target === undefined) return undefined;
+    if (target.stats.size > DEFAULT_MAX_MANIFEST_BYTES) {
+      problems.push({ file: target.path, path: '', message: `is ${target.stats.size} bytes, more than the limit of ${DEFAULT_MAX_MANIFEST_BYTES}` });
+      return undefined;
+    }
     const text = await readFile(target.path, 'utf8');
     hash.update(`\0${field}\0${text}`);
     let value: unknown;
@@ -342,10 +359,10 @@ async function resolveSchema(
   return resolved;
 }
 
-/** Reads the body of a `SKILL.md` when the skill is used, not at load. */
+/** Reads the body of a `SKILL.md` when the skill is used, not at load (at most 4 MiB). */
 function lazyBody(file: string): () => Promise<string> {
   return async () => {
-    const split = splitFrontMatter(await readFile(file, 'utf8'));
+    const split = splitFrontMatter(await readBounded(file, 4 * 1024 * 1024));
     return split === 'none' || split === 'more' ? '' : split.body;
   };
 }
@@ -356,7 +373,7 @@ function lazyBody(file: string): () => Promise<string> {
  */
 export async function loadSkillFolder(
   folder: string | SkillFolder,
-  opts: Pick<LoadSkillsOptions, 'strict'>,
+  opts: Pick<LoadSkillsOptions, 'strict' | 'maxManifestBytes'>,
 ): Promise<{ skill: LoadedSkill | undefined; errors: SkillLoadError[] }> {
   let target: SkillFolder;
   if (typeof folder === 'string') {
@@ -373,7 +390,7 @@ export async function loadSkillFolder(
   }
   const problems: Problems = [];
   try {
-    const skill = await loadFolder(target, opts.strict, problems);
+    const skill = await loadFolder(target, opts.strict, problems, opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES);
     if (problems.length === 0 && skill !== undefined) return { skill, errors: [] };
   } catch (err) {
     problems.push({ file: target.file, path: '', message: err instanceof Error ? err.message : String(err) });
@@ -385,9 +402,15 @@ async function loadFolder(
   { dir, file }: SkillFolder,
   strict: boolean,
   problems: Problems,
+  maxManifestBytes: number,
 ): Promise<LoadedSkill | undefined> {
   const fileStats = await stat(file);
   const realDir = await realpath(dir);
+  const outside = await checkSkillFolder(realDir, file);
+  if (outside.length > 0) {
+    problems.push(...outside);
+    return undefined;
+  }
   const hash = createHash('sha1');
   const isMarkdown = path.basename(file) === 'SKILL.md';
   let text: string;
@@ -402,6 +425,11 @@ async function loadFolder(
     front = split;
     text = split.yaml;
   } else {
+    if (fileStats.size > maxManifestBytes) {
+      const message = `the manifest is ${fileStats.size} bytes, more than the limit of ${maxManifestBytes} (skills.max_manifest_bytes)`;
+      problems.push({ file, path: '', message });
+      return undefined;
+    }
     text = await readFile(file, 'utf8');
   }
   hash.update(text);
@@ -524,7 +552,12 @@ export async function discoverSkillFolders(
 ): Promise<{ folders: SkillFolder[]; errors: SkillLoadError[] }> {
   const maxDepth = opts.maxDepth ?? 2;
   const errors: SkillLoadError[] = [];
+  // Realpaths already searched: a symlink loop (or two links to one folder) is searched once.
+  const visited = new Set<string>();
   const visit = async (dir: string, depth: number): Promise<SkillFolder[]> => {
+    const real = await realpath(dir).catch(() => dir);
+    if (visited.has(real)) return [];
+    visited.add(real);
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });

@@ -63,6 +63,15 @@ function buildManifestSchema(strict: boolean) {
     output_schema: jsonSchema.optional(),
     entry: relPath.optional(),
     command: z.array(z.string().min(1)).min(1).optional(),
+    /**
+     * How `{{field}}` values in a command may look. By default a value may not start with `-`
+     * where it would be read as an option (no `--` before it), be an absolute path or climb with
+     * `..`; NUL is never allowed.
+     */
+    placeholders: obj({
+      allow_leading_dash: bool.default(false),
+      allow_paths: bool.default(false),
+    }).optional(),
     prompt: z.string().min(1).optional(),
     steps: z.array(stepSchema).min(1).optional(),
     permissions: obj({
@@ -90,6 +99,11 @@ function buildManifestSchema(strict: boolean) {
     const need = (cond: boolean, path: string, message: string) => {
       if (!cond) ctx.addIssue({ code: 'custom', path: [path], message });
     };
+    need(
+      m.placeholders === undefined || m.command !== undefined,
+      'placeholders',
+      'only command skills have placeholders',
+    );
     if (m.kind === 'tool') {
       need(
         (m.entry === undefined) !== (m.command === undefined),
@@ -98,8 +112,14 @@ function buildManifestSchema(strict: boolean) {
       );
       need(m.prompt === undefined, 'prompt', 'only prompt skills have a prompt');
       need(m.steps === undefined, 'steps', 'only workflow skills have steps');
-      if (m.command !== undefined)
+      if (m.command !== undefined) {
         need(m.permissions.shell, 'permissions.shell', 'a command skill must ask for shell');
+        need(
+          m.permissions.network.length === 0,
+          'permissions.network',
+          'command skills run without network (it cannot be limited to hosts for a command); use an entry skill',
+        );
+      }
     } else if (m.kind === 'prompt') {
       need(m.prompt !== undefined, 'prompt', 'a prompt skill needs a prompt');
       need(

@@ -118,9 +118,15 @@ export class SkillPolicy {
    * manifest is resolved afresh; only successful resolutions are kept.
    */
   private readonly resolved = new WeakMap<Skill, EffectivePermissions>();
+  private readonly riskTagsOf: (skill: Skill) => string[];
 
-  constructor(config: PolicyConfig) {
+  /**
+   * `riskTags` gives the tags that apply to a skill; by default its own manifest's. The skill
+   * service passes the registry's union over every version of the id.
+   */
+  constructor(config: PolicyConfig, opts: { riskTags?: (skill: Skill) => string[] } = {}) {
     this.config = config;
+    this.riskTagsOf = opts.riskTags ?? ((skill) => skill.manifest.risk_tags);
     this.allowedRoots = config.allowedRoots
       .filter((r) => isAbsolute(r))
       .map((r) => realpathOf(r))
@@ -171,7 +177,19 @@ export class SkillPolicy {
         return real;
       });
     const fsRead = compact([dir, ...roots, ...fsPaths(manifest.permissions.fs.read, 'read')]);
-    const fsWrite = compact(fsPaths(manifest.permissions.fs.write, 'write'));
+    const writePaths = fsPaths(manifest.permissions.fs.write, 'write');
+    writePaths.forEach((real, i) => {
+      // A skill never writes its own manifest or code: it could drop its risk tags or widen its grant.
+      if (isInside(real, dir) || isInside(dir, real)) {
+        throw this.denied(
+          skill,
+          `permissions.fs.write[${i}]`,
+          manifest.permissions.fs.write[i]!,
+          'covers the skill folder itself; write paths must live outside it',
+        );
+      }
+    });
+    const fsWrite = compact(writePaths);
     const network = this.config.allowNetwork
       ? manifest.permissions.network.map((pattern, i) => {
           const host = pattern.trim().toLowerCase();
@@ -206,8 +224,18 @@ export class SkillPolicy {
         field: 'permissions.shell',
       });
     }
-    const tags = skill.manifest.risk_tags.filter((t) => this.config.requireApprovalTags.includes(t));
+    const tags = this.approvalTags(skill);
     if (tags.length > 0 && opts.approval === undefined) throw new ApprovalRequiredError(skill.id, tags);
+  }
+
+  /** Every risk tag that applies to `skill` (the union over all versions of its id). */
+  riskTags(skill: Skill): string[] {
+    return this.riskTagsOf(skill);
+  }
+
+  /** The risk tags of `skill` that need an approval (`skills.require_approval_tags`). */
+  approvalTags(skill: Skill): string[] {
+    return this.riskTagsOf(skill).filter((t) => this.config.requireApprovalTags.includes(t));
   }
 
   /**

@@ -13,9 +13,26 @@ export interface SkillsChangedEvent {
   removed: string[];
 }
 
+/** Payload of `'risk_tags.kept'`: tags a reload dropped from every version of an id but still apply. */
+export interface RiskTagsKeptEvent {
+  id: string;
+  tags: string[];
+}
+
 /** Events of a {@link SkillRegistry}. */
 export interface SkillRegistryEvents {
   'skills.changed': [SkillsChangedEvent];
+  'risk_tags.kept': [RiskTagsKeptEvent];
+}
+
+/** Options of {@link SkillRegistry.replaceAll}. */
+export interface ReplaceOptions {
+  /**
+   * An operator accepts the risk tags of the new set as they are (a restart, or an admin reload
+   * asking for it): tags dropped by a manifest stop applying. Otherwise a tag once seen on any
+   * version of an id keeps applying to every version of it.
+   */
+  resetRiskTags?: boolean;
 }
 
 /** Filters of {@link SkillRegistry.list}. */
@@ -64,10 +81,44 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
   #byId = new Map<string, Skill[]>();
   #byRef = new Map<string, { skill: Skill; fingerprint: string }>();
   #idByToolName = new Map<string, string>();
+  /** Risk tags per id: the union over every version loaded since the last reset. */
+  #riskTags = new Map<string, Set<string>>();
 
   constructor(skills: Iterable<Skill> = []) {
     super();
-    this.#index([...skills]);
+    const list = [...skills];
+    this.#index(list);
+    this.#mergeRiskTags(list, true);
+  }
+
+  /**
+   * The risk tags that apply to every version of `id`: the union of the tags of all its loaded
+   * versions and of the versions seen before (a reload that drops a tag does not drop it, see
+   * {@link ReplaceOptions.resetRiskTags}). So an older, untagged version never runs without the
+   * approval the newer one needs.
+   */
+  riskTags(id: string): string[] {
+    return [...(this.#riskTags.get(id) ?? [])].sort();
+  }
+
+  #mergeRiskTags(skills: Skill[], reset: boolean): void {
+    const next = new Map<string, Set<string>>();
+    for (const skill of skills) {
+      const set = next.get(skill.id) ?? new Set<string>();
+      for (const t of skill.manifest.risk_tags) set.add(t);
+      next.set(skill.id, set);
+    }
+    if (!reset) {
+      for (const [id, before] of this.#riskTags) {
+        const set = next.get(id) ?? new Set<string>();
+        const kept = [...before].filter((t) => !set.has(t));
+        for (const t of before) set.add(t);
+        next.set(id, set);
+        if (kept.length > 0 && this.#byId.has(id)) this.emit('risk_tags.kept', { id, tags: kept.sort() });
+      }
+    }
+    for (const [id, set] of next) if (set.size === 0) next.delete(id);
+    this.#riskTags = next;
   }
 
   /** Number of skill versions held. */
@@ -79,7 +130,7 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
    * Replaces every skill with `skills` and returns what changed (`id@version` refs). Emits
    * `'skills.changed'` only when something was added, changed (other mtime or content) or removed.
    */
-  replaceAll(skills: Iterable<Skill>): SkillsChangedEvent {
+  replaceAll(skills: Iterable<Skill>, opts: ReplaceOptions = {}): SkillsChangedEvent {
     const next = [...skills];
     const added: string[] = [];
     const changed: string[] = [];
@@ -92,6 +143,7 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
     }
     const removed = [...this.#byRef.keys()].filter((ref) => !nextRefs.has(ref));
     this.#index(next);
+    this.#mergeRiskTags(next, opts.resetRiskTags === true);
     const diff = { added: added.sort(), changed: changed.sort(), removed: removed.sort() };
     if (added.length + changed.length + removed.length > 0) this.emit('skills.changed', diff);
     return diff;

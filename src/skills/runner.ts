@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { CancelledError, TimeoutError, toSkillplaneError } from '../errors/index.js';
+import { CancelledError, SkillExecutionError, TimeoutError, toSkillplaneError } from '../errors/index.js';
+import { assertJsonLimits, findJsonLimitViolation } from '../limits/index.js';
 import type { Skill, SkillCallContext, SkillExecutor } from './types.js';
 import { assertMatchesSchema } from './validation.js';
 import { PromptExecutor } from './executors/prompt.js';
@@ -24,7 +25,25 @@ export interface SkillRunnerOptions {
   shellExecutor: SkillExecutor;
   /** Overrides the prompt executor (tests). */
   promptExecutor?: SkillExecutor;
+  /** Size limits of inputs and outputs (`skills.max_input_*`, `skills.max_output_bytes`). */
+  limits?: Partial<SkillIoLimits>;
 }
+
+/** Size limits of one skill call's input and output. */
+export interface SkillIoLimits {
+  maxInputBytes: number;
+  maxInputDepth: number;
+  maxInputStringLength: number;
+  maxOutputBytes: number;
+}
+
+/** The defaults of {@link SkillIoLimits} (the config's). */
+export const DEFAULT_SKILL_IO_LIMITS: SkillIoLimits = {
+  maxInputBytes: 1024 * 1024,
+  maxInputDepth: 64,
+  maxInputStringLength: 512 * 1024,
+  maxOutputBytes: 4 * 1024 * 1024,
+};
 
 /** The result of one skill call. */
 export interface SkillCallResult {
@@ -42,6 +61,7 @@ export interface SkillCallResult {
 export class SkillRunner {
   private readonly registry: SkillLookup;
   private readonly policy: SkillGate;
+  private readonly limits: SkillIoLimits;
   private readonly executors: {
     tool: SkillExecutor;
     shell: SkillExecutor;
@@ -52,6 +72,7 @@ export class SkillRunner {
   constructor(options: SkillRunnerOptions) {
     this.registry = options.registry;
     this.policy = options.policy;
+    this.limits = { ...DEFAULT_SKILL_IO_LIMITS, ...options.limits };
     this.executors = {
       tool: options.toolExecutor,
       shell: options.shellExecutor,
@@ -77,9 +98,27 @@ export class SkillRunner {
     return skill;
   }
 
-  /** Executes a skill. Errors are `SkillplaneError`s with a stable `code`. */
+  /**
+   * Checks an input against the size limits before anything recursive (schema validation,
+   * serialisation) touches it: `input_invalid` naming the path and the limit.
+   */
+  assertInputLimits(skill: Skill, input: unknown): void {
+    const l = this.limits;
+    assertJsonLimits(
+      input,
+      { maxDepth: l.maxInputDepth, maxStringLength: l.maxInputStringLength, maxBytes: l.maxInputBytes },
+      `input of ${skill.id}`,
+    );
+  }
+
+  /**
+   * Executes a skill: policy, input limits, input schema, the executor under the skill's timeout
+   * and the caller's signal, output limits and schema. Errors are `SkillplaneError`s with a stable
+   * `code`.
+   */
   async execute(ref: string | Skill, input: unknown, ctx: SkillCallContext = {}): Promise<SkillCallResult> {
     const skill = this.check(ref, ctx.approval);
+    this.assertInputLimits(skill, input);
     assertMatchesSchema(skill.inputSchema, input, `input of ${skill.id}`, 'input_invalid');
     const started = performance.now();
     const timeoutMs = Math.round(skill.manifest.timeouts.execute_sec * 1000);
@@ -99,6 +138,7 @@ export class SkillRunner {
         signal: controller.signal,
       });
       controller.signal.throwIfAborted();
+      this.assertOutputLimits(skill, output);
       if (skill.outputSchema !== undefined) {
         assertMatchesSchema(skill.outputSchema, output, `output of ${skill.id}`, 'output_invalid');
       }
@@ -111,6 +151,22 @@ export class SkillRunner {
       clearTimeout(timer);
       parent?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** An output deeper or larger than the limits fails as `output_too_large` / `output_invalid`. */
+  private assertOutputLimits(skill: Skill, output: unknown): void {
+    const l = this.limits;
+    // Tool and command executors already cap the bytes they accept from their process.
+    const v = findJsonLimitViolation(output, {
+      maxDepth: l.maxInputDepth * 2,
+      maxStringLength: l.maxOutputBytes,
+      ...(skill.manifest.kind === 'tool' ? {} : { maxBytes: l.maxOutputBytes }),
+    });
+    if (v === undefined) return;
+    const code = v.limit === 'bytes' || v.limit === 'string_length' ? 'output_too_large' : 'output_invalid';
+    throw new SkillExecutionError(`output of ${skill.id}: ${v.message} (at ${v.path})`, code, {
+      data: { skill_id: skill.id, path: v.path, limit: v.limit },
+    });
   }
 
   private executorFor(skill: Skill): SkillExecutor {

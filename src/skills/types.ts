@@ -51,6 +51,13 @@ export interface SkillCallContext {
   tracestate?: string;
   /** The run this call belongs to, if any. */
   runId?: string;
+  /**
+   * Stable for one step of a run (`<run id>:<step key>`) across retries, resumes and workers, so a
+   * skill with side effects can make a repeated call harmless.
+   */
+  idempotencyKey?: string;
+  /** 1 for the first attempt of a step, 2 for its first retry, … */
+  attempt?: number;
   /** Who asked (principal). */
   principal?: string;
   /** An approval for a risk-tagged skill. */

@@ -33,6 +33,8 @@ export interface SkillWatcherOptions {
   debounceMs?: number;
   /** Deepest folder level searched (see {@link LoadSkillsOptions.maxDepth}). */
   maxDepth?: number;
+  /** Largest manifest read (see {@link LoadSkillsOptions.maxManifestBytes}). */
+  maxManifestBytes?: number;
   /** Replaces the loader (tests). */
   load?: (dirs: string[], opts: LoadSkillsOptions) => Promise<LoadSkillsResult>;
 }
@@ -82,6 +84,10 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
       ignored: (p: string) => this.#isIgnored(p),
       // Editors save by rename; let chokidar fold those into one change.
       atomic: true,
+      // A symlink loop (or a link to / ) in a skills folder must not make the watcher walk for
+      // ever: links are not followed and the walk stops a little below the loader's depth.
+      followSymlinks: false,
+      depth: (this.#opts.maxDepth ?? 2) + 3,
     });
     this.#watcher = watcher;
     watcher.on('all', () => this.#schedule());
@@ -116,14 +122,17 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
    * starts when it ends (concurrent callers share that one). Rejects when the load itself fails
    * (not for bad skills, which are listed in `errors`).
    */
-  reload(): Promise<SkillReloadResult> {
-    if (this.#queued !== undefined) return this.#queued;
+  reload(opts: { resetRiskTags?: boolean } = {}): Promise<SkillReloadResult> {
+    // An operator's reset is never folded into a queued plain reload.
+    if (this.#queued !== undefined && opts.resetRiskTags !== true) return this.#queued;
     const previous = this.#tail;
+    const self: { run?: Promise<SkillReloadResult> } = {};
     const run = (async () => {
       await previous;
-      this.#queued = undefined;
-      return this.#reloadNow();
+      if (this.#queued === self.run) this.#queued = undefined;
+      return this.#reloadNow(opts.resetRiskTags === true);
     })();
+    self.run = run;
     this.#queued = run;
     this.#tail = run.then(
       () => undefined,
@@ -132,14 +141,15 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
     return run;
   }
 
-  async #reloadNow(): Promise<SkillReloadResult> {
+  async #reloadNow(resetRiskTags: boolean): Promise<SkillReloadResult> {
     const load = this.#opts.load ?? loadSkillsFromDirectories;
     try {
       const { skills, errors } = await load(this.#opts.directories, {
         strict: this.#opts.strict,
         maxDepth: this.#opts.maxDepth,
+        ...(this.#opts.maxManifestBytes === undefined ? {} : { maxManifestBytes: this.#opts.maxManifestBytes }),
       });
-      const changes = this.#opts.registry.replaceAll(skills);
+      const changes = this.#opts.registry.replaceAll(skills, { resetRiskTags });
       const result = { skills: this.#opts.registry.size, errors, changes };
       this.emit('reloaded', result);
       return result;

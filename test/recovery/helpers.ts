@@ -164,16 +164,7 @@ export function crashableStore(inner: RunStore): {
   };
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
-export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../../src/testing/index.js';
 
 /** Every run of a store (up to 5,000), oldest first. */
 export async function allRuns(store: RunStore): Promise<Run[]> {

@@ -50,20 +50,36 @@ describe('SkillPolicy', () => {
   });
 
   it('resolves roots and fs paths to realpaths with the skill folder always readable', () => {
-    const policy = new SkillPolicy(base);
+    const policy = new SkillPolicy({ ...base, allowedRoots: [shared] });
     const skill = makeSkill(dir, {
       skill_id: 't/a',
       entry: './index.mjs',
-      roots: ['docs/', 'out'],
-      permissions: { fs: { read: ['docs/a.txt'], write: ['out/'] }, network: ['api.example.com'] },
+      roots: ['docs/', join(shared, 'data')],
+      permissions: {
+        fs: { read: ['docs/a.txt'], write: [join(shared, 'data')] },
+        network: ['api.example.com'],
+      },
     });
     expect(policy.effectivePermissions(skill)).toEqual({
-      fsRead: [dir],
-      fsWrite: [join(dir, 'out')],
+      fsRead: [dir, join(shared, 'data')],
+      fsWrite: [join(shared, 'data')],
       network: ['api.example.com'],
       shell: false,
-      roots: [join(dir, 'docs'), join(dir, 'out')],
+      roots: [join(dir, 'docs'), join(shared, 'data')],
     });
+  });
+
+  it('never grants write over the skill folder itself (its manifest and code)', () => {
+    const policy = new SkillPolicy({ ...base, allowedRoots: [shared, dir] });
+    for (const write of ['out/', '.', join(dir, 'index.mjs')]) {
+      const skill = makeSkill(dir, {
+        skill_id: 't/a',
+        entry: './index.mjs',
+        roots: ['.'],
+        permissions: { fs: { write: [write] } },
+      });
+      expect(() => policy.effectivePermissions(skill), write).toThrow(/covers the skill folder itself/);
+    }
   });
 
   it('empties the network list when the config denies network', () => {
@@ -143,11 +159,9 @@ describe('SkillPolicy', () => {
     const skill = makeSkill(dir, {
       skill_id: 't/a',
       entry: './index.mjs',
-      permissions: { fs: { write: ['new/deeper/file.txt'] } },
+      permissions: { fs: { read: ['new/deeper/file.txt'] } },
     });
-    expect(new SkillPolicy(base).effectivePermissions(skill).fsWrite).toEqual([
-      join(dir, 'new/deeper/file.txt'),
-    ]);
+    expect(new SkillPolicy(base).effectivePermissions(skill).fsRead).toEqual([dir]);
   });
 
   it('throws approval_required for a risk-tagged skill and passes with an approval', () => {

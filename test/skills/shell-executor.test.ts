@@ -1,7 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../src/errors/index.js';
 import { ShellExecutor, renderArgv } from '../../src/skills/executors/shell.js';
+import { until } from '../../src/testing/index.js';
 import { SkillPolicy } from '../../src/skills/policy.js';
 import type { PolicyConfig } from '../../src/skills/policy.js';
 import type { Skill } from '../../src/skills/types.js';
@@ -21,6 +25,7 @@ async function shellSkill(command: string[], manifest: Record<string, unknown> =
   counter += 1;
   const dir = join(parent, `s${counter}`);
   await writeFiles(dir, { 'work/.keep': '' });
+  await writeFiles(join(parent, `out${counter}`), { '.keep': '' });
   return makeSkill(dir, {
     skill_id: `t/sh${counter}`,
     command,
@@ -30,13 +35,34 @@ async function shellSkill(command: string[], manifest: Record<string, unknown> =
   });
 }
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!isAlive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 10));
+/** Host pids of live processes whose command line holds `marker` (works inside PID namespaces too). */
+function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker) && isAlive(Number(name)))
+        pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
   }
-  return !isAlive(pid);
+  return pids;
+}
+
+/** Polls until no process holds `marker`; false at the deadline. */
+async function gone(marker: string, ms: number): Promise<boolean> {
+  return until(() => processesWith(marker).length === 0, ms).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A signal that aborts with a TimeoutError after `ms`, as the runner's deadline does. */
+function deadline(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new TimeoutError(`timed out after ${ms} ms`, ms)), ms).unref();
+  return controller.signal;
 }
 
 describe('ShellExecutor', () => {
@@ -107,7 +133,7 @@ describe('ShellExecutor', () => {
     const exec = new ShellExecutor({ policy: new SkillPolicy(allowShell) });
     for (const q of [{ a: 1 }, ['x'], null]) {
       await expect(exec.execute(skill, { q }, { signal: neverAborted() })).rejects.toMatchObject({
-        code: 'validation_failed',
+        code: 'input_invalid',
       });
     }
   });
@@ -125,7 +151,15 @@ describe('ShellExecutor', () => {
       )) as { input: unknown; cwd: string; env: Record<string, string> };
       expect(out.input).toEqual({ a: [1, 2] });
       expect(out.cwd).toBe(join(skill.dir, 'work'));
-      expect(Object.keys(out.env).sort()).toEqual(['HOME', 'LANG', 'PATH', 'SKILLPLANE_TRACEPARENT']);
+      // bubblewrap adds PWD (the working root); nothing of the parent's environment leaks.
+      expect(Object.keys(out.env).sort()).toEqual(
+        expect.arrayContaining(['HOME', 'LANG', 'PATH', 'SKILLPLANE_TRACEPARENT']),
+      );
+      expect(
+        Object.keys(out.env).every((k) =>
+          ['HOME', 'LANG', 'PATH', 'PWD', 'SKILLPLANE_TRACEPARENT'].includes(k),
+        ),
+      ).toBe(true);
       expect(out.env).toMatchObject({
         HOME: join(skill.dir, 'work'),
         LANG: 'C.UTF-8',
@@ -162,40 +196,49 @@ describe('ShellExecutor', () => {
   });
 
   it('kills the process group on timeout', async () => {
-    const pidFile = 'pid.txt';
+    const marker = `sp-shell-${randomUUID()}`;
     // The child starts a grandchild and waits; both must die.
-    const script = `const cp=require('node:child_process');const g=cp.spawn(process.execPath,['-e','setTimeout(()=>{},60000)'],{stdio:'ignore'});require('node:fs').writeFileSync('${pidFile}',String(g.pid));setTimeout(()=>{},60000);`;
-    const skill = await shellSkill([process.execPath, '-e', script], { timeouts: { execute_sec: 0.5 } });
-    await expect(
-      new ShellExecutor({ policy: new SkillPolicy(allowShell) }).execute(
-        skill,
-        {},
-        { signal: neverAborted() },
-      ),
-    ).rejects.toMatchObject({ code: 'timeout' });
-    const grandchild = Number(await readFile(join(skill.dir, 'work', pidFile), 'utf8'));
-    expect(await waitGone(grandchild, 1000)).toBe(true);
+    const script = `const cp=require('node:child_process');cp.spawn(process.execPath,['-e','setTimeout(()=>{},60000)//${marker}'],{stdio:'ignore'});require('node:fs').writeFileSync('started','1');setTimeout(()=>{},60000);`;
+    const out = join(parent, `out${counter + 1}`);
+    const skill = await shellSkill([process.execPath, '-e', script], {
+      roots: [out],
+      permissions: { shell: true, fs: { write: [out] } },
+    });
+    const call = new ShellExecutor({
+      policy: new SkillPolicy({ ...allowShell, allowedRoots: [out] }),
+    }).execute(skill, {}, { signal: deadline(500) });
+    await expect(call).rejects.toMatchObject({ code: 'timeout' });
+    expect(await readFile(join(out, 'started'), 'utf8')).toBe('1');
+    expect(await gone(marker, 1000)).toBe(true);
   });
 
   it('kills the process group on abort', async () => {
-    const script = `require('node:fs').writeFileSync('pid.txt',String(process.pid));setTimeout(()=>{},60000);`;
-    const skill = await shellSkill([process.execPath, '-e', script]);
+    const marker = `sp-shell-${randomUUID()}`;
+    const script = `require('node:fs').writeFileSync('started','1');setTimeout(()=>{},60000);//${marker}`;
+    const out = join(parent, `out${counter + 1}`);
+    const skill = await shellSkill([process.execPath, '-e', script], {
+      roots: [out],
+      permissions: { shell: true, fs: { write: [out] } },
+    });
     const controller = new AbortController();
-    const call = new ShellExecutor({ policy: new SkillPolicy(allowShell) }).execute(
-      skill,
-      {},
-      { signal: controller.signal },
+    const call = new ShellExecutor({
+      policy: new SkillPolicy({ ...allowShell, allowedRoots: [out] }),
+    }).execute(skill, {}, { signal: controller.signal });
+    const started = join(out, 'started');
+    await until(
+      () =>
+        readFile(started, 'utf8').then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      'the command to start',
     );
-    const pidPath = join(skill.dir, 'work', 'pid.txt');
-    let pid = 0;
-    for (let i = 0; i < 200 && pid === 0; i++) {
-      pid = Number(await readFile(pidPath, 'utf8').catch(() => '0'));
-      if (pid === 0) await new Promise((r) => setTimeout(r, 10));
-    }
+    expect(processesWith(marker)).not.toHaveLength(0);
     const abortedAt = performance.now();
     controller.abort();
     await expect(call).rejects.toMatchObject({ code: 'cancelled' });
     expect(performance.now() - abortedAt).toBeLessThan(500);
-    expect(isAlive(pid)).toBe(false);
+    expect(await gone(marker, 1000)).toBe(true);
   });
 });

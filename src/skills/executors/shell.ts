@@ -5,24 +5,37 @@ import {
   PermissionDeniedError,
   SkillExecutionError,
   SkillplaneError,
-  TimeoutError,
   ValidationError,
 } from '../../errors/index.js';
 import type { SkillPolicy } from '../policy.js';
 import { getPath } from '../template.js';
 import type { Skill, SkillCallContext, SkillExecutor } from '../types.js';
+import {
+  buildLaunch,
+  DEFAULT_SANDBOX_LIMITS,
+  detectConfinement,
+  type Confinement,
+  type SandboxLimits,
+  type SandboxMode,
+} from './confinement.js';
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
 const DEFAULT_STDOUT_LIMIT = 4 * 1024 * 1024;
 const STDERR_TAIL = 8 * 1024;
 const KILL_WAIT_MS = 2_000;
+/** A `..` path segment anywhere in a value. */
+const PARENT_SEGMENT = /(^|[/\\])\.\.([/\\]|$)/;
 
 /** Options of {@link ShellExecutor}. */
 export interface ShellExecutorOptions {
   /** Grants shell only when both the manifest and the config do. */
   policy: SkillPolicy;
-  /** Stdout bytes kept; more fails the call with `output_too_large` (default 4 MB). */
+  /** Output bytes kept; more fails the call with `output_too_large` (`skills.max_output_bytes`). */
   stdoutLimitBytes?: number;
+  /** OS confinement: a mode to detect (default `auto`), or a detected {@link Confinement}. */
+  sandbox?: SandboxMode | Confinement;
+  /** Per-process resource limits (`skills.sandbox_limits`). */
+  limits?: SandboxLimits;
 }
 
 /** Output of a command skill whose stdout is not JSON. */
@@ -32,22 +45,65 @@ export interface ShellSkillOutput {
   exit_code: number;
 }
 
+/** How placeholder values may look (the manifest's `placeholders`). */
+export interface PlaceholderRules {
+  allow_leading_dash: boolean;
+  allow_paths: boolean;
+}
+
+const STRICT_RULES: PlaceholderRules = { allow_leading_dash: false, allow_paths: false };
+
+function refuse(index: number, path: string, message: string): never {
+  throw new ValidationError(
+    `command argument ${index}: {{${path}}} ${message}`,
+    [{ path, message: `${message} (command argument ${index})` }],
+    'input_invalid',
+  );
+}
+
 /**
  * Fills `{{field}}` placeholders of each argv element from `input`. Every element stays exactly
  * one argument whatever the value holds (no shell, no splitting); values must be strings,
- * numbers or booleans, anything else is a `ValidationError`.
+ * numbers or booleans. Refused with `input_invalid`: a NUL anywhere; unless `rules` allow it, a
+ * value that starts an element with `-` while no `--` precedes it (it would be read as an
+ * option), an absolute path, or a `..` segment.
  */
-export function renderArgv(command: string[], input: unknown): string[] {
+export function renderArgv(
+  command: string[],
+  input: unknown,
+  rules: PlaceholderRules = STRICT_RULES,
+): string[] {
+  const endOfOptions = command.indexOf('--');
   return command.map((element, index) =>
-    element.replace(PLACEHOLDER, (_match, path: string) => {
+    element.replace(PLACEHOLDER, (_match, path: string, offset: number) => {
       const value = getPath(input, path);
-      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-        return String(value);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new ValidationError(
+          `command argument ${index} needs {{${path}}} to be a string, number or boolean`,
+          [{ path: `command.${index}`, message: `{{${path}}} is ${value === null ? 'null' : typeof value}` }],
+          'input_invalid',
+        );
       }
-      throw new ValidationError(
-        `command argument ${index} needs {{${path}}} to be a string, number or boolean`,
-        [{ path: `command.${index}`, message: `{{${path}}} is ${value === null ? 'null' : typeof value}` }],
-      );
+      const text = String(value);
+      const atStart = offset === 0;
+      if (text.includes('\0')) refuse(index, path, 'holds a NUL character');
+      if (
+        atStart &&
+        text.startsWith('-') &&
+        !rules.allow_leading_dash &&
+        (endOfOptions === -1 || endOfOptions > index)
+      ) {
+        refuse(
+          index,
+          path,
+          'starts with "-" and would be read as an option (add "--" before it in the command)',
+        );
+      }
+      if (!rules.allow_paths && typeof value === 'string') {
+        if (text.startsWith('/') || /^[A-Za-z]:[\\/]/.test(text)) refuse(index, path, 'is an absolute path');
+        if (PARENT_SEGMENT.test(text)) refuse(index, path, 'climbs out of its folder with ".."');
+      }
+      return text;
     }),
   );
 }
@@ -65,23 +121,32 @@ function killGroup(pid: number | undefined): void {
 /**
  * Runs `command: [argv]` tool skills: spawned without a shell, argv filled from the validated
  * input, the input JSON on stdin, a minimal environment, the first root as working directory.
+ * Under OS confinement the command sees only the system folders (read-only), its roots and its
+ * write paths, has no network and cannot signal anything outside its own PID namespace.
  * Refused before spawning unless `permissions.shell` and `skills.allow_shell` are both true.
  * Stdout that parses as JSON is the output; otherwise `{stdout, stderr, exit_code}`.
  */
 export class ShellExecutor implements SkillExecutor {
   private readonly policy: SkillPolicy;
   private readonly stdoutLimit: number;
+  private readonly limits: SandboxLimits;
+  private readonly confinement: Promise<Confinement>;
   private readonly running = new Set<number>();
 
   constructor(options: ShellExecutorOptions) {
     this.policy = options.policy;
     this.stdoutLimit = options.stdoutLimitBytes ?? DEFAULT_STDOUT_LIMIT;
+    this.limits = options.limits ?? DEFAULT_SANDBOX_LIMITS;
+    const sandbox = options.sandbox ?? 'auto';
+    this.confinement = typeof sandbox === 'string' ? detectConfinement(sandbox) : Promise.resolve(sandbox);
+    this.confinement.catch(() => undefined);
   }
 
   /**
-   * Runs the command. Errors: `permission_denied` (shell not granted), `validation_failed`
-   * (a placeholder value that is not a scalar), `skill_failed` (non-zero exit; `data` holds the
-   * exit code and the stderr tail), `timeout` and `cancelled` (the process group is killed).
+   * Runs the command. Errors: `permission_denied` (shell not granted), `input_invalid`
+   * (a placeholder value that is not a scalar or breaks the placeholder rules), `skill_failed`
+   * (non-zero exit; `data` holds the exit code and the stderr tail), `output_too_large`,
+   * `timeout` and `cancelled` (the process group is killed).
    */
   async execute(
     skill: Skill,
@@ -98,10 +163,11 @@ export class ShellExecutor implements SkillExecutor {
         field: 'permissions.shell',
       });
     }
-    const argv = renderArgv(command, input);
+    const argv = renderArgv(command, input, skill.manifest.placeholders ?? STRICT_RULES);
     const dir = realpathSync(skill.dir);
     const bounds = permissions.roots.length > 0 ? permissions.roots : [dir];
     const cwd = this.policy.resolveInsideRoots(bounds[0]!, bounds, { mustExist: true, field: 'cwd' });
+    const confinement = await this.confinement;
     if (ctx.signal.aborted) throw abortError(ctx.signal);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -109,7 +175,17 @@ export class ShellExecutor implements SkillExecutor {
       HOME: cwd,
     };
     if (ctx.traceparent !== undefined) env.SKILLPLANE_TRACEPARENT = ctx.traceparent;
-    return this.run(skill, argv, cwd, env, input, ctx.signal);
+    if (ctx.idempotencyKey !== undefined) env.SKILLPLANE_IDEMPOTENCY_KEY = ctx.idempotencyKey;
+    if (ctx.attempt !== undefined) env.SKILLPLANE_ATTEMPT = String(ctx.attempt);
+    const launch = buildLaunch(confinement, {
+      argv,
+      cwd,
+      env,
+      readOnly: [dir, ...permissions.fsRead],
+      writable: permissions.fsWrite,
+      limits: this.limits,
+    });
+    return this.run(skill, launch, input, ctx.signal);
   }
 
   /** Kills every running command. */
@@ -120,18 +196,14 @@ export class ShellExecutor implements SkillExecutor {
 
   private run(
     skill: Skill,
-    argv: string[],
-    cwd: string,
-    env: Record<string, string>,
+    launch: ReturnType<typeof buildLaunch>,
     input: unknown,
     signal: AbortSignal,
   ): Promise<unknown> {
-    const timeoutMs = Math.round(skill.manifest.timeouts.execute_sec * 1000);
-    const [file, ...args] = argv as [string, ...string[]];
     return new Promise<unknown>((resolve, reject) => {
-      const child = spawn(file, args, {
-        cwd,
-        env,
+      const child = spawn(launch.file, launch.args, {
+        cwd: launch.cwd,
+        env: launch.env,
         shell: false,
         // Its own process group, so a timeout or cancel kills everything it started.
         detached: true,
@@ -139,7 +211,8 @@ export class ShellExecutor implements SkillExecutor {
       });
       const pid = child.pid;
       if (pid !== undefined) this.running.add(pid);
-      let stdout = '';
+      const chunks: Buffer[] = [];
+      let stdoutBytes = 0;
       let stderr = '';
       let failure: SkillplaneError | undefined;
       let killTimer: NodeJS.Timeout | undefined;
@@ -151,8 +224,10 @@ export class ShellExecutor implements SkillExecutor {
         killTimer = setTimeout(() => finish(null), KILL_WAIT_MS);
       };
       const onAbort = () => stop(abortError(signal));
+      let settled = false;
       const finish = (code: number | null) => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         clearTimeout(killTimer);
         signal.removeEventListener('abort', onAbort);
         if (pid !== undefined) this.running.delete(pid);
@@ -164,6 +239,7 @@ export class ShellExecutor implements SkillExecutor {
             }),
           );
         }
+        const stdout = Buffer.concat(chunks, stdoutBytes).toString('utf8');
         const text = stdout.trim();
         if (text !== '') {
           try {
@@ -175,19 +251,21 @@ export class ShellExecutor implements SkillExecutor {
         const output: ShellSkillOutput = { stdout, stderr: stderr.slice(-STDERR_TAIL), exit_code: 0 };
         return resolve(output);
       };
-      child.stdout.setEncoding('utf8');
-      child.stderr.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => {
-        stdout += chunk;
-        if (stdout.length > this.stdoutLimit) {
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (failure !== undefined) return;
+        stdoutBytes += chunk.length;
+        if (stdoutBytes > this.stdoutLimit) {
           stop(
             new SkillExecutionError(
               `command of skill ${skill.id} wrote more than ${this.stdoutLimit} bytes`,
               'output_too_large',
             ),
           );
+          return;
         }
+        chunks.push(chunk);
       });
+      child.stderr.setEncoding('utf8');
       child.stderr.on('data', (chunk: string) => {
         stderr = (stderr + chunk).slice(-STDERR_TAIL);
       });
@@ -195,7 +273,9 @@ export class ShellExecutor implements SkillExecutor {
       child.stdin.on('error', () => undefined);
       child.once('error', (err) => {
         stop(
-          new SkillExecutionError(`could not start ${file}: ${err.message}`, 'skill_failed', { cause: err }),
+          new SkillExecutionError(`could not start ${launch.file}: ${err.message}`, 'skill_failed', {
+            cause: err,
+          }),
         );
         finish(null);
       });
@@ -203,11 +283,17 @@ export class ShellExecutor implements SkillExecutor {
       child.once('exit', () => killGroup(pid));
       child.once('close', (code) => finish(code));
       signal.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(
-        () => stop(new TimeoutError(`skill ${skill.id} timed out after ${timeoutMs} ms`, timeoutMs)),
-        timeoutMs,
-      );
-      child.stdin.end(`${JSON.stringify(input ?? null)}\n`);
+      try {
+        child.stdin.end(`${JSON.stringify(input ?? null)}\n`);
+      } catch (err) {
+        stop(
+          new ValidationError(
+            `input of ${skill.id} cannot be serialised: ${(err as Error).message}`,
+            [],
+            'input_invalid',
+          ),
+        );
+      }
     });
   }
 }

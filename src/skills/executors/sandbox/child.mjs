@@ -1,20 +1,31 @@
-// The sandbox child: runs one tool skill's entry module under Node's permission model, driven by
-// the parent over IPC. Messages in: {type: 'call', id, input, ctx} and {type: 'cancel', id}.
-// Messages out: {type: 'result', id, ok, output | error} and {type: 'log', id, level, msg, data}.
+// The sandbox child: runs one tool skill's entry module under Node's permission model (and, where
+// the platform has it, inside Linux namespaces), driven by the parent over its own framed channel:
+// newline-delimited JSON, parent → child on stdin, child → parent on fd 3. The parent trusts
+// nothing that arrives on fd 3 (skill code can write there too): it parses every frame in
+// try/catch, checks its shape and size, and kills this process on the first violation.
+// Messages in: {type: 'call', id, input, ctx} and {type: 'cancel', id}.
+// Messages out: {type: 'ready'}, {type: 'result', id, ok, output | error}, {type: 'log', id, level, msg, data}.
 import './fs-guard.mjs';
 import fs from 'node:fs';
+import net from 'node:net';
 import { isAbsolute, sep } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { config } from './config.mjs';
 import { isInside, realpathOf } from './fs-guard.mjs';
+
+const MAX_LOG_CHARS = 8 * 1024;
+const MAX_LOGS_PER_CALL = 200;
 
 /** @type {Promise<Record<string, unknown>> | undefined} */
 let modulePromise;
 /** @type {Map<number, AbortController>} */
 const running = new Map();
+const out = new net.Socket({ fd: 3, readable: false, writable: true });
+out.on('error', () => process.exit(0));
 
 function send(message) {
-  if (process.connected) process.send(message);
+  out.write(`${JSON.stringify(message)}\n`);
 }
 
 /** Maps an error (and its causes) to the code the parent reports. */
@@ -26,9 +37,11 @@ function describe(err) {
       break;
     }
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = (err instanceof Error ? err.message : String(err)).slice(0, 4096);
   const originalCode =
-    err !== null && typeof err === 'object' && typeof err.code === 'string' ? err.code : undefined;
+    err !== null && typeof err === 'object' && typeof err.code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(err.code)
+      ? err.code
+      : undefined;
   return { code, message, ...(originalCode === undefined ? {} : { original_code: originalCode }) };
 }
 
@@ -38,7 +51,7 @@ function insideRoots(path) {
   const raw = isAbsolute(path) ? path : `${bounds[0]}${sep}${path}`;
   const real = realpathOf(raw);
   if (real === undefined || !bounds.some((b) => isInside(real, b))) {
-    const err = new Error(`${path} is outside the skill roots`);
+    const err = new Error(`${path} is outside the skill roots (${bounds.join(', ')})`);
     err.code = 'ERR_ACCESS_DENIED';
     throw err;
   }
@@ -52,14 +65,21 @@ const fsHelpers = Object.freeze({
 });
 
 function loggerFor(id) {
-  const log = (level) => (msg, data) =>
-    send({
-      type: 'log',
-      id,
-      level,
-      msg: typeof msg === 'string' ? msg : JSON.stringify(msg),
-      data: data === undefined ? undefined : JSON.parse(JSON.stringify(data)),
-    });
+  let count = 0;
+  const log = (level) => (msg, data) => {
+    if (++count > MAX_LOGS_PER_CALL) return;
+    let text = typeof msg === 'string' ? msg : undefined;
+    let extra;
+    try {
+      text ??= JSON.stringify(msg) ?? String(msg);
+      extra = data === undefined ? undefined : JSON.parse(JSON.stringify(data));
+      if (extra !== undefined && JSON.stringify(extra).length > MAX_LOG_CHARS) extra = { truncated: true };
+    } catch {
+      text ??= String(msg);
+      extra = undefined;
+    }
+    send({ type: 'log', id, level, msg: text.slice(0, MAX_LOG_CHARS), ...(extra === undefined ? {} : { data: extra }) });
+  };
   return Object.freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') });
 }
 
@@ -80,14 +100,30 @@ async function call({ id, input, ctx = {} }) {
       traceparent: ctx.traceparent,
       tracestate: ctx.tracestate,
       runId: ctx.runId,
+      idempotencyKey: ctx.idempotencyKey,
+      attempt: ctx.attempt,
       // Realpaths of the skill's roots (first = working root) and its own folder.
       roots: config.roots,
       dir: config.dir,
       fs: fsHelpers,
     });
-    // Round-trip through JSON so a non-serialisable output fails here, as a skill error.
-    const json = output === undefined ? null : JSON.parse(JSON.stringify(output));
-    send({ type: 'result', id, ok: true, output: json });
+    let text;
+    try {
+      text = JSON.stringify({ type: 'result', id, ok: true, output: output === undefined ? null : output });
+    } catch (err) {
+      send({ type: 'result', id, ok: false, error: { code: 'output_invalid', message: `the output is not JSON: ${err.message}` } });
+      return;
+    }
+    if (Buffer.byteLength(text) > config.maxOutputBytes) {
+      send({
+        type: 'result',
+        id,
+        ok: false,
+        error: { code: 'output_too_large', message: `the output is larger than ${config.maxOutputBytes} bytes` },
+      });
+      return;
+    }
+    out.write(`${text}\n`);
   } catch (err) {
     send({ type: 'result', id, ok: false, error: describe(err) });
   } finally {
@@ -95,11 +131,18 @@ async function call({ id, input, ctx = {} }) {
   }
 }
 
-process.on('message', (message) => {
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on('line', (line) => {
+  let message;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    return;
+  }
   if (message === null || typeof message !== 'object') return;
   if (message.type === 'call') void call(message);
   else if (message.type === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the caller'));
 });
 // The parent went away: nothing will ever ask this process for anything again.
-process.on('disconnect', () => process.exit(0));
+lines.on('close', () => process.exit(0));
 send({ type: 'ready' });

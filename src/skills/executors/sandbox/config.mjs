@@ -9,6 +9,8 @@
  * @property {string[]} fsRead Realpaths the skill may read.
  * @property {string[]} fsWrite Realpaths the skill may write.
  * @property {string[]} network Host patterns the skill may reach.
+ * @property {string | null} egress Path of the parent's egress proxy socket (OS confinement), or null.
+ * @property {number} maxOutputBytes Largest serialised output (and frame) the child sends.
  */
 
 /** @returns {SandboxConfig} */
