@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isLoopbackHost } from '../access/index.js';
 import { SCOPES, type Config, type Scope } from '../config/index.js';
 import { SkillplaneError } from '../errors/index.js';
 
 export type { Scope };
+export { isLoopbackHost };
 
 /** Every scope, in a stable order (the config's list). */
 export const ALL_SCOPES: readonly Scope[] = SCOPES;
@@ -36,15 +38,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     skillplaneAuth: RequestAuth | null;
   }
-}
-
-/** Whether a bind address only accepts connections from this machine. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || h.startsWith('127.') || h === '::ffff:127.0.0.1';
+  interface FastifyContextConfig {
+    /** Answered without an API key even when keys are configured (health, readiness, docs). */
+    public?: boolean;
+  }
 }
 
 /** The authentication settings derived from the config and the bind host. */
@@ -129,8 +126,9 @@ function headerValue(request: FastifyRequest, name: string): string | undefined 
 
 /**
  * Installs the authentication and rate-limit hooks on the root instance, so every route (plugins
- * included) sees the same `request.skillplaneAuth`. A presented key is checked here; whether a
- * route needs one is decided by {@link authorize}.
+ * included) sees the same `request.skillplaneAuth`. With keys configured, a request without a
+ * valid key to a route not marked `config: {public: true}` is refused here with `unauthorized`
+ * (401), before its body is read; which scope a route needs is decided by {@link authorize}.
  */
 export function installAuth(
   fastify: FastifyInstance,
@@ -149,6 +147,8 @@ export function installAuth(
       invalidKey: token !== undefined && key === null && !settings.open,
       userId: headerValue(request, 'x-user-id'),
     };
+    if (!settings.open && key === null && request.routeOptions.config.public !== true)
+      throw unauthorized(token !== undefined);
     if (key?.rateLimitPerMin !== undefined) {
       const waitMs = limiter.take(key.principal, key.rateLimitPerMin);
       if (waitMs > 0) {
@@ -179,9 +179,13 @@ export function authorize(request: FastifyRequest, scope: Scope): Principal {
     return { name: auth.key.principal, scopes: scopes.includes('admin') ? [...ALL_SCOPES] : [...scopes] };
   }
   if (auth.open) return { name: auth.userId ?? 'anonymous', scopes: [...ALL_SCOPES] };
-  throw new SkillplaneError(
+  throw unauthorized(auth.invalidKey);
+}
+
+function unauthorized(invalidKey: boolean): SkillplaneError {
+  return new SkillplaneError(
     'unauthorized',
-    auth.invalidKey ? 'the API key is not valid' : 'an API key is required (Authorization: Bearer <key>)',
+    invalidKey ? 'the API key is not valid' : 'an API key is required (Authorization: Bearer <key>)',
   );
 }
 

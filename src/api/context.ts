@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VisibilityPolicy } from '../access/index.js';
 import type { App } from '../app/index.js';
 import type { ApiMetrics } from './metrics.js';
 import type { SseHub } from './sse.js';
@@ -11,6 +12,8 @@ export interface ApiContext {
   /** Set when shutdown begins: `/readyz` answers 503 and `?wait` requests return at once. */
   state: { shuttingDown: boolean; waits: Set<AbortController> };
   heartbeatMs: number;
+  /** Who sees which runs (`auth.visibility`; everything in open mode). */
+  visibility: VisibilityPolicy;
 }
 
 /** The first value of a request header, trimmed; `undefined` when absent or empty. */

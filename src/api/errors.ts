@@ -17,10 +17,13 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   approval_required: 403,
   approval_denied: 403,
   forbidden: 403,
+  forbidden_host: 403,
+  forbidden_origin: 403,
   not_found: 404,
   model_not_found: 404,
   route_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   idempotency_conflict: 409,
   already_terminal: 409,
@@ -29,19 +32,32 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   cancelled: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   budget_exhausted: 422,
   queue_full: 429,
   rate_limited: 429,
   model_rate_limited: 429,
+  too_many_streams: 429,
+  too_many_sessions: 429,
   model_unavailable: 502,
   model_error: 502,
   shutting_down: 503,
   store_unavailable: 503,
   store_busy: 503,
+  store_corrupt: 503,
   worker_unavailable: 503,
   timeout: 504,
   model_timeout: 504,
 };
+
+/** Codes answered with `Retry-After` (from `data.retry_after_ms`, default 1 s). */
+const RETRY_CODES = new Set([
+  'queue_full',
+  'rate_limited',
+  'shutting_down',
+  'too_many_streams',
+  'too_many_sessions',
+]);
 
 /** Codes whose message may reveal internals: the client sees a generic detail instead. */
 const HIDDEN_CODES = new Set(['internal_error']);
@@ -69,9 +85,11 @@ const TITLES: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -140,11 +158,13 @@ export function fromFastifyError(err: FastifyError): SkillplaneError {
 /** Sends an error as `application/problem+json`. */
 export function sendProblem(reply: FastifyReply, err: SkillplaneError): FastifyReply {
   const problem = toProblem(err, reply.request.id);
-  if (err.code === 'queue_full' || err.code === 'rate_limited' || err.code === 'shutting_down') {
+  if (RETRY_CODES.has(err.code)) {
     const ms = typeof err.data?.retry_after_ms === 'number' ? err.data.retry_after_ms : 1000;
     if (!reply.hasHeader('retry-after'))
       void reply.header('retry-after', String(Math.max(1, Math.ceil(ms / 1000))));
   }
+  if (problem.status === 401 && !reply.hasHeader('www-authenticate'))
+    void reply.header('www-authenticate', 'Bearer');
   return reply.status(problem.status).type('application/problem+json').send(problem);
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -17,7 +18,14 @@ import { zodIssues } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
 import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
 import type { ApiContext } from './context.js';
-import { installErrorHandler } from './errors.js';
+import { installErrorHandler, statusForCode } from './errors.js';
+import {
+  applyConnectionLimit,
+  httpServerOptions,
+  installJsonLimits,
+  installOriginGuard,
+  requestJsonLimits,
+} from './guards.js';
 import { ApiMetrics } from './metrics.js';
 import { mcpPlugin } from '../mcp/index.js';
 import { openclawPlugin } from './routes/openclaw.js';
@@ -99,15 +107,18 @@ declare module 'fastify' {
 
 /**
  * Builds the HTTP API over an application (not listening). Every route — plugins registered at
- * the marked spot included — shares the error handler (problem+json), authentication, request ids,
- * the per-key rate limit, CORS and metrics. Throws `config_invalid` when auth would be open on a
- * non-loopback host.
+ * the marked spot included — shares the error handler (problem+json), the host/origin guard of an
+ * open server, authentication (checked before the body is read), request ids, the per-key rate
+ * limit, CORS, the JSON limits of request bodies and metrics. The HTTP server gets the configured
+ * timeouts and connection cap. Throws `config_invalid` when auth would be open on a non-loopback
+ * host.
  */
 export async function buildServer(app: App, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const config = app.config;
   const host = opts.host ?? config.server.host;
   const auth = resolveAuthSettings(config, host, opts.env);
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
+    ...httpServerOptions(config),
     bodyLimit: config.server.body_limit_bytes,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -134,25 +145,34 @@ export async function buildServer(app: App, opts: ServerOptions = {}): Promise<F
   const metrics = new ApiMetrics(app, { defaultMetrics: opts.defaultMetrics ?? true });
   const ctx: ApiContext = {
     app,
-    hub: new SseHub(),
+    hub: new SseHub({
+      maxStreams: config.server.max_sse_streams,
+      maxPerPrincipal: config.server.max_sse_streams_per_principal,
+    }),
     metrics,
     state: { shuttingDown: false, waits: new Set() },
     heartbeatMs: opts.heartbeatMs ?? 15_000,
+    visibility: { open: auth.open, mode: config.auth.visibility },
   };
   fastify.decorate('skillplane', { auth, ctx });
 
   installErrorHandler(fastify);
+  applyConnectionLimit(fastify, config);
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
   metrics.install(fastify);
-  installAuth(fastify, auth, new RateLimiter(opts.now));
+  // Root hooks, in order: host/origin guard, CORS (answers preflights), auth (before the body is
+  // read), then the JSON limits of every parsed body. Every route and plugin below inherits them.
+  installOriginGuard(fastify, { open: auth.open, host, corsOrigins: config.server.cors_origins });
   if (config.server.cors_origins.length > 0) {
     await fastify.register(cors, {
       origin: config.server.cors_origins.includes('*') ? true : config.server.cors_origins,
       exposedHeaders: ['x-request-id', 'retry-after', 'location', 'idempotent-replayed'],
     });
   }
+  installAuth(fastify, auth, new RateLimiter(opts.now));
+  installJsonLimits(fastify, requestJsonLimits(config));
 
   await fastify.register(swagger, {
     openapi: {
@@ -170,8 +190,16 @@ export async function buildServer(app: App, opts: ServerOptions = {}): Promise<F
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
-  await fastify.register(swaggerUi, { routePrefix: '/docs' });
-  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
+  // The docs plugin's own routes are all public (it takes no route config, so mark them as added).
+  await fastify.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, public: true };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs' });
+  });
+  fastify.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
+    fastify.swagger(),
+  );
 
   const api = fastify.withTypeProvider<ZodTypeProvider>();
   await api.register(systemRoutes, { ctx });
@@ -180,8 +208,16 @@ export async function buildServer(app: App, opts: ServerOptions = {}): Promise<F
   await api.register(skillRoutes, { ctx });
 
   // MCP (Streamable HTTP at /mcp) and the OpenClaw tools-invoke shim. They inherit the request
-  // ids, rate limit, CORS and metrics above, and authorize each request with the same keys.
-  await fastify.register(mcpPlugin, { app, authorize });
+  // ids, guards, rate limit, CORS, JSON limits and metrics above, and authorize each request with
+  // the same keys; errors of the root hooks are shaped by each door's own error handler.
+  await fastify.register(mcpPlugin, {
+    app,
+    authorize,
+    allowedOrigins: config.server.cors_origins,
+    maxSessions: config.server.max_mcp_sessions,
+    maxSessionsPerPrincipal: config.server.max_mcp_sessions_per_principal,
+    statusForCode,
+  });
   await fastify.register(openclawPlugin, { app, authorize });
 
   fastify.addHook('preClose', async () => {

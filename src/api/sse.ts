@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime, RunNotification } from '../agents/index.js';
+import { SkillplaneError } from '../errors/index.js';
 import type { RunEvent } from '../store/index.js';
 
 /** Event types after which a run's stream ends. */
@@ -18,11 +19,66 @@ export interface SseOptions {
   heartbeatMs: number;
   /** Several runs on one stream: an event's id is `run_a:seq,run_b:seq` (every run's position). */
   multiplexed: boolean;
+  /** Who opens the stream: counted against `server.max_sse_streams_per_principal`. */
+  principal: string;
 }
 
-/** The open streams of a server, so shutdown can end them. */
+/** Caps of open SSE streams (`server.max_sse_streams`, `server.max_sse_streams_per_principal`). */
+export interface SseLimits {
+  maxStreams: number;
+  maxPerPrincipal: number;
+}
+
+/** `Retry-After` of a refused stream: streams end with their runs, so soon is reasonable. */
+const STREAM_RETRY_MS = 5_000;
+
+/** The open streams of a server, so shutdown can end them, and their caps. */
 export class SseHub {
   private readonly streams = new Set<() => void>();
+  private readonly perPrincipal = new Map<string, number>();
+  private reserved = 0;
+
+  constructor(
+    private readonly limits: SseLimits = {
+      maxStreams: Number.POSITIVE_INFINITY,
+      maxPerPrincipal: Number.POSITIVE_INFINITY,
+    },
+  ) {}
+
+  /**
+   * Reserves a stream for `principal`, or throws `too_many_streams` (429, `Retry-After`) when the
+   * server or the principal is at its cap. Returns the release (idempotent).
+   */
+  admit(principal: string): () => void {
+    const own = this.perPrincipal.get(principal) ?? 0;
+    const scope =
+      this.reserved >= this.limits.maxStreams
+        ? 'server'
+        : own >= this.limits.maxPerPrincipal
+          ? 'principal'
+          : undefined;
+    if (scope !== undefined) {
+      const limit = scope === 'server' ? this.limits.maxStreams : this.limits.maxPerPrincipal;
+      throw new SkillplaneError(
+        'too_many_streams',
+        scope === 'server'
+          ? `the server has ${limit} open event streams, its limit; retry later`
+          : `principal ${principal} has ${limit} open event streams, its limit; close one or retry later`,
+        { data: { limit, scope, retry_after_ms: STREAM_RETRY_MS } },
+      );
+    }
+    this.reserved += 1;
+    this.perPrincipal.set(principal, own + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.reserved -= 1;
+      const n = (this.perPrincipal.get(principal) ?? 1) - 1;
+      if (n <= 0) this.perPrincipal.delete(principal);
+      else this.perPrincipal.set(principal, n);
+    };
+  }
 
   add(close: () => void): () => void {
     this.streams.add(close);
@@ -47,7 +103,8 @@ function format(event: RunEvent, id: string): string {
  * Streams the events of one or more runs as Server-Sent Events: history after each target's
  * `afterSeq`, then live events. Live notifications (`runtime.on('run')`) only trigger a read from
  * the store after the last seq sent, so there is no gap and no duplicate. Ends after every run's
- * terminal event, on client disconnect or on {@link SseHub.closeAll}.
+ * terminal event, on client disconnect or on {@link SseHub.closeAll}. Throws `too_many_streams`
+ * (before the stream starts) when the hub's caps are reached.
  */
 export function streamEvents(
   request: FastifyRequest,
@@ -57,6 +114,8 @@ export function streamEvents(
   targets: StreamTarget[],
   options: SseOptions,
 ): void {
+  // Refused (429) before anything is written, so the client gets a plain problem document.
+  const release = hub.admit(options.principal);
   const cursors = new Map(targets.map((t) => [t.runId, { ...t, done: false, pumping: false, again: false }]));
   const raw = reply.raw;
   let closed = false;
@@ -87,6 +146,7 @@ export function streamEvents(
     clearInterval(heartbeat);
     for (const unsubscribe of subscriptions) unsubscribe();
     unregister();
+    release();
     raw.end();
   };
   const unregister = hub.add(close);

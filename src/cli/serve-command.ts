@@ -96,9 +96,16 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
           skill_load_errors: app.skills.loadErrors.length,
           agents: app.agents.list().length,
           auth: authOpen ? 'open' : 'api-keys',
+          sandbox: app.skills.confinement.kind,
         },
         `listening on ${started.url}`,
       );
+      logger.info(
+        { sandbox: app.skills.confinement.kind },
+        `skill sandbox: ${app.skills.confinement.description}`,
+      );
+      for (const warning of app.skills.confinement.warnings)
+        logger.warn({ sandbox: app.skills.confinement.kind }, `SECURITY WARNING: ${warning}`);
       if (authOpen)
         logger.warn(
           'auth is open: no API keys configured and the server binds loopback only; ' +

@@ -2,7 +2,8 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../app/index.js';
 import { PRIORITIES, STRATEGIES } from '../agents/index.js';
 import type { RunRequestInput } from '../agents/index.js';
-import { toSkillplaneError } from '../errors/index.js';
+import { canSeeRun, visibilityPolicy } from '../access/index.js';
+import { NotFoundError, toSkillplaneError } from '../errors/index.js';
 import type { Run } from '../store/index.js';
 import { describeError, errorResult, okResult, type McpCallContext } from './results.js';
 
@@ -144,6 +145,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const START_FIELDS = ['agent', 'agents', 'strategy', 'input', 'items', 'priority'] as const;
 
+/** A run the caller may see (the API's visibility rule); `not_found` otherwise, as for a missing one. */
+async function visibleRun(app: App, runId: string, ctx: McpCallContext): Promise<Run> {
+  const run = await app.runtime.getRun(runId);
+  if (!canSeeRun({ name: ctx.principal, scopes: ctx.scopes }, run, visibilityPolicy(app.config)))
+    throw new NotFoundError('run', runId);
+  return run;
+}
+
 /**
  * Runs one agents tool. Failures (unknown agent, invalid request, unknown run, full queue, …)
  * are `isError` results carrying the error code.
@@ -175,14 +184,16 @@ export async function callAgentTool(
         if (runId === undefined) return errorResult('run_id is required', 'input_invalid');
         const waitSec =
           typeof args.wait_sec === 'number' ? Math.min(Math.max(args.wait_sec, 0), MAX_WAIT_SEC) : 0;
+        const seen = await visibleRun(app, runId, ctx);
         const run =
           waitSec > 0
             ? await app.runtime.wait(runId, { timeoutMs: waitSec * 1000, signal: ctx.signal })
-            : await app.runtime.getRun(runId);
+            : seen;
         return okResult(runSummary(run), true);
       }
       case 'agents__cancel_run': {
         if (runId === undefined) return errorResult('run_id is required', 'input_invalid');
+        await visibleRun(app, runId, ctx);
         const run = await app.runtime.cancel(runId, ctx.principal);
         return okResult({ run_id: run.id, status: run.status }, true);
       }

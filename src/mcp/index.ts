@@ -4,7 +4,9 @@
  *
  * @packageDocumentation
  */
-export { mcpPlugin, isOriginAllowed } from './plugin.js';
+export { mcpPlugin } from './plugin.js';
+/** The browser `Origin` check of `/mcp` (one implementation, shared with the HTTP API's guard). */
+export { isOriginAllowed } from '../access/index.js';
 export type { McpPluginOptions, McpPrincipal, McpAuthScope } from './plugin.js';
 export { createMcpServer } from './server.js';
 export type { McpServerDeps, McpScope, McpRequestExtra } from './server.js';

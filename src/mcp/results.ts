@@ -5,6 +5,8 @@ import type { SkillplaneError } from '../errors/index.js';
 export interface McpCallContext {
   /** Principal name, recorded on runs and skill calls. */
   principal: string;
+  /** The principal's scopes (run visibility: admins see every run). */
+  scopes: readonly string[];
   signal: AbortSignal;
   traceparent?: string;
   tracestate?: string;

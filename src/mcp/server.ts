@@ -151,14 +151,19 @@ export function createMcpServer(deps: McpServerDeps): Server {
     const skill = isAgentTool(name) ? undefined : registry.get(name);
     if (!isAgentTool(name) && (skill === undefined || !isRunnableTool(skill)))
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    let principal: string;
+    let caller: { name: string; scopes: string[] };
     try {
-      principal = deps.authorize(extra, scope).name;
+      caller = deps.authorize(extra, scope);
     } catch (err) {
       const e = toSkillplaneError(err);
       return errorResult(`${e.code}: ${e.message}`, e.code);
     }
-    const ctx: McpCallContext = { principal, signal: extra.signal, ...trace };
+    const ctx: McpCallContext = {
+      principal: caller.name,
+      scopes: caller.scopes,
+      signal: extra.signal,
+      ...trace,
+    };
     if (isAgentTool(name)) {
       if (!agentsEnabled) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
       return callAgentTool(app, name, args, ctx);

@@ -31,7 +31,11 @@ export async function checkSkillFolder(realDir: string, file: string): Promise<S
     for (const name of names) {
       if (errors.length >= 20) return;
       if (++seen > MAX_ENTRIES) {
-        errors.push({ file: realDir, path: '', message: `the skill folder holds more than ${MAX_ENTRIES} entries` });
+        errors.push({
+          file: realDir,
+          path: '',
+          message: `the skill folder holds more than ${MAX_ENTRIES} entries`,
+        });
         return;
       }
       const full = path.join(dir, name);

@@ -76,7 +76,10 @@ const DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024;
 async function readBounded(file: string, max: number): Promise<string> {
   const { size } = await stat(file);
   if (size > max) {
-    throw new SkillplaneError('manifest_too_large', `${file} is ${size} bytes, more than the limit of ${max}`);
+    throw new SkillplaneError(
+      'manifest_too_large',
+      `${file} is ${size} bytes, more than the limit of ${max}`,
+    );
   }
   return readFile(file, 'utf8');
 }
@@ -327,7 +330,11 @@ async function resolveSchema(
     const target = await resolveInside(realDir, ref, file, `${field}.$ref`, problems);
     if (target === undefined) return undefined;
     if (target.stats.size > DEFAULT_MAX_MANIFEST_BYTES) {
-      problems.push({ file: target.path, path: '', message: `is ${target.stats.size} bytes, more than the limit of ${DEFAULT_MAX_MANIFEST_BYTES}` });
+      problems.push({
+        file: target.path,
+        path: '',
+        message: `is ${target.stats.size} bytes, more than the limit of ${DEFAULT_MAX_MANIFEST_BYTES}`,
+      });
       return undefined;
     }
     const text = await readFile(target.path, 'utf8');
@@ -390,7 +397,12 @@ export async function loadSkillFolder(
   }
   const problems: Problems = [];
   try {
-    const skill = await loadFolder(target, opts.strict, problems, opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES);
+    const skill = await loadFolder(
+      target,
+      opts.strict,
+      problems,
+      opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
+    );
     if (problems.length === 0 && skill !== undefined) return { skill, errors: [] };
   } catch (err) {
     problems.push({ file: target.file, path: '', message: err instanceof Error ? err.message : String(err) });

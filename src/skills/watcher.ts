@@ -147,7 +147,9 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
       const { skills, errors } = await load(this.#opts.directories, {
         strict: this.#opts.strict,
         maxDepth: this.#opts.maxDepth,
-        ...(this.#opts.maxManifestBytes === undefined ? {} : { maxManifestBytes: this.#opts.maxManifestBytes }),
+        ...(this.#opts.maxManifestBytes === undefined
+          ? {}
+          : { maxManifestBytes: this.#opts.maxManifestBytes }),
       });
       const changes = this.#opts.registry.replaceAll(skills, { resetRiskTags });
       const result = { skills: this.#opts.registry.size, errors, changes };

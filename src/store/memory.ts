@@ -162,6 +162,7 @@ export class MemoryRunStore implements RunStore {
           (!statuses || statuses.includes(r.status)) &&
           (q.agent === undefined || r.agent === q.agent) &&
           (q.priority === undefined || r.priority === q.priority) &&
+          (q.principal === undefined || r.principal === q.principal) &&
           (q.created_after === undefined || r.created_at > q.created_after) &&
           (!cur || r.created_at < cur.created_at || (r.created_at === cur.created_at && r.id < cur.id)),
       )
@@ -277,7 +278,8 @@ export class MemoryRunStore implements RunStore {
       .filter(
         (a) =>
           (q.status === undefined || a.status === q.status) &&
-          (q.run_id === undefined || a.run_id === q.run_id),
+          (q.run_id === undefined || a.run_id === q.run_id) &&
+          (q.principal === undefined || this.runs.get(a.run_id)?.run.principal === q.principal),
       )
       .sort((a, b) => cmp(b.id, a.id))
       .slice(0, limit)

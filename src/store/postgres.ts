@@ -360,6 +360,7 @@ export class PostgresRunStore implements RunStore {
     if (statuses) add((n) => `status = ANY($${n})`, statuses);
     if (query.agent !== undefined) add((n) => `agent = $${n}`, query.agent);
     if (query.priority !== undefined) add((n) => `priority = $${n}`, query.priority);
+    if (query.principal !== undefined) add((n) => `principal = $${n}`, query.principal);
     if (query.created_after !== undefined) add((n) => `created_at > $${n}`, query.created_after);
     if (query.cursor) {
       const cur = decodeCursor(query.cursor);
@@ -505,9 +506,15 @@ export class PostgresRunStore implements RunStore {
     return this.read(async (q) =>
       (
         await q(
-          `SELECT * FROM ${this.t.approvals} WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR run_id = $2)
-         ORDER BY id DESC LIMIT $3`,
-          [query.status ?? null, query.run_id ?? null, clampLimit(query.limit, 100, 1000)],
+          `SELECT * FROM ${this.t.approvals} a WHERE ($1::text IS NULL OR a.status = $1) AND ($2::text IS NULL OR a.run_id = $2)
+           AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM ${this.t.runs} r WHERE r.id = a.run_id AND r.principal = $4))
+         ORDER BY a.id DESC LIMIT $3`,
+          [
+            query.status ?? null,
+            query.run_id ?? null,
+            clampLimit(query.limit, 100, 1000),
+            query.principal ?? null,
+          ],
         )
       ).map(toApproval),
     );

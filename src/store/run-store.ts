@@ -57,6 +57,8 @@ export interface ListRunsQuery {
   limit?: number;
   /** Opaque cursor from a previous page's `next_cursor`. */
   cursor?: string;
+  /** Only runs created by this principal (run visibility). */
+  principal?: string;
 }
 
 /** One page of {@link RunStore.listRuns}, newest first. */
@@ -136,6 +138,8 @@ export interface ListApprovalsQuery {
   status?: ApprovalStatus;
   run_id?: string;
   limit?: number;
+  /** Only approvals of runs created by this principal (run visibility). */
+  principal?: string;
 }
 
 /** Filters of {@link RunStore.listAudit}, newest first. */
@@ -157,6 +161,8 @@ export interface ClaimOptions {
 export interface StoreHealth {
   ok: boolean;
   detail?: string;
+  /** Why it is not ok, when known: `store_corrupt` (the database is damaged), … */
+  code?: string;
 }
 
 /**
@@ -248,7 +254,10 @@ export interface RunStore {
 
   /** Deletes terminal runs finished before `olderThan` with their steps, events, approvals and keys. */
   pruneFinished(olderThan: Date): Promise<number>;
-  /** Checks that the backing database answers. */
+  /**
+   * Checks that the backing database answers and is not known to be damaged (a driver that
+   * detected corruption reports `{ok: false, code: 'store_corrupt'}` from then on).
+   */
   health(): Promise<StoreHealth>;
   /** Flushes pending writes and releases connections. */
   close(): Promise<void>;

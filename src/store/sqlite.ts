@@ -32,6 +32,7 @@ import {
   retryStep,
 } from './common.js';
 import { SQLITE_MIGRATIONS, SQLITE_TABLES } from './migrations/sqlite.js';
+import { mapError, openError, quickCheck } from './sqlite-errors.js';
 import { COLUMNS, columnValues, insertSql, rowMappers, updateRunSql, type Row } from './rows.js';
 
 const Q = (): string => '?';
@@ -76,6 +77,11 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Batch calls made in the same tick into one transaction (default true; false: one per call). */
   groupCommit?: boolean;
+  /**
+   * Run `PRAGMA quick_check` at open (default true); a damaged database still opens but reports
+   * `store_corrupt` from {@link SqliteRunStore.health}.
+   */
+  quickCheck?: boolean;
 }
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -94,26 +100,6 @@ const j = (v: unknown): string => JSON.stringify(v ?? null);
 function cond(where: string[], args: unknown[], sql: string, value: unknown): void {
   where.push(sql);
   args.push(value);
-}
-
-/** Maps a low-level open failure to a clear `SkillplaneError`. */
-function openError(err: unknown, path: string): SkillplaneError {
-  if (err instanceof SkillplaneError) return err;
-  const code = errorCode(err) ?? '';
-  const msg = err instanceof Error ? err.message : String(err);
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new SkillplaneError(
-      'store_corrupt',
-      `${path} is not a valid skillplane SQLite database (${msg})`,
-      {
-        data: { path },
-      },
-    );
-  }
-  return new SkillplaneError('store_unavailable', `cannot open SQLite store ${path}: ${msg}`, {
-    data: { path, driver_code: code },
-    cause: err,
-  });
 }
 
 /** Applies pending migrations under `BEGIN IMMEDIATE`, refusing foreign or newer databases. */
@@ -180,6 +166,8 @@ export class SqliteRunStore implements RunStore {
   private constructor(
     private readonly db: Database.Database,
     private readonly groupCommit: boolean,
+    /** Why the database is known to be damaged (quick_check at open or a failed call). */
+    private corruption: string | undefined,
   ) {
     this.savepoint = db.transaction((fn: () => unknown) => fn());
     this.batch = db.transaction((ops: Op[], out: Array<[boolean, unknown]>) => {
@@ -204,7 +192,8 @@ export class SqliteRunStore implements RunStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       migrate(db, opts.path);
-      return new SqliteRunStore(db, opts.groupCommit ?? true);
+      const corruption = opts.quickCheck === false ? undefined : quickCheck(db);
+      return new SqliteRunStore(db, opts.groupCommit ?? true, corruption);
     } catch (err) {
       try {
         db?.close();
@@ -247,15 +236,25 @@ export class SqliteRunStore implements RunStore {
       else this.batch(ops, out);
       this.batches++;
     } catch (e) {
-      const err = mapError(e);
+      const err = this.failure(e);
       for (const op of ops) op.reject(err);
       return;
     }
     ops.forEach((op, i) => {
       const [ok, v] = out[i] as [boolean, unknown];
       if (ok) op.resolve(v);
-      else op.reject(mapError(v));
+      else op.reject(this.failure(v));
     });
+  }
+
+  /** Maps a driver error; a corruption error marks the store unhealthy for good. */
+  private failure(e: unknown): unknown {
+    const err = mapError(e);
+    if (err instanceof SkillplaneError && err.code === 'store_corrupt' && this.corruption === undefined) {
+      const cause = err.cause instanceof Error ? err.cause.message : err.message;
+      this.corruption = cause;
+    }
+    return err;
   }
 
   private row(sql: string, ...args: unknown[]): Row | undefined {
@@ -367,6 +366,7 @@ export class SqliteRunStore implements RunStore {
       }
       if (q.agent !== undefined) cond(where, args, 'agent = ?', q.agent);
       if (q.priority !== undefined) cond(where, args, 'priority = ?', q.priority);
+      if (q.principal !== undefined) cond(where, args, 'principal = ?', q.principal);
       if (q.created_after !== undefined) cond(where, args, 'created_at > ?', q.created_after);
       if (q.cursor) {
         const c = decodeCursor(q.cursor);
@@ -501,6 +501,8 @@ export class SqliteRunStore implements RunStore {
       const args: unknown[] = [];
       if (q.status !== undefined) cond(where, args, 'status = ?', q.status);
       if (q.run_id !== undefined) cond(where, args, 'run_id = ?', q.run_id);
+      if (q.principal !== undefined)
+        cond(where, args, 'run_id IN (SELECT id FROM runs WHERE principal = ?)', q.principal);
       const sql = `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
       return this.rows(sql, ...args, clampLimit(q.limit, 100, 1000)).map(toApproval);
     });
@@ -619,8 +621,15 @@ export class SqliteRunStore implements RunStore {
 
   async health(): Promise<StoreHealth> {
     if (this.closed) return { ok: false, detail: 'closed' };
+    const corrupt = (): StoreHealth => ({
+      ok: false,
+      code: 'store_corrupt',
+      detail: `the SQLite database is damaged (${this.corruption ?? 'unknown'}); restore it from a backup`,
+    });
+    if (this.corruption !== undefined) return corrupt();
     try {
       await this.run(false, () => this.row('SELECT 1 AS ok'));
+      if (this.corruption !== undefined) return corrupt();
       return { ok: true };
     } catch (e) {
       return { ok: false, detail: e instanceof Error ? e.message : String(e) };
@@ -638,30 +647,4 @@ export class SqliteRunStore implements RunStore {
   forceSchemaVersion(runId: string, version: number): void {
     this.db.prepare('UPDATE runs SET schema_version = ? WHERE id = ?').run(version, runId);
   }
-}
-
-function mapError(e: unknown): unknown {
-  if (e instanceof SkillplaneError) return e;
-  const code = errorCode(e);
-  if (code === 'SQLITE_BUSY') {
-    return new SkillplaneError('store_busy', 'the SQLite store is locked by another writer', { cause: e });
-  }
-  if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
-    return new SkillplaneError('store_corrupt', 'the SQLite store is corrupt', { cause: e });
-  }
-  if (code === 'SQLITE_FULL') {
-    return new SkillplaneError(
-      'store_full',
-      'the disk holding the SQLite store is full; nothing was written',
-      {
-        cause: e,
-      },
-    );
-  }
-  if (code?.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
-    return new SkillplaneError('store_unavailable', `the SQLite store cannot be written (${code})`, {
-      cause: e,
-    });
-  }
-  return e;
 }

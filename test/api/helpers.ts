@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { AgentDefinition } from '../../src/config/index.js';
+import type { RunStore } from '../../src/store/index.js';
 import { buildServer, type ServerOptions } from '../../src/api/index.js';
 import type { Script } from '../../src/testing/index.js';
 import { offered, startHarness, toolResultCount, userText, type Harness } from '../agents/harness.js';
@@ -31,14 +32,18 @@ export interface ApiHarness extends Harness {
   api: FastifyInstance;
 }
 
-/** A full app (memory store, real test skills, scripted model) with the API built over it. */
+/**
+ * A full app (memory store unless `store` is given, real test skills, scripted model) with the
+ * API built over it.
+ */
 export async function startApi(
-  opts: { config?: Record<string, unknown>; server?: ServerOptions; script?: Script } = {},
+  opts: { config?: Record<string, unknown>; server?: ServerOptions; script?: Script; store?: RunStore } = {},
 ): Promise<ApiHarness> {
   const h = await startHarness({
     script: opts.script ?? apiScript,
     agents: apiAgents,
     ...(opts.config === undefined ? {} : { config: opts.config }),
+    ...(opts.store === undefined ? {} : { store: opts.store }),
   });
   let api: FastifyInstance;
   try {

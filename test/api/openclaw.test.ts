@@ -140,7 +140,7 @@ describe('OpenClaw tools invoke', () => {
     const r = await invoke({ tool: 'test/echo', args: { blob: 'x'.repeat(2 * 1024 * 1024 + 10) } });
     expect(r.status).toBe(413);
     expect(r.body).toMatchObject({ ok: false, error: { type: 'payload_too_large' } });
-    const fits = await invoke({ tool: 'test/upper', args: { text: 'y'.repeat(1_500_000) } });
+    const fits = await invoke({ tool: 'test/upper', args: { text: 'y'.repeat(500_000) } });
     expect(fits.status).toBe(200);
   });
 

@@ -332,8 +332,11 @@ describe('MCP sessions lifecycle', () => {
     const client = new Client({ name: 'lifecycle', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(endpoint));
     const full = await post({}, initialize);
-    expect(full.status).toBe(503);
-    await full.text();
+    expect(full.status).toBe(429);
+    expect(Number(full.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await full.json()).toMatchObject({
+      error: { data: { code: 'too_many_sessions', scope: 'server' } },
+    });
     await delay(1300);
     const gone = await post(
       { 'mcp-session-id': idleId, 'mcp-protocol-version': '2025-06-18' },

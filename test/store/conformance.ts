@@ -294,6 +294,36 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
       await expectCode(s.listRuns({ cursor: 'garbage!' }), 'invalid_cursor');
     });
 
+    it('listRuns and listApprovals filter by principal (approvals through their run)', async () => {
+      const alice = [
+        (await s.createRun(newRun({ principal: 'alice', status: 'running' }))).run,
+        (await s.createRun(newRun({ principal: 'alice' }))).run,
+      ];
+      const bob = (await s.createRun(newRun({ principal: 'bob', status: 'running' }))).run;
+      const nobody = (await s.createRun(newRun())).run;
+      const mine = await s.listRuns({ principal: 'alice', limit: 1 });
+      expect(mine.runs.map((r) => r.id)).toEqual([alice[1]!.id]);
+      const rest = await s.listRuns({ principal: 'alice', cursor: mine.next_cursor! });
+      expect(rest.runs.map((r) => r.id)).toEqual([alice[0]!.id]);
+      expect(rest.next_cursor).toBeNull();
+      expect((await s.listRuns({ principal: 'bob', status: 'running' })).runs.map((r) => r.id)).toEqual([
+        bob.id,
+      ]);
+      expect((await s.listRuns({ principal: 'carol' })).runs).toEqual([]);
+      expect((await s.listRuns()).runs.map((r) => r.id)).toContain(nobody.id);
+      const ask = (run_id: string, step_key: string) =>
+        s.createApproval({ run_id, step_key, skill_id: 'acme/rm', args: {}, risk_tags: [] });
+      const forAlice = (await ask(alice[0]!.id, 'skill:1')).approval;
+      const forBob = (await ask(bob.id, 'skill:1')).approval;
+      expect((await s.listApprovals({ principal: 'alice' })).map((a) => a.id)).toEqual([forAlice.id]);
+      expect((await s.listApprovals({ principal: 'bob', status: 'pending' })).map((a) => a.id)).toEqual([
+        forBob.id,
+      ]);
+      expect(await s.listApprovals({ principal: 'alice', run_id: bob.id })).toEqual([]);
+      expect(await s.listApprovals({ principal: 'carol' })).toEqual([]);
+      expect((await s.listApprovals()).map((a) => a.id)).toEqual([forBob.id, forAlice.id]);
+    });
+
     it('approvals: request, decide with run change, already_decided', async () => {
       const { run } = await s.createRun(newRun({ status: 'running' }));
       const { approval, run: waiting } = await s.createApproval({

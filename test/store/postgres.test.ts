@@ -50,7 +50,10 @@ describe('PostgresRunStore specifics', () => {
     await c.connect();
     const rows = (await c.query(`SELECT version, name FROM "${schema}".skillplane_migrations`)).rows;
     await c.end();
-    expect(rows).toEqual([{ version: 1, name: 'initial' }]);
+    expect(rows.sort((a, b) => a.version - b.version)).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 2, name: 'runs_principal' },
+    ]);
   });
 
   it('refuses a schema holding foreign tables with store_foreign', async () => {

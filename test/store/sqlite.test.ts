@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteRunStore, openRunStore } from '../../src/store/index.js';
 import { expectCode, runStoreConformance } from './conformance.js';
+
+type Row = Record<string, unknown>;
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-sqlite-'));
 let n = 0;
@@ -48,6 +50,7 @@ describe('SqliteRunStore specifics', () => {
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(raw.prepare('SELECT version, name FROM skillplane_migrations').all()).toEqual([
       { version: 1, name: 'initial' },
+      { version: 2, name: 'runs_principal' },
     ]);
     raw.close();
   });
@@ -56,6 +59,32 @@ describe('SqliteRunStore specifics', () => {
     const path = nextPath();
     writeFileSync(path, 'this is definitely not a sqlite database '.repeat(200));
     await expectCode(openRunStore({ driver: 'sqlite', path }), 'store_corrupt');
+  });
+
+  it('checks the database at open and marks the store unhealthy after a corruption error', async () => {
+    const path = nextPath();
+    const seed = SqliteRunStore.open({ path });
+    for (let i = 0; i < 100; i++)
+      await seed.createRun({ agent: 'x', strategy: 'single', input: 'y'.repeat(300) });
+    await seed.close();
+    const raw = new Database(path, { readonly: true });
+    const pageSize = raw.pragma('page_size', { simple: true }) as number;
+    const root = (raw.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").get() as Row)
+      .rootpage;
+    raw.close();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(pageSize - 100, 0xa5), 0, pageSize - 100, (Number(root) - 1) * pageSize + 50);
+    closeSync(fd);
+
+    const checked = SqliteRunStore.open({ path });
+    expect(await checked.health()).toMatchObject({ ok: false, code: 'store_corrupt' });
+    await checked.close();
+
+    const unchecked = SqliteRunStore.open({ path, quickCheck: false });
+    expect(await unchecked.health()).toEqual({ ok: true });
+    await expectCode(unchecked.listRuns(), 'store_corrupt');
+    expect(await unchecked.health()).toMatchObject({ ok: false, code: 'store_corrupt' });
+    await unchecked.close();
   });
 
   it('refuses a foreign SQLite database with store_foreign', async () => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { authorize } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { presentApproval } from '../present.js';
+import { getVisibleApproval, ownerFilter } from '../visibility.js';
 import {
   approvalIdParamsSchema,
   approvalSchema,
@@ -28,9 +29,11 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
       },
     },
     async (request) => {
-      authorize(request, 'runs:read');
+      const principal = authorize(request, 'runs:read');
       const q = request.query;
-      const approvals = await runtime.listApprovals({
+      // The store filters by the approvals' runs' principal (the runtime's query has no such field).
+      const approvals = await ctx.app.store.listApprovals({
+        ...ownerFilter(ctx, principal),
         ...(q.status === undefined ? {} : { status: q.status }),
         ...(q.run_id === undefined ? {} : { run_id: q.run_id }),
         ...(q.limit === undefined ? {} : { limit: q.limit }),
@@ -52,6 +55,7 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     },
     async (request) => {
       const principal = authorize(request, 'approvals:write');
+      await getVisibleApproval(ctx, principal, request.params.id);
       const approval = await runtime.decide(request.params.id, {
         approve: request.body.decision === 'approve',
         ...(request.body.reason === undefined ? {} : { reason: request.body.reason }),

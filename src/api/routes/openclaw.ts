@@ -3,7 +3,10 @@ import type { App } from '../../app/index.js';
 import type { Scope } from '../../config/index.js';
 import { CancelledError, SkillplaneError, TimeoutError, toSkillplaneError } from '../../errors/index.js';
 import type { ApprovalGrant, Skill } from '../../skills/types.js';
+import type { JsonLimits } from '../../limits/index.js';
 import { assertMatchesSchema } from '../../skills/validation.js';
+import { statusForCode } from '../errors.js';
+import { jsonLimitError, requestJsonLimits } from '../guards.js';
 
 /** A scope the API knows. */
 export type OpenclawAuthScope = Scope;
@@ -16,6 +19,8 @@ export interface OpenclawPluginOptions {
    * `unauthorized` (→ 401) or `forbidden` (→ 403).
    */
   authorize: (request: FastifyRequest, scope: OpenclawAuthScope) => { name: string; scopes: string[] };
+  /** Limits of arguments given as a JSON string (default: the app's `server.max_json_*`). */
+  jsonLimits?: JsonLimits;
 }
 
 /** The paths of the OpenClaw Tools Invoke shim. */
@@ -59,9 +64,10 @@ const bad = (message: string) => new InvokeError(400, 'invalid_request', message
 /**
  * Reads an invoke body: tool from `tool` | `name` | `tool_name`, arguments from `args` |
  * `arguments` | `input` | `params` (an object or a JSON string), plus `action`, `sessionKey`,
- * `dryRun`, `approved` and `timeout_sec`. Throws a 400 {@link InvokeError} when malformed.
+ * `dryRun`, `approved` and `timeout_sec`. Throws a 400 {@link InvokeError} when malformed, and
+ * `input_invalid` when arguments given as a JSON string break `limits`.
  */
-export function parseInvokeBody(body: unknown): InvokeRequest {
+export function parseInvokeBody(body: unknown, limits?: JsonLimits): InvokeRequest {
   if (!isObject(body)) throw bad('the body must be a JSON object');
   const toolField = (['tool', 'name', 'tool_name'] as const).find((k) => body[k] !== undefined);
   const tool = toolField === undefined ? undefined : body[toolField];
@@ -78,6 +84,9 @@ export function parseInvokeBody(body: unknown): InvokeRequest {
       } catch {
         throw bad(`${argsField} is not valid JSON`);
       }
+      const tooBig =
+        limits === undefined ? undefined : jsonLimitError(args, limits, `${argsField} (JSON text)`);
+      if (tooBig !== undefined) throw tooBig;
     }
   }
   if (!isObject(args)) throw bad(`${argsField ?? 'args'} must be an object`);
@@ -109,12 +118,19 @@ export function foldAction(skill: Skill, args: Record<string, unknown>, action: 
   return { ...args, action };
 }
 
+/** Refusals of the server's root hooks: they keep their HTTP status, in OpenClaw's shape. */
+const REQUEST_REFUSALS = new Set([
+  'unauthorized',
+  'forbidden',
+  'forbidden_host',
+  'forbidden_origin',
+  'rate_limited',
+  'shutting_down',
+]);
+
 function invokeErrorFrom(err: SkillplaneError): InvokeError {
+  if (REQUEST_REFUSALS.has(err.code)) return new InvokeError(statusForCode(err.code), err.code, err.message);
   switch (err.code) {
-    case 'unauthorized':
-      return new InvokeError(401, 'unauthorized', err.message);
-    case 'forbidden':
-      return new InvokeError(403, 'forbidden', err.message);
     case 'approval_required':
       return new InvokeError(400, err.code, err.message, { requires_approval: true });
     case 'permission_denied':
@@ -160,7 +176,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
 async function invoke(opts: OpenclawPluginOptions, request: FastifyRequest, reply: FastifyReply) {
   const { app } = opts;
   const principal = opts.authorize(request, 'skills:execute');
-  const req = parseInvokeBody(request.body);
+  const req = parseInvokeBody(request.body, opts.jsonLimits ?? requestJsonLimits(app.config));
   const skill = app.skills.registry.get(req.tool);
   if (skill === undefined) throw new InvokeError(404, 'not_found', `Tool not available: ${req.tool}`);
   const args = foldAction(skill, req.args, req.action);

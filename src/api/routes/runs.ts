@@ -17,8 +17,10 @@ import {
   runSchema,
 } from '../schemas.js';
 import { parseLastEventId, parseMultiplexedEventId, streamEvents, type StreamTarget } from '../sse.js';
+import { getVisibleRun, ownerFilter, scopedIdempotencyKey } from '../visibility.js';
 
 const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
+const sseErrors = { ...errors, 429: problemSchema };
 
 function parseStatuses(value: string | string[] | undefined): RunStatus[] | undefined {
   if (value === undefined) return undefined;
@@ -61,7 +63,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       const key = header(request, 'idempotency-key') ?? idempotencyKey;
       const { run, created } = await runtime.submit(runRequest, {
         principal: principal.name,
-        ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...(key === undefined ? {} : { idempotencyKey: scopedIdempotencyKey(ctx, principal, key) }),
         ...traceContext(request),
       });
       let current = run;
@@ -98,10 +100,11 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       },
     },
     async (request) => {
-      authorize(request, 'runs:read');
+      const principal = authorize(request, 'runs:read');
       const q = request.query;
       const status = parseStatuses(q.status);
       const page = await runtime.listRuns({
+        ...ownerFilter(ctx, principal),
         ...(status === undefined ? {} : { status }),
         ...(q.agent === undefined ? {} : { agent: q.agent }),
         ...(q.priority === undefined ? {} : { priority: q.priority }),
@@ -124,8 +127,8 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       },
     },
     async (request) => {
-      authorize(request, 'runs:read');
-      const run = await runtime.getRun(request.params.id);
+      const principal = authorize(request, 'runs:read');
+      const run = await getVisibleRun(ctx, principal, request.params.id);
       return presentRun(run, await runtime.getSteps(run.id));
     },
   );
@@ -142,6 +145,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     },
     async (request) => {
       const principal = authorize(request, 'runs:write');
+      await getVisibleRun(ctx, principal, request.params.id);
       const run = await runtime.cancel(request.params.id, principal.name);
       return presentRun(run);
     },
@@ -152,7 +156,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       description: 'Server-Sent Events: `id:` is the event seq, `event:` its type, `data:` the event as JSON',
       content: { 'text/event-stream': { schema: z.string() } },
     },
-    ...errors,
+    ...sseErrors,
   };
 
   fastify.get(
@@ -167,8 +171,8 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       },
     },
     async (request, reply) => {
-      authorize(request, 'runs:read');
-      const run = await runtime.getRun(request.params.id);
+      const principal = authorize(request, 'runs:read');
+      const run = await getVisibleRun(ctx, principal, request.params.id);
       const last = parseLastEventId(header(request, 'last-event-id'));
       const afterSeq = last?.seq ?? request.query.after ?? 0;
       streamEvents(
@@ -177,10 +181,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
         runtime,
         ctx.hub,
         [{ runId: run.id, afterSeq, terminal: isTerminal(run.status) }],
-        {
-          heartbeatMs: ctx.heartbeatMs,
-          multiplexed: false,
-        },
+        { heartbeatMs: ctx.heartbeatMs, multiplexed: false, principal: principal.name },
       );
       return reply;
     },
@@ -198,7 +199,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       },
     },
     async (request, reply) => {
-      authorize(request, 'runs:read');
+      const principal = authorize(request, 'runs:read');
       const ids = [
         ...new Set(
           (Array.isArray(request.query.run_id) ? request.query.run_id : [request.query.run_id])
@@ -210,12 +211,13 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       const last = parseMultiplexedEventId(header(request, 'last-event-id'));
       const targets: StreamTarget[] = [];
       for (const id of ids) {
-        const run = await runtime.getRun(id);
+        const run = await getVisibleRun(ctx, principal, id);
         targets.push({ runId: run.id, afterSeq: last?.get(run.id) ?? 0, terminal: isTerminal(run.status) });
       }
       streamEvents(request, reply, runtime, ctx.hub, targets, {
         heartbeatMs: ctx.heartbeatMs,
         multiplexed: true,
+        principal: principal.name,
       });
       return reply;
     },

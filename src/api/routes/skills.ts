@@ -4,7 +4,9 @@ import { SkillplaneError, TimeoutError, ValidationError, toSkillplaneError } fro
 import type { ApprovalGrant } from '../../skills/index.js';
 import { parseTraceparent } from '../../tracing/index.js';
 import { authorize, hasScope } from '../auth.js';
+import type { JsonLimits } from '../../limits/index.js';
 import { clientGone, traceContext, type ApiContext } from '../context.js';
+import { jsonLimitError, requestJsonLimits } from '../guards.js';
 import { presentSkill } from '../present.js';
 import {
   executeSkillBodySchema,
@@ -21,13 +23,17 @@ const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404
 
 type ExecuteBody = z.infer<typeof executeSkillBodySchema>;
 
-/** The skill input from our `input` or Opta's `arguments` (an object or a JSON string). */
-function inputOf(body: ExecuteBody): unknown {
+/**
+ * The skill input from our `input` or Opta's `arguments` (an object or a JSON string, which must
+ * keep within the request JSON limits once parsed).
+ */
+function inputOf(body: ExecuteBody, limits: JsonLimits): unknown {
   if (body.input !== undefined) return body.input;
   if (typeof body.arguments === 'string') {
     if (body.arguments.trim() === '') return {};
+    let parsed: unknown;
     try {
-      return JSON.parse(body.arguments) as unknown;
+      parsed = JSON.parse(body.arguments) as unknown;
     } catch {
       throw new ValidationError(
         'arguments is not valid JSON',
@@ -35,6 +41,9 @@ function inputOf(body: ExecuteBody): unknown {
         'invalid_request',
       );
     }
+    const tooBig = jsonLimitError(parsed, limits, 'arguments (JSON text)');
+    if (tooBig !== undefined) throw tooBig;
+    return parsed;
   }
   return body.arguments ?? {};
 }
@@ -59,6 +68,7 @@ function optaFailure(err: SkillplaneError): SkillplaneError {
 export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const { skills, config, store } = ctx.app;
   const approvalTags = config.skills.require_approval_tags;
+  const jsonLimits = requestJsonLimits(config);
 
   fastify.get(
     '/v1/skills',
@@ -132,7 +142,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     async (request, reply) => {
       const principal = authorize(request, 'skills:execute');
       const body = request.body;
-      const input = inputOf(body);
+      const input = inputOf(body, jsonLimits);
       const skill = skills.registry.resolve(request.params.id);
       const approved = body.approval?.approved === true || body.approved === true;
       let grant: ApprovalGrant | undefined;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { SkillplaneError } from '../../errors/index.js';
+import type { StoreHealth } from '../../store/index.js';
 import { authorize } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { agentsResponseSchema, healthSchema, problemSchema, workersResponseSchema } from '../schemas.js';
@@ -11,13 +12,17 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
 
   fastify.get(
     '/healthz',
-    { schema: { summary: 'The process is up', tags: ['system'], response: { 200: healthSchema } } },
+    {
+      config: { public: true },
+      schema: { summary: 'The process is up', tags: ['system'], response: { 200: healthSchema } },
+    },
     async () => ({ status: 'ok' }),
   );
 
   fastify.get(
     '/readyz',
     {
+      config: { public: true },
       schema: {
         summary: 'Ready to serve: the store is healthy and the server is not shutting down',
         tags: ['system'],
@@ -26,12 +31,15 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     },
     async () => {
       if (ctx.state.shuttingDown) throw new SkillplaneError('shutting_down', 'server is shutting down');
-      const health = await app.store.health().catch((err: unknown) => ({
+      const health = await app.store.health().catch((err: unknown): StoreHealth => ({
         ok: false,
         detail: err instanceof Error ? err.message : String(err),
       }));
       if (!health.ok)
-        throw new SkillplaneError('store_unavailable', `store is not healthy: ${health.detail ?? 'unknown'}`);
+        throw new SkillplaneError(
+          health.code === 'store_corrupt' ? 'store_corrupt' : 'store_unavailable',
+          `store is not healthy: ${health.detail ?? 'unknown'}`,
+        );
       return { status: 'ready', store: app.config.store.driver };
     },
   );
@@ -40,14 +48,17 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     '/metrics',
     {
       schema: {
-        summary: 'Prometheus metrics',
+        summary: 'Prometheus metrics (scope metrics:read when keys are configured)',
         tags: ['system'],
         response: {
           200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+          401: problemSchema,
+          403: problemSchema,
         },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
+      authorize(request, 'metrics:read');
       const { contentType, body } = await ctx.metrics.render();
       return reply
         .type(contentType)

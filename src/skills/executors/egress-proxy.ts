@@ -55,9 +55,10 @@ export class EgressProxy {
     const parsed = patterns.map(parsePattern);
     const lookup = opts.lookup ?? systemLookup;
     const path = join(dir, `egress-${process.pid}-${Math.random().toString(36).slice(2, 10)}.sock`);
-    let proxy: EgressProxy | undefined;
-    const server = createServer((client) => proxy?.handle(client, parsed, lookup, opts.onDenied));
-    proxy = new EgressProxy(path, server);
+    const holder: { proxy?: EgressProxy } = {};
+    const server = createServer((client) => holder.proxy?.handle(client, parsed, lookup, opts.onDenied));
+    const proxy = new EgressProxy(path, server);
+    holder.proxy = proxy;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CancelledError, SkillExecutionError, SkillplaneError, TimeoutError } from '../../errors/index.js';
+import { CancelledError, SkillExecutionError, SkillplaneError } from '../../errors/index.js';
 import { safeJsonStringify } from '../../limits/index.js';
 import type { EffectivePermissions, SkillPolicy } from '../policy.js';
 import type { Skill, SkillCallContext, SkillExecutor } from '../types.js';

@@ -112,4 +112,10 @@ CREATE INDEX audit_target ON ${s}.audit (target);
 CREATE INDEX audit_action ON ${s}.audit (action);
 `,
   },
+  {
+    // Run visibility lists a principal's runs newest first.
+    version: 2,
+    name: 'runs_principal',
+    sql: (s) => `CREATE INDEX runs_principal_created ON ${s}.runs (principal, created_at DESC, id DESC);`,
+  },
 ];

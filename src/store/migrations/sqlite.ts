@@ -115,4 +115,10 @@ CREATE INDEX audit_target ON audit (target);
 CREATE INDEX audit_action ON audit (action);
 `,
   },
+  {
+    // Run visibility lists a principal's runs newest first.
+    version: 2,
+    name: 'runs_principal',
+    sql: `CREATE INDEX runs_principal_created ON runs (principal, created_at DESC, id DESC);`,
+  },
 ];

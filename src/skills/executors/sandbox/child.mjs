@@ -39,7 +39,10 @@ function describe(err) {
   }
   const message = (err instanceof Error ? err.message : String(err)).slice(0, 4096);
   const originalCode =
-    err !== null && typeof err === 'object' && typeof err.code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(err.code)
+    err !== null &&
+    typeof err === 'object' &&
+    typeof err.code === 'string' &&
+    /^[A-Za-z0-9_.-]{1,64}$/.test(err.code)
       ? err.code
       : undefined;
   return { code, message, ...(originalCode === undefined ? {} : { original_code: originalCode }) };
@@ -78,7 +81,13 @@ function loggerFor(id) {
       text ??= String(msg);
       extra = undefined;
     }
-    send({ type: 'log', id, level, msg: text.slice(0, MAX_LOG_CHARS), ...(extra === undefined ? {} : { data: extra }) });
+    send({
+      type: 'log',
+      id,
+      level,
+      msg: text.slice(0, MAX_LOG_CHARS),
+      ...(extra === undefined ? {} : { data: extra }),
+    });
   };
   return Object.freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') });
 }
@@ -111,7 +120,12 @@ async function call({ id, input, ctx = {} }) {
     try {
       text = JSON.stringify({ type: 'result', id, ok: true, output: output === undefined ? null : output });
     } catch (err) {
-      send({ type: 'result', id, ok: false, error: { code: 'output_invalid', message: `the output is not JSON: ${err.message}` } });
+      send({
+        type: 'result',
+        id,
+        ok: false,
+        error: { code: 'output_invalid', message: `the output is not JSON: ${err.message}` },
+      });
       return;
     }
     if (Buffer.byteLength(text) > config.maxOutputBytes) {
@@ -119,7 +133,10 @@ async function call({ id, input, ctx = {} }) {
         type: 'result',
         id,
         ok: false,
-        error: { code: 'output_too_large', message: `the output is larger than ${config.maxOutputBytes} bytes` },
+        error: {
+          code: 'output_too_large',
+          message: `the output is larger than ${config.maxOutputBytes} bytes`,
+        },
       });
       return;
     }

@@ -34,7 +34,8 @@ export function realpathOf(path, hops = 0) {
   } catch {
     // not a link, not there, or not readable under the permission model
   }
-  if (target !== undefined) return realpathOf(isAbsolute(target) ? target : join(dirname(path), target), hops + 1);
+  if (target !== undefined)
+    return realpathOf(isAbsolute(target) ? target : join(dirname(path), target), hops + 1);
   const rest = [];
   let current = path;
   for (;;) {

@@ -158,7 +158,9 @@ function guardDns(target, promises) {
   for (const name of Object.keys(target)) {
     if (typeof target[name] !== 'function') continue;
     const original = target[name];
-    if (['reverse', 'lookupService', 'setServers', 'setLocalAddress', 'setDefaultResultOrder'].includes(name)) {
+    if (
+      ['reverse', 'lookupService', 'setServers', 'setLocalAddress', 'setDefaultResultOrder'].includes(name)
+    ) {
       target[name] = function deniedDns(...args) {
         const err = denied(`dns.${name}`, name, 'is not available to skills');
         if (promises) return Promise.reject(err);
