@@ -4,7 +4,7 @@
  * real HTTP, beside a plain async baseline doing the same model and skill calls in the same
  * process with no scheduler, store or journal.
  *
- *   npx tsx bench/runtime.ts [--runs N] [--window 64] [--only fanout,chain,router,queue]
+ *   npx tsx bench/runtime.ts [--runs N] [--window 64] [--only fanout,chain,router,queue] [--sandbox auto|node]
  *                            [--stores memory,sqlite] [--queue-stores memory] [--backlog 2000]
  *                            [--interactive 200]
  *                            [--warm 320] [--warmup 256]
@@ -59,6 +59,8 @@ const WORKERS = ['w1', 'w2', 'w3', 'w4', 'w5'];
 const WARM = Number(arg('warm', '2'));
 const MAX_PROCS = Number(arg('max-procs', '4'));
 const WARMUP = Number(arg('warmup', String(Math.min(256, RUNS))));
+/** `skills.sandbox` of the app: `auto` (namespaces where available) or `node` (permission model only). */
+const SANDBOX = arg('sandbox', 'auto');
 const CHAIN_CALLS = 9;
 const SKILL_ID = 'bench/noop';
 const TOOL = 'bench__noop';
@@ -267,6 +269,7 @@ async function startApp(
         watch: false,
         warm_processes: WARM,
         max_processes_per_skill: MAX_PROCS,
+        sandbox: SANDBOX,
       },
       agents: {
         directories: [],
@@ -574,7 +577,7 @@ const describe: Record<Workload, string> = {
 };
 console.log(
   `\nRuntime benchmark — ${RUNS} runs per row, ${WINDOW} outstanding (client window = max_parallel_agents), ` +
-    `scripted model over HTTP answering instantly, tool skill in sandbox processes (warm_processes ${WARM}, max_processes_per_skill ${MAX_PROCS}).`,
+    `scripted model over HTTP answering instantly, tool skill in sandbox processes (warm_processes ${WARM}, max_processes_per_skill ${MAX_PROCS}, sandbox ${SANDBOX}).`,
 );
 for (const w of ['fanout', 'chain', 'router'] as const) {
   if (shapes[w] !== undefined) console.log(`  ${w.padEnd(7)} ${describe[w]}; journal: ${shapes[w]}`);

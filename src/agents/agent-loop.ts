@@ -280,6 +280,12 @@ async function callSkill(
   } catch {
     return { error: { code: 'input_invalid', message: `arguments of ${call.name} are not valid JSON` } };
   }
+  // Model output is hostile: limits first, before the arguments are journaled or validated.
+  try {
+    env.skills.checkInput(skill, args);
+  } catch (err) {
+    return { error: toSkillplaneError(err).toJSON() };
+  }
 
   // Policy first: an approval-required skill stops the run before anything is dispatched.
   let approval: { id: string; approved_by: string } | undefined;

@@ -23,6 +23,8 @@ export interface SkillPort {
   listLatest(): Skill[];
   /** Throws `approval_required` / `permission_denied` without running. */
   check(skill: Skill): void;
+  /** Throws `input_invalid` when an input breaks the size and depth limits (before it is journaled). */
+  checkInput(skill: Skill, input: unknown): void;
   /** Every risk tag that applies to the skill (the union over all loaded versions of its id). */
   riskTags(skill: Skill): string[];
   execute(skill: Skill, input: unknown, ctx: SkillCallContext): Promise<SkillCallResult>;

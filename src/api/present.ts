@@ -179,7 +179,10 @@ export function presentRun(run: Run, steps?: Step[]): RunBody {
 }
 
 /** A skill as the catalogue lists it. */
-export function presentSkill(skill: Skill, requireApprovalTags: readonly string[]): SkillSummaryBody {
+export function presentSkill(
+  skill: Skill,
+  policy: { riskTags(skill: Skill): string[]; approvalTags(skill: Skill): string[] },
+): SkillSummaryBody {
   const m = skill.manifest;
   return {
     id: skill.id,
@@ -189,8 +192,9 @@ export function presentSkill(skill: Skill, requireApprovalTags: readonly string[
     kind: m.kind,
     description: m.description,
     tags: m.tags,
-    risk_tags: m.risk_tags,
-    requires_approval: m.risk_tags.some((t) => requireApprovalTags.includes(t)),
+    // The union over every loaded version of the id: what the policy applies.
+    risk_tags: policy.riskTags(skill),
+    requires_approval: policy.approvalTags(skill).length > 0,
     execution: m.execution,
     source: skill.source,
   };

@@ -46,6 +46,7 @@ function skillPort(service: SkillService): SkillPort {
       service.runner.check(skill);
     },
     riskTags: (skill) => service.policy.riskTags(skill),
+    checkInput: (skill, input) => service.runner.assertInputLimits(skill, input),
     execute: (skill, input, ctx) => service.runner.execute(skill, input, ctx),
   };
 }

@@ -23,14 +23,16 @@ export type { Skill, SkillSource, ApprovalGrant, SkillCallContext, SkillExecutor
 export { loadSkillsFromDirectories } from './loader.js';
 export type { SkillLoadError, LoadSkillsOptions, LoadSkillsResult } from './loader.js';
 export { SkillRegistry } from './registry.js';
-export type { SkillsChangedEvent, SkillListFilter } from './registry.js';
+export type { SkillsChangedEvent, SkillListFilter, RiskTagsKeptEvent, ReplaceOptions } from './registry.js';
 export { SkillPolicy, policyConfigFrom } from './policy.js';
 export type { PolicyConfig, EffectivePermissions } from './policy.js';
 export { SkillRunner } from './runner.js';
-export type { SkillRunnerOptions, SkillCallResult, SkillLookup, SkillGate } from './runner.js';
+export type { SkillRunnerOptions, SkillCallResult, SkillLookup, SkillGate, SkillIoLimits } from './runner.js';
 export { SkillWatcher } from './watcher.js';
 export type { SkillReloadResult, SkillWatcherOptions } from './watcher.js';
 export { ToolExecutor } from './executors/tool.js';
+export { detectConfinement, buildLaunch, DEFAULT_SANDBOX_LIMITS } from './executors/confinement.js';
+export type { Confinement, SandboxMode, SandboxLimits, LaunchSpec, Launch } from './executors/confinement.js';
 export type { ToolExecutorOptions, ToolProcessEvent } from './executors/tool.js';
 export { ShellExecutor } from './executors/shell.js';
 export type { ShellExecutorOptions } from './executors/shell.js';

@@ -48,6 +48,15 @@ export async function createSkillService(
   const loadOptions = { strict: cfg.strict_validation, maxManifestBytes: cfg.max_manifest_bytes };
   const initial = await loadSkillsFromDirectories(directories, loadOptions);
   registry.replaceAll(initial.skills, { resetRiskTags: true });
+  const logErrors = (errors: SkillLoadError[]) => {
+    for (const e of errors) {
+      opts.logger?.warn(
+        { file: e.file, field: e.path || undefined, line: e.line },
+        `skill not loaded: ${e.message}`,
+      );
+    }
+  };
+  logErrors(initial.errors);
   const l = cfg.sandbox_limits;
   const limits: SandboxLimits = {
     heapMb: l.heap_mb,
@@ -105,6 +114,10 @@ export async function createSkillService(
   };
   watcher.on('reloaded', (r) => {
     service.loadErrors = r.errors;
+    const { added, changed, removed } = r.changes;
+    if (added.length + changed.length + removed.length > 0)
+      opts.logger?.info({ added, changed, removed, skills: r.skills }, 'skills reloaded');
+    logErrors(r.errors);
   });
   watcher.on('error', (err) => opts.logger?.warn({ err: err.message }, 'skill reload failed'));
   if (opts.watch ?? cfg.watch) await watcher.start();

@@ -316,3 +316,20 @@ export function errorCode(err: unknown): string | undefined {
     return err.code;
   return undefined;
 }
+
+/**
+ * Serialises a value for a JSON column. A value JSON cannot hold (too deep for the stack, a cycle,
+ * a bigint) is refused as `input_invalid` instead of escaping as a raw error: a bad value never
+ * reaches the database and never crashes a caller.
+ */
+export function encodeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v ?? null);
+  } catch (err) {
+    throw new ValidationError(
+      `a value cannot be stored as JSON: ${(err as Error).message}`,
+      [{ path: '', message: 'not serialisable' }],
+      'input_invalid',
+    );
+  }
+}

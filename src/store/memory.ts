@@ -3,7 +3,7 @@
  * call, which makes each of them trivially atomic; records are deep-copied in and out so callers
  * never share mutable state with the store.
  */
-import { NotFoundError, SkillplaneError } from '../errors/index.js';
+import { NotFoundError, SkillplaneError, ValidationError } from '../errors/index.js';
 import {
   applyRunPatch,
   applyStepRunPatch,
@@ -65,7 +65,17 @@ interface RunSlot {
   events: RunEvent[];
 }
 
-const clone = <T>(v: T): T => structuredClone(v);
+const clone = <T>(v: T): T => {
+  try {
+    return structuredClone(v);
+  } catch (err) {
+    throw new ValidationError(
+      `a value cannot be stored: ${(err as Error).message}`,
+      [{ path: '', message: 'not cloneable' }],
+      'input_invalid',
+    );
+  }
+};
 
 /** A {@link RunStore} that keeps everything in memory. */
 export class MemoryRunStore implements RunStore {

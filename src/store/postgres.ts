@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { ConflictError, NotFoundError, SkillplaneError, ValidationError } from '../errors/index.js';
 import {
+  encodeJson,
   applyRunPatch,
   applyStepRunPatch,
   approvalRequestedEvent,
@@ -109,7 +110,7 @@ function isTransient(e: unknown): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ignoreClientError = (): void => undefined;
-const j = (v: unknown): string => JSON.stringify(v ?? null);
+const j = (v: unknown): string => encodeJson(v);
 const ts = (v: unknown): string | null =>
   v instanceof Date ? v.toISOString() : v == null ? null : String(v);
 const TERMINAL = [...TERMINAL_STATUSES];

@@ -2,7 +2,7 @@
  * Row ⇄ record mapping shared by the SQL drivers. A {@link RowCodec} tells how the driver returns
  * JSON columns (text on SQLite, parsed jsonb on PostgreSQL) and timestamps (text or `Date`).
  */
-import { checkSchemaVersion } from './common.js';
+import { checkSchemaVersion, encodeJson } from './common.js';
 import type { Approval, AuditEntry, Run, RunEvent, Step } from './types.js';
 
 /** A database row as returned by the driver. */
@@ -129,7 +129,7 @@ const JSON_COLUMNS = new Set(['input', 'limits', 'usage', 'result', 'error', 'me
 /** The values of `rec` for `cols`, JSON columns serialised as text. */
 export function columnValues(rec: object, cols: readonly string[]): unknown[] {
   const r = rec as Record<string, unknown>;
-  return cols.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(r[c] ?? null) : (r[c] ?? null)));
+  return cols.map((c) => (JSON_COLUMNS.has(c) ? encodeJson(r[c]) : (r[c] ?? null)));
 }
 
 /** `INSERT INTO table (cols) VALUES (placeholders)`; `ph(i)` renders the i-th (1-based) placeholder. */

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import { ConflictError, NotFoundError, SkillplaneError } from '../errors/index.js';
 import {
+  encodeJson,
   applyRunPatch,
   applyStepRunPatch,
   approvalRequestedEvent,
@@ -94,7 +95,7 @@ interface Op {
 }
 
 const TERMINAL_SQL = TERMINAL_STATUSES.map((s) => `'${s}'`).join(',');
-const j = (v: unknown): string => JSON.stringify(v ?? null);
+const j = (v: unknown): string => encodeJson(v);
 
 /** Adds one `column = ?` style condition. */
 function cond(where: string[], args: unknown[], sql: string, value: unknown): void {

@@ -34,8 +34,11 @@ async function toolSkill(code: string, manifest: Record<string, unknown> = {}): 
   return makeSkill(dir, { skill_id: `t/s${counter}`, entry: './index.mjs', roots: ['docs'], ...manifest });
 }
 
+let sandbox: 'auto' | 'node' = 'auto';
+
 function executor(config: Partial<PolicyConfig> = {}, events?: ToolProcessEvent[]): ToolExecutor {
   const exec = new ToolExecutor({
+    sandbox,
     policy: new SkillPolicy({ ...policyConfig, ...config }),
     ...(events === undefined ? {} : { onProcessEvent: (e: ToolProcessEvent) => events.push(e) }),
   });
@@ -63,8 +66,9 @@ function deadline(ms: number): AbortSignal {
 const READ = `import fs from 'node:fs';
 export default async ({ path }) => fs.readFileSync(path, 'utf8');`;
 
-describe('ToolExecutor', () => {
+describe.each(['auto', 'node'] as const)('ToolExecutor (skills.sandbox: %s)', (mode) => {
   beforeAll(async () => {
+    sandbox = mode;
     parent = await makeTempDir('skillplane-tool-');
     await writeFiles(parent, { 'skills/outside.txt': 'outside', 'secret.txt': 'secret' });
     server = createServer((_req, res) => res.end('pong'));
@@ -296,6 +300,7 @@ export default async ({ fail }) => { if (fail) throw new Error('nope'); return t
     const events: ToolProcessEvent[] = [];
     let exitedAt = 0;
     const exec = new ToolExecutor({
+      sandbox,
       policy: new SkillPolicy(policyConfig),
       onProcessEvent: (e) => {
         events.push(e);
@@ -356,6 +361,7 @@ export default async ({ fail }) => { if (fail) throw new Error('nope'); return t
     );
     const events: ToolProcessEvent[] = [];
     const exec = new ToolExecutor({
+      sandbox,
       policy: new SkillPolicy(policyConfig),
       maxProcessesPerSkill: 3,
       onProcessEvent: (e) => events.push(e),

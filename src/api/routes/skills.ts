@@ -67,7 +67,6 @@ function optaFailure(err: SkillplaneError): SkillplaneError {
 /** Skills: catalogue, direct execution (policy applies) and reload. */
 export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const { skills, config, store } = ctx.app;
-  const approvalTags = config.skills.require_approval_tags;
   const jsonLimits = requestJsonLimits(config);
 
   fastify.get(
@@ -90,7 +89,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
         latestOnly: q.all_versions !== 'true',
       });
       return {
-        skills: list.map((s) => presentSkill(s, approvalTags)),
+        skills: list.map((s) => presentSkill(s, skills.policy)),
         load_errors: skills.loadErrors.length,
       };
     },
@@ -110,7 +109,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       authorize(request, 'skills:read');
       const skill = skills.registry.resolve(request.params.id);
       return {
-        ...presentSkill(skill, approvalTags),
+        ...presentSkill(skill, skills.policy),
         versions: skills.registry.versions(skill.id).map((s) => s.version),
         input_schema: skill.inputSchema,
         output_schema: skill.outputSchema ?? null,
@@ -204,7 +203,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
           error: null,
           timed_out: false,
           denied: false,
-          requires_approval: skill.manifest.risk_tags.some((t) => approvalTags.includes(t)),
+          requires_approval: skills.policy.approvalTags(skill).length > 0,
           approved_by: grant?.approved_by ?? null,
         };
       } catch (raw) {
@@ -223,13 +222,27 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     {
       schema: {
         summary: 'Reload every skill folder (admin)',
+        description:
+          'A risk tag that a manifest dropped keeps applying to every version of its skill until an ' +
+          'operator accepts the change with `?reset_risk_tags=true` (or restarts the server).',
         tags: ['skills'],
+        querystring: z.strictObject({ reset_risk_tags: z.enum(['true', 'false']).optional() }),
         response: { 200: reloadResponseSchema, ...errors },
       },
     },
     async (request) => {
-      authorize(request, 'admin');
-      const result = await skills.reload();
+      const principal = authorize(request, 'admin');
+      const reset = request.query.reset_risk_tags === 'true';
+      const result = await skills.reload({ resetRiskTags: reset });
+      await store
+        .appendAudit({
+          principal: principal.name,
+          action: 'skills.reload',
+          target: null,
+          trace_id: null,
+          data: { reset_risk_tags: reset, skills: result.skills, errors: result.errors.length },
+        })
+        .catch((err: unknown) => request.log.warn({ err }, 'audit write failed'));
       return { skills: result.skills, errors: result.errors };
     },
   );

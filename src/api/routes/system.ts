@@ -24,7 +24,8 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     {
       config: { public: true },
       schema: {
-        summary: 'Ready to serve: the store is healthy and the server is not shutting down',
+        summary:
+          'Ready to serve: the store is healthy and the server is not shutting down; says which skill sandbox is active',
         tags: ['system'],
         response: { 200: healthSchema, 503: problemSchema },
       },
@@ -40,7 +41,12 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
           health.code === 'store_corrupt' ? 'store_corrupt' : 'store_unavailable',
           `store is not healthy: ${health.detail ?? 'unknown'}`,
         );
-      return { status: 'ready', store: app.config.store.driver };
+      const sandbox = app.skills.confinement;
+      return {
+        status: 'ready',
+        store: app.config.store.driver,
+        sandbox: { kind: sandbox.kind, description: sandbox.description, warnings: sandbox.warnings },
+      };
     },
   );
 

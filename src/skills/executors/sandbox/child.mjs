@@ -5,6 +5,7 @@
 // try/catch, checks its shape and size, and kills this process on the first violation.
 // Messages in: {type: 'call', id, input, ctx} and {type: 'cancel', id}.
 // Messages out: {type: 'ready'}, {type: 'result', id, ok, output | error}, {type: 'log', id, level, msg, data}.
+import './process-guard.mjs';
 import './fs-guard.mjs';
 import fs from 'node:fs';
 import net from 'node:net';
