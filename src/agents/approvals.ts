@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.js';
 import { ConflictError, NotFoundError, SkillplaneError } from '../errors/index.js';
 import type { Approval, Run, RunStore } from '../store/index.js';
-import { isTerminal } from '../store/index.js';
+import { isTerminal } from '../vocabulary/index.js';
 import type { RunExecution } from './execution.js';
 
 /** What the approval desk needs from the runtime. */

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { PRIORITIES } from './scheduler.js';
+import { PRIORITIES } from '../vocabulary/index.js';
 
-// One definition of the priority classes: the scheduler's.
 export { PRIORITIES };
-export type { Priority } from './scheduler.js';
+export type { Priority } from '../vocabulary/index.js';
 
 export const STRATEGIES = ['single', 'router', 'handoff', 'parallel_map'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];

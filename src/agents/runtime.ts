@@ -14,7 +14,7 @@ import {
 } from '../errors/index.js';
 import { zodIssues } from '../config/index.js';
 import type { Approval, ListRunsQuery, Run, RunEvent, RunPage, RunStore, Step } from '../store/index.js';
-import { isTerminal } from '../store/index.js';
+import { isTerminal } from '../vocabulary/index.js';
 import { childContext, formatTraceparent, parseTraceparent } from '../tracing/index.js';
 import type { AgentCatalog } from './definitions.js';
 import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';

@@ -13,10 +13,12 @@ import type { LinkedAbort } from './abort.js';
 import { CancelledError, ConflictError, RunQueueFullError } from '../errors/index.js';
 
 /** Priority class of a run, highest first. */
-export type Priority = (typeof PRIORITIES)[number];
+export type { Priority } from '../vocabulary/index.js';
+import type { Priority } from '../vocabulary/index.js';
 
 /** Priority classes in order, highest first; the index is the class rank. */
-export const PRIORITIES = ['interactive', 'normal', 'batch'] as const;
+export { PRIORITIES } from '../vocabulary/index.js';
+import { PRIORITIES } from '../vocabulary/index.js';
 
 /** What the caller admits: a run id and its priority. */
 export interface Ticket {

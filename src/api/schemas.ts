@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PRIORITIES, STRATEGIES, runRequestSchema } from '../agents/index.js';
-import { RUN_STATUSES } from '../store/index.js';
+import { STRATEGIES, runRequestSchema } from '../agents/index.js';
+import { PRIORITIES, RUN_STATUSES } from '../vocabulary/index.js';
 
 /*
  * Every request and response body of the HTTP API, as zod schemas. The OpenAPI document at
@@ -8,7 +8,7 @@ import { RUN_STATUSES } from '../store/index.js';
  * with their path); response objects are loose, so a new store field never breaks a response.
  */
 
-const runStatus = z.enum(RUN_STATUSES as [string, ...string[]]);
+const runStatus = z.enum(RUN_STATUSES);
 const priority = z.enum(PRIORITIES);
 
 /** A problem document (`application/problem+json`). */

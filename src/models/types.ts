@@ -5,10 +5,11 @@
  */
 
 /** Run priority, also used to order waiters of a backend's concurrency limiter. */
-export type Priority = 'interactive' | 'normal' | 'batch';
+export type { Priority } from '../vocabulary/index.js';
+import type { Priority } from '../vocabulary/index.js';
 
 /** Every priority, most urgent first. */
-export const PRIORITIES: readonly Priority[] = ['interactive', 'normal', 'batch'];
+export { PRIORITIES } from '../vocabulary/index.js';
 
 /** A tool call as it appears in an assistant message on the wire. */
 export interface ToolCallMessagePart {

@@ -3,29 +3,11 @@
  * are returned as-is by the HTTP API. Timestamps are ISO-8601 strings with milliseconds (`Z`).
  */
 
-/** Lifecycle state of a run (see DESIGN.md, run state machine). */
-export type RunStatus = 'queued' | 'running' | 'waiting_approval' | 'completed' | 'failed' | 'cancelled';
+import type { ApprovalStatus, Priority, RunStatus, StepKind, StepStatus } from '../vocabulary/index.js';
 
-/** Statuses a run never leaves. */
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
-
-/** All run statuses, in lifecycle order. */
-export const RUN_STATUSES: readonly RunStatus[] = [
-  'queued',
-  'running',
-  'waiting_approval',
-  'completed',
-  'failed',
-  'cancelled',
-];
-
-/** True when `status` is terminal (`completed`, `failed` or `cancelled`). */
-export function isTerminal(status: RunStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
-
-/** Scheduling class of a run. */
-export type Priority = 'interactive' | 'normal' | 'batch';
+// The statuses, priorities and kinds are the shared vocabulary's; re-exported for store callers.
+export { RUN_STATUSES, TERMINAL_STATUSES, isTerminal } from '../vocabulary/index.js';
+export type { ApprovalStatus, Priority, RunStatus, StepKind, StepStatus };
 
 /** Version of the persisted run record written by this build. */
 export const RUN_SCHEMA_VERSION = 1;
@@ -85,12 +67,6 @@ export interface Run {
   finished_at: string | null;
 }
 
-/** What a step does. */
-export type StepKind = 'model' | 'skill' | 'route' | 'handoff' | 'map' | 'reduce' | 'approval';
-
-/** Lifecycle state of a step. */
-export type StepStatus = 'running' | 'completed' | 'failed' | 'cancelled';
-
 /** One unit of work inside a run. Completed steps are replayed by `key`, never re-executed. */
 export interface Step {
   run_id: string;
@@ -121,9 +97,6 @@ export interface RunEvent {
   data: unknown;
   at: string;
 }
-
-/** State of an approval request. */
-export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
 
 /** A human decision requested before a risk-tagged skill runs. */
 export interface Approval {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../errors/index.js';
-import { RUN_STATUSES, isTerminal, type RunStatus } from '../../store/index.js';
+import { RUN_STATUSES, isTerminal, type RunStatus } from '../../vocabulary/index.js';
 import { authorize } from '../auth.js';
 import { header, traceContext, type ApiContext } from '../context.js';
 import { presentRun, toRunRequest } from '../present.js';
