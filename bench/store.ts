@@ -12,11 +12,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { MemoryRunStore, PostgresRunStore, SqliteRunStore, type RunStore } from '../src/store/index.js';
+import {
+  MemoryRunStore,
+  PostgresRunStore,
+  SqliteRunStore,
+  newRunId,
+  type RunStore,
+} from '../src/store/index.js';
 
 const STEPS = Number(process.argv[2] ?? 20_000);
 const WRITERS = Number(process.argv[3] ?? 64);
 const PG_URL = process.env.SKILLPLANE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const USAGE = { steps: 1, input_tokens: 10, output_tokens: 5, cost_usd: 0.0001 };
 
 interface Result {
   name: string;
@@ -28,7 +36,15 @@ interface Result {
 async function drive(name: string, store: RunStore, note = (): string => ''): Promise<Result> {
   const runs = await Promise.all(
     Array.from({ length: WRITERS }, (_, w) =>
-      store.createRun({ agent: `bench-${w}`, strategy: 'single', input: null, status: 'running' }),
+      store.createRun(
+        { id: newRunId(), agent: `bench-${w}`, strategy: 'single', input: null, status: 'running' },
+        {
+          event: {
+            type: 'run.created',
+            data: { agent: `bench-${w}`, strategy: 'single', priority: 'normal' },
+          },
+        },
+      ),
     ),
   );
   const perWriter = Math.ceil(STEPS / WRITERS);
@@ -38,19 +54,17 @@ async function drive(name: string, store: RunStore, note = (): string => ''): Pr
     runs.map(async ({ run }) => {
       for (let i = 0; i < perWriter && done < STEPS; i++) {
         done++;
+        const ref = { key: `model:${i}`, kind: 'model', name: 'm', branch: 'main' } as const;
         const step = await store.beginStep(
-          { run_id: run.id, key: `model:${i}`, kind: 'model', name: 'm', input: { i } },
-          { type: 'step.started', data: { i } },
+          { run_id: run.id, key: ref.key, kind: 'model', name: 'm', input: { i } },
+          { type: 'step.started', data: ref },
         );
         await store.finishStep(
           run.id,
           step.seq,
           { status: 'completed', output: { text: 'ok', i } },
-          {
-            usage_delta: { steps: 1, input_tokens: 10, output_tokens: 5, cost_usd: 0.0001 },
-            checkpoint: step.seq,
-          },
-          { type: 'step.completed', data: { seq: step.seq } },
+          { usage_delta: USAGE, checkpoint: step.seq },
+          { type: 'step.completed', data: { ...ref, seq: step.seq, usage: USAGE } },
         );
       }
     }),
@@ -81,7 +95,12 @@ const schema = `sp_bench_${randomBytes(4).toString('hex')}`;
 try {
   const store = await PostgresRunStore.open({ url: PG_URL, schema, poolSize: 16, retries: 1 });
   try {
-    results.push(await drive('postgres (pool 16)', store));
+    results.push(
+      await drive('postgres (pool 16)', store, () => {
+        const calls = 2 * STEPS + WRITERS;
+        return `${store.batches} tx, ${(calls / store.batches).toFixed(1)} calls/tx`;
+      }),
+    );
   } finally {
     await store.close();
     const c = new pg.Client({ connectionString: PG_URL });

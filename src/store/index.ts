@@ -34,7 +34,7 @@ export {
 /** The store contract and its option types. */
 export type {
   ApprovalDecision,
-  ApprovalRunChange,
+  AuditPage,
   ClaimOptions,
   CreateRunOptions,
   CreateRunResult,
@@ -53,11 +53,11 @@ export type {
   TransitionOptions,
 } from './run-store.js';
 
-/** Time-ordered id generator used for runs, approvals and audit entries. */
-export { newId } from './common.js';
+/** Time-ordered id generators: runs (`newRunId`), approvals and audit entries. */
+export { newId, newRunId } from './common.js';
 
-/** In-memory driver (tests, benchmarks). */
-export { MemoryRunStore } from './memory.js';
+/** In-memory driver (tests, benchmarks), bounded to `maxFinishedRuns` terminal runs. */
+export { MemoryRunStore, type MemoryStoreOptions } from './memory.js';
 /** SQLite driver (default; WAL, group commit). */
 export { SqliteRunStore, type SqliteStoreOptions } from './sqlite.js';
 /** PostgreSQL driver. */

@@ -1,3 +1,4 @@
+import type { Clock, RunEventInput } from '../vocabulary/index.js';
 import type {
   Approval,
   ApprovalStatus,
@@ -16,11 +17,11 @@ import type {
   StoredError,
 } from './types.js';
 
-/** An event written in the same transaction as the change it describes. */
-export interface EventInput {
-  type: string;
-  data: unknown;
-}
+/**
+ * An event written in the same transaction as the change it describes: one of the vocabulary's
+ * event types with its payload.
+ */
+export type EventInput = RunEventInput;
 
 /** Idempotency of {@link RunStore.createRun}. */
 export interface IdempotencyOptions {
@@ -35,8 +36,8 @@ export interface IdempotencyOptions {
 /** Options of {@link RunStore.createRun}. */
 export interface CreateRunOptions {
   idempotency?: IdempotencyOptions;
-  /** First event of the run; `{type: 'run.created', data: {status}}` when omitted. */
-  event?: EventInput;
+  /** First event of the run (`run.created`), written in the same transaction. */
+  event: EventInput;
 }
 
 /** Result of {@link RunStore.createRun}. */
@@ -68,9 +69,9 @@ export interface RunPage {
 }
 
 /**
- * Changes applied by {@link RunStore.transitionRun}. `usage` replaces the whole usage record,
- * `metadata` is shallow-merged. Entering a terminal status also sets `finished_at` (unless given)
- * and clears `owner` and `lease_expires_at`; entering `running` sets `started_at` if still unset.
+ * Changes applied by {@link RunStore.transitionRun}, verbatim: `usage` replaces the whole usage
+ * record, `metadata` is shallow-merged, `updated_at` is set. The store adds no rule of its own
+ * (the lifecycle module sets `started_at`, `finished_at` and clears the lease).
  */
 export interface RunPatch {
   status?: RunStatus;
@@ -88,7 +89,7 @@ export interface RunPatch {
 /** Guards of {@link RunStore.transitionRun}. */
 export interface TransitionOptions {
   /** The run must currently be in one of these statuses, else `invalid_transition`. */
-  from?: RunStatus[];
+  from?: readonly RunStatus[];
   /** The run must currently be owned by this node, else `not_owner`. */
   owner?: string;
 }
@@ -119,13 +120,6 @@ export interface ListEventsQuery {
   limit?: number;
 }
 
-/** Run change applied with an approval write (see {@link RunStore.createApproval}). */
-export interface ApprovalRunChange {
-  patch?: RunPatch;
-  event?: EventInput;
-  from?: RunStatus[];
-}
-
 /** A decision on a pending approval. */
 export interface ApprovalDecision {
   status: Exclude<ApprovalStatus, 'pending'>;
@@ -142,12 +136,25 @@ export interface ListApprovalsQuery {
   principal?: string;
 }
 
-/** Filters of {@link RunStore.listAudit}, newest first. */
+/** Filters of {@link RunStore.listAudit}, newest first, with cursor pagination. */
 export interface ListAuditQuery {
-  target?: string;
+  run_id?: string;
+  principal?: string;
   action?: string;
+  target?: string;
+  /** ISO timestamps: entries at or after `since`, strictly before `until`. */
+  since?: string;
+  until?: string;
   /** Default 100, clamped to 1..1000. */
   limit?: number;
+  /** Opaque cursor from a previous page's `next_cursor` (`invalid_cursor` otherwise). */
+  cursor?: string;
+}
+
+/** One page of {@link RunStore.listAudit}, newest first. */
+export interface AuditPage {
+  entries: AuditEntry[];
+  next_cursor: string | null;
 }
 
 /** Options of {@link RunStore.claimRuns}. */
@@ -175,29 +182,34 @@ export interface StoreHealth {
 export interface RunStore {
   /** Name of the driver (`memory`, `sqlite`, `postgres`). */
   readonly driver: string;
+  /** The clock every timestamp, lease and expiry of this store is read from. */
+  readonly clock: Clock;
 
   /**
-   * Creates a run and its first event in one transaction. With `idempotency`, an unexpired key with
-   * the same fingerprint returns the existing run (`created: false`); another fingerprint throws
+   * Creates a run and its first event in one transaction; `input.id` is required (make it with
+   * {@link newRunId}). With `idempotency`, an unexpired key with the same fingerprint returns the
+   * existing run (`created: false`, nothing written); another fingerprint throws
    * `idempotency_conflict`; an expired key is forgotten and a new run is created.
    */
-  createRun(input: NewRun, opts?: CreateRunOptions): Promise<CreateRunResult>;
+  createRun(input: NewRun, opts: CreateRunOptions): Promise<CreateRunResult>;
   /** One run, or `undefined`. */
   getRun(id: string): Promise<Run | undefined>;
   /** Runs newest first (by `created_at`, then `id`), with a cursor stable under concurrent inserts. */
   listRuns(query?: ListRunsQuery): Promise<RunPage>;
   /**
-   * Applies `patch` (and appends `event`) in one transaction. A terminal run never changes
-   * (`already_terminal`); a `from` mismatch throws `invalid_transition`.
+   * Applies `patch` verbatim and appends `event` in one transaction. A terminal run never changes
+   * (`already_terminal`); a `from` mismatch throws `invalid_transition`, an `owner` mismatch
+   * `not_owner`. Only the lifecycle module calls this.
    */
-  transitionRun(id: string, patch: RunPatch, event?: EventInput, opts?: TransitionOptions): Promise<Run>;
+  transitionRun(id: string, patch: RunPatch, event: EventInput, opts?: TransitionOptions): Promise<Run>;
 
   /**
-   * Starts a step, assigning its `seq`. When a step with the same key exists and is completed it is
-   * returned unchanged (the caller replays its output); a failed/cancelled/running one is restarted
-   * with the same seq and `attempt + 1`. Starting a new step of a terminal run throws `already_terminal`.
+   * Starts a step, assigning its `seq`, and appends `event`. When a step with the same key exists and
+   * is completed it is returned unchanged (no event; the caller replays its output); a
+   * failed/cancelled/running one is restarted with the same seq and `attempt + 1`. Starting a new
+   * step of a terminal run throws `already_terminal`.
    */
-  beginStep(step: NewStep, event?: EventInput): Promise<Step>;
+  beginStep(step: NewStep, event: EventInput): Promise<Step>;
   /**
    * Records a running step's outcome, the run's usage/checkpoint and an event in ONE transaction,
    * so the result is durable before the next step is dispatched. A step that is not running throws
@@ -207,8 +219,8 @@ export interface RunStore {
     runId: string,
     seq: number,
     result: StepResult,
-    runPatch?: StepRunPatch,
-    event?: EventInput,
+    runPatch: StepRunPatch | undefined,
+    event: EventInput,
   ): Promise<Step>;
   /** Steps of a run ordered by seq. */
   getSteps(runId: string): Promise<Step[]>;
@@ -216,31 +228,31 @@ export interface RunStore {
   getStepByKey(runId: string, key: string): Promise<Step | undefined>;
 
   /** Appends an event with the next gap-free seq of the run. */
-  appendEvent(runId: string, type: string, data: unknown): Promise<RunEvent>;
+  appendEvent(runId: string, event: EventInput): Promise<RunEvent>;
   /** Events in seq order. */
   listEvents(runId: string, query?: ListEventsQuery): Promise<RunEvent[]>;
 
   /**
-   * Creates a pending approval, moves the run to `waiting_approval` (plus `change.patch`) and appends
-   * `change.event` (default `approval.requested`) in one transaction.
+   * Creates a pending approval and appends `event` (`approval.requested`) in one transaction. The
+   * run's status is not touched (the lifecycle module suspends the run when its execution stops).
    */
-  createApproval(a: NewApproval, change?: ApprovalRunChange): Promise<{ approval: Approval; run: Run }>;
+  createApproval(a: NewApproval, event: EventInput): Promise<Approval>;
   /** One approval, or `undefined`. */
   getApproval(id: string): Promise<Approval | undefined>;
   /** Approvals newest first. */
   listApprovals(query?: ListApprovalsQuery): Promise<Approval[]>;
   /**
-   * Decides a pending approval (else `already_decided`); with `change`, the run patch and event are
-   * committed in the same transaction.
+   * Decides a pending approval (else `already_decided`) and appends `event` (`approval.decided`) to
+   * its run in the same transaction.
    */
-  decideApproval(id: string, decision: ApprovalDecision, change?: ApprovalRunChange): Promise<Approval>;
+  decideApproval(id: string, decision: ApprovalDecision, event: EventInput): Promise<Approval>;
   /** The newest approval requested for a step of a run, or `undefined`. */
   getApprovalForStep(runId: string, stepKey: string): Promise<Approval | undefined>;
 
   /** Appends to the audit trail. */
   appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
-  /** Audit entries newest first. */
-  listAudit(query?: ListAuditQuery): Promise<AuditEntry[]>;
+  /** Audit entries newest first, filtered, one page at a time. */
+  listAudit(query?: ListAuditQuery): Promise<AuditPage>;
 
   /**
    * Takes up to `limit` runs (oldest first) in `statuses` that have no owner or an expired lease and

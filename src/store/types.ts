@@ -75,6 +75,8 @@ export interface Step {
   /** Deterministic replay key, unique per run. */
   key: string;
   parent_seq: number | null;
+  /** The agent the step ran for (model and skill steps of an agent loop), else `null`. */
+  agent: string | null;
   branch: string;
   kind: StepKind;
   name: string;
@@ -123,14 +125,16 @@ export interface AuditEntry {
   /** e.g. `run.create`, `skill.execute`, `approval.decide`. */
   action: string;
   target: string | null;
+  /** The run the action concerns, when there is one. */
+  run_id: string | null;
   trace_id: string | null;
   data: Record<string, unknown> | null;
 }
 
 /** Input of {@link RunStore.createRun}; omitted fields get defaults. */
 export interface NewRun {
-  /** Caller-chosen id (must be unique); generated when omitted. */
-  id?: string;
+  /** The run's id, made with the store's time-ordered {@link newRunId}. */
+  id: string;
   agent: string;
   strategy: string;
   input: unknown;
@@ -158,11 +162,15 @@ export interface NewStep {
   parent_seq?: number | null;
   /** Branch label for parallel fan-out; `main` by default. */
   branch?: string;
+  /** The agent the step runs for. */
+  agent?: string | null;
   span_id?: string | null;
 }
 
 /** Input of {@link RunStore.createApproval}. */
 export interface NewApproval {
+  /** The approval's id, made with `newId('apr_')` so its event can name it in the same write. */
+  id: string;
   run_id: string;
   step_key: string;
   step_seq?: number | null;
@@ -177,6 +185,7 @@ export interface NewAuditEntry {
   principal: string | null;
   action: string;
   target?: string | null;
+  run_id?: string | null;
   trace_id?: string | null;
   data?: Record<string, unknown> | null;
 }

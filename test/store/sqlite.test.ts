@@ -1,46 +1,103 @@
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteRunStore, openRunStore } from '../../src/store/index.js';
-import { expectCode, runStoreConformance } from './conformance.js';
+import { SqliteRunStore, openRunStore, type RunStore } from '../../src/store/index.js';
+import { FakeClock } from '../../src/testing/index.js';
+import { expectCode, runStoreConformance, type FaultCase } from './conformance.js';
+import { create, ev } from './conformance/helpers.js';
+import { expectV2FixtureWorks } from './conformance/fixture.js';
 
 type Row = Record<string, unknown>;
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-sqlite-'));
 let n = 0;
 const nextPath = (): string => join(dir, `store-${n++}.db`);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-runStoreConformance('sqlite', async () => {
-  const path = nextPath();
-  const store = SqliteRunStore.open({ path });
-  const peers: SqliteRunStore[] = [];
-  return {
-    store,
-    openPeer: async () => {
-      const p = SqliteRunStore.open({ path });
-      peers.push(p);
-      return p;
-    },
-    forceSchemaVersion: async (id, v) => store.forceSchemaVersion(id, v),
-    dispose: async () => {
-      for (const p of peers) await p.close();
-      await store.close();
-    },
-  };
+const opened: RunStore[] = [];
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
+const faults: FaultCase[] = [
+  {
+    name: 'a full database (max_page_count reached)',
+    code: 'store_full',
+    causeCode: 'SQLITE_FULL',
+    provoke: async ({ clock }) => {
+      const path = nextPath();
+      SqliteRunStore.open({ path }).close();
+      const raw = new Database(path, { readonly: true });
+      const pages = raw.pragma('page_count', { simple: true }) as number;
+      raw.close();
+      const store = SqliteRunStore.open({ path, clock, maxPageCount: pages });
+      opened.push(store);
+      return { call: create(store, { input: 'x'.repeat(200_000) }) };
+    },
+  },
+  {
+    name: 'a database another writer holds',
+    code: 'store_busy',
+    causeCode: 'SQLITE_BUSY',
+    provoke: async ({ clock }) => {
+      const path = nextPath();
+      const store = SqliteRunStore.open({ path, clock, busyTimeoutMs: 0 });
+      opened.push(store);
+      const raw = new Database(path);
+      raw.exec('BEGIN IMMEDIATE');
+      const call = create(store);
+      const release = (): void => {
+        raw.exec('ROLLBACK');
+        raw.close();
+      };
+      call.then(release, release);
+      return { call };
+    },
+  },
+];
+
+runStoreConformance(
+  'sqlite',
+  async (clock) => {
+    const path = nextPath();
+    const store = SqliteRunStore.open({ path, clock });
+    const peers: SqliteRunStore[] = [];
+    return {
+      store,
+      openPeer: async () => {
+        const p = SqliteRunStore.open({ path, clock });
+        peers.push(p);
+        return p;
+      },
+      forceSchemaVersion: async (id, v) => store.forceSchemaVersion(id, v),
+      dispose: async () => {
+        for (const p of peers) await p.close();
+        await store.close();
+      },
+    };
+  },
+  { faults },
+);
+
 describe('SqliteRunStore specifics', () => {
-  it('keeps data across close and reopen, in WAL mode', async () => {
+  it('keeps data across close and reopen, in WAL mode, with every migration recorded', async () => {
     const path = nextPath();
     const a = await openRunStore({ driver: 'sqlite', path });
-    const { run } = await a.createRun({ agent: 'x', strategy: 'single', input: { deep: [1, { two: 2 }] } });
-    const step = await a.beginStep({ run_id: run.id, key: 'k', kind: 'model', name: 'm', input: 'in' });
-    await a.finishStep(run.id, step.seq, { status: 'completed', output: 'out' }, { checkpoint: 1 });
+    const { run } = await create(a, { input: { deep: [1, { two: 2 }] } });
+    const step = await a.beginStep(
+      { run_id: run.id, key: 'k', kind: 'model', name: 'm', input: 'in' },
+      ev.stepStarted('k'),
+    );
+    await a.finishStep(
+      run.id,
+      step.seq,
+      { status: 'completed', output: 'out' },
+      { checkpoint: 1 },
+      ev.stepCompleted('k', 1),
+    );
     await a.close();
     const b = await openRunStore({ driver: 'sqlite', path });
     expect(await b.getRun(run.id)).toMatchObject({ input: { deep: [1, { two: 2 }] }, checkpoint: 1 });
@@ -48,11 +105,26 @@ describe('SqliteRunStore specifics', () => {
     await b.close();
     const raw = new Database(path, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.prepare('SELECT version, name FROM skillplane_migrations').all()).toEqual([
+    expect(raw.prepare('SELECT version, name FROM skillplane_migrations ORDER BY version').all()).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'runs_principal' },
+      { version: 3, name: 'step_agent_audit_filters' },
     ]);
     raw.close();
+  });
+
+  it('loads and migrates a database written at schema version 2', async () => {
+    const path = nextPath();
+    const raw = new Database(path);
+    raw.exec(readFileSync(join(import.meta.dirname, 'fixtures', 'sqlite-v2.sql'), 'utf8'));
+    raw.close();
+    const clock = new FakeClock();
+    const store = SqliteRunStore.open({ path, clock });
+    await expectV2FixtureWorks(store, clock);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT max(version) AS v FROM skillplane_migrations').get()).toEqual({ v: 3 });
+    check.close();
   });
 
   it('refuses a file that is not a SQLite database with store_corrupt', async () => {
@@ -64,8 +136,7 @@ describe('SqliteRunStore specifics', () => {
   it('checks the database at open and marks the store unhealthy after a corruption error', async () => {
     const path = nextPath();
     const seed = SqliteRunStore.open({ path });
-    for (let i = 0; i < 100; i++)
-      await seed.createRun({ agent: 'x', strategy: 'single', input: 'y'.repeat(300) });
+    for (let i = 0; i < 100; i++) await create(seed, { input: 'y'.repeat(300) });
     await seed.close();
     const raw = new Database(path, { readonly: true });
     const pageSize = raw.pragma('page_size', { simple: true }) as number;
@@ -82,7 +153,8 @@ describe('SqliteRunStore specifics', () => {
 
     const unchecked = SqliteRunStore.open({ path, quickCheck: false });
     expect(await unchecked.health()).toEqual({ ok: true });
-    await expectCode(unchecked.listRuns(), 'store_corrupt');
+    const err = await expectCode(unchecked.listRuns(), 'store_corrupt');
+    expect(err.cause).toMatchObject({ code: expect.stringMatching(/^SQLITE_(CORRUPT|NOTADB)/) });
     expect(await unchecked.health()).toMatchObject({ ok: false, code: 'store_corrupt' });
     await unchecked.close();
   });
@@ -106,7 +178,7 @@ describe('SqliteRunStore specifics', () => {
     const raw = new Database(path);
     raw
       .prepare('INSERT INTO skillplane_migrations VALUES (999, ?, ?)')
-      .run('future', new Date().toISOString());
+      .run('future', '2026-01-01T00:00:00.000Z');
     raw.close();
     await expectCode(openRunStore({ driver: 'sqlite', path }), 'unsupported_schema_version');
   });
@@ -135,17 +207,19 @@ describe('SqliteRunStore specifics', () => {
     await s.close();
   });
 
-  it('group-commits writes issued in the same tick into one transaction', async () => {
+  it('group-commits writes issued in the same tick into one transaction, one savepoint each', async () => {
     const store = SqliteRunStore.open({ path: nextPath() });
-    const { run } = await store.createRun({ agent: 'x', strategy: 'single', input: null });
+    const { run } = await create(store);
     const before = store.batches;
     const results = await Promise.allSettled([
-      ...Array.from({ length: 100 }, (_, i) => store.appendEvent(run.id, 'e', i)),
-      store.appendEvent('run_missing', 'e', null),
+      ...Array.from({ length: 100 }, (_, i) => store.appendEvent(run.id, ev.started(`n${i}`))),
+      store.appendEvent('run_missing', ev.started()),
+      create(store, { input: { bad: 1n } }),
     ]);
     expect(store.batches - before).toBe(1);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(100);
     expect(results[100]).toMatchObject({ status: 'rejected', reason: { code: 'not_found' } });
+    expect(results[101]).toMatchObject({ status: 'rejected', reason: { code: 'input_invalid' } });
     expect((await store.listEvents(run.id)).map((e) => e.seq)).toEqual(
       Array.from({ length: 101 }, (_, i) => i + 1),
     );

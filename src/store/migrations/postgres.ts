@@ -118,4 +118,26 @@ CREATE INDEX audit_action ON ${s}.audit (action);
     name: 'runs_principal',
     sql: (s) => `CREATE INDEX runs_principal_created ON ${s}.runs (principal, created_at DESC, id DESC);`,
   },
+  {
+    // Steps name their agent; audit entries name their run and are listed by every filter, newest
+    // first; expired idempotency keys are pruned by expiry. Runs and steps are updated in place
+    // (counters, usage, a step's result): room on their pages keeps those updates HOT (no index
+    // writes).
+    version: 3,
+    name: 'step_agent_audit_filters',
+    sql: (s) => `
+ALTER TABLE ${s}.steps ADD COLUMN agent text;
+ALTER TABLE ${s}.audit ADD COLUMN run_id text;
+DROP INDEX ${s}.audit_target;
+DROP INDEX ${s}.audit_action;
+CREATE INDEX audit_at ON ${s}.audit (at DESC, id DESC);
+CREATE INDEX audit_run_at ON ${s}.audit (run_id, at DESC, id DESC);
+CREATE INDEX audit_principal_at ON ${s}.audit (principal, at DESC, id DESC);
+CREATE INDEX audit_action_at ON ${s}.audit (action, at DESC, id DESC);
+CREATE INDEX audit_target_at ON ${s}.audit (target, at DESC, id DESC);
+CREATE INDEX idempotency_expires ON ${s}.idempotency_keys (expires_at);
+ALTER TABLE ${s}.runs SET (fillfactor = 50);
+ALTER TABLE ${s}.steps SET (fillfactor = 70);
+`,
+  },
 ];

@@ -10,9 +10,6 @@ export interface Migration {
   sql: string;
 }
 
-/** Tables created by skillplane; a database holding any of them without our ledger is foreign. */
-export const SQLITE_TABLES = ['runs', 'steps', 'events', 'approvals', 'idempotency_keys', 'audit'];
-
 /** The migrations of the SQLite driver, in order. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
@@ -120,5 +117,23 @@ CREATE INDEX audit_action ON audit (action);
     version: 2,
     name: 'runs_principal',
     sql: `CREATE INDEX runs_principal_created ON runs (principal, created_at DESC, id DESC);`,
+  },
+  {
+    // Steps name their agent; audit entries name their run and are listed by every filter, newest
+    // first; expired idempotency keys are pruned by expiry.
+    version: 3,
+    name: 'step_agent_audit_filters',
+    sql: `
+ALTER TABLE steps ADD COLUMN agent TEXT;
+ALTER TABLE audit ADD COLUMN run_id TEXT;
+DROP INDEX audit_target;
+DROP INDEX audit_action;
+CREATE INDEX audit_at ON audit (at DESC, id DESC);
+CREATE INDEX audit_run_at ON audit (run_id, at DESC, id DESC);
+CREATE INDEX audit_principal_at ON audit (principal, at DESC, id DESC);
+CREATE INDEX audit_action_at ON audit (action, at DESC, id DESC);
+CREATE INDEX audit_target_at ON audit (target, at DESC, id DESC);
+CREATE INDEX idempotency_expires ON idempotency_keys (expires_at);
+`,
   },
 ];
