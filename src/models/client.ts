@@ -1,10 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ModelBackendConfig } from '../config/index.js';
 import { CancelledError, SkillplaneError, TimeoutError } from '../errors/index.js';
-import { ModelError } from './errors.js';
-import { CompletionAccumulator, errorMessageOf } from './internal/completion.js';
+import { ModelError, ModelTimeoutError } from './errors.js';
+import { serverErrorOf } from './internal/answer.js';
+import { CompletionAccumulator } from './internal/completion.js';
+import { withDeadline } from './internal/deadline.js';
+import type { Deadline, DeadlineErrors } from './internal/deadline.js';
+import { Failures } from './internal/failures.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './internal/retry.js';
-import { readSseData } from './internal/sse.js';
+import { readCompletionStream } from './internal/stream.js';
 import { PriorityLimiter } from './limiter.js';
 import type { PriorityLimiterOptions, PriorityLimiterStats } from './limiter.js';
 import type { ChatDelta, ChatOptions, ChatRequest, ChatResult, ChatUsage } from './types.js';
@@ -38,6 +42,9 @@ type AttemptOutcome =
   | { kind: 'ok'; result: ChatResult }
   | { kind: 'retry'; error: ModelError; retryAfterMs: number | undefined; emitted: boolean };
 
+/** `finish_reason` values meaning the model hit the token limit. */
+const TRUNCATED_REASONS = new Set(['length', 'max_tokens']);
+
 const defaultSleep: SleepFn = async (ms, signal) => {
   await delay(ms, undefined, signal === undefined ? undefined : { signal });
 };
@@ -50,12 +57,21 @@ const defaultSleep: SleepFn = async (ms, signal) => {
  * - Streams over SSE when `onDelta` is given (or `stream: true`), asking for usage in the last
  *   chunk; tool-call fragments are accumulated by `index`.
  * - Usage the server does not report is estimated locally (≈ 4 chars per token, `estimated: true`).
- * - `timeout_sec` bounds each HTTP attempt (not the wait for a slot) → `TimeoutError`; a timeout
- *   is not retried here (the run's step retries decide).
+ * - Reasoning (`reasoning_content` / `reasoning`, leading `<think>` blocks) is returned apart from
+ *   the answer in `ChatResult.reasoning`; `finish_reason: "length"` sets `ChatResult.truncated`.
+ * - `timeout_sec` bounds each HTTP attempt until the answer starts (not the wait for a slot) →
+ *   `TimeoutError` (`timeout`); once a stream has started it bounds every silence instead →
+ *   `ModelTimeoutError` (`model_timeout`). Timeouts are not retried here (the run's step
+ *   retries decide).
  * - Aborting `signal` aborts the HTTP request → `CancelledError`.
  * - 408/429/5xx and connection failures are retried up to `max_retries` times with exponential
  *   backoff and jitter, or after the server's `Retry-After`; the slot is given back while waiting.
- *   A stream that already delivered deltas is not retried. Other statuses → `ModelError`.
+ *   A 502/503/504 page that is not JSON (a proxy) ends as `model_unavailable`. A stream closed
+ *   before `[DONE]` without a finish reason is retried too (`stream_truncated`). A stream that
+ *   already delivered deltas is not retried. Other statuses → `ModelError`.
+ * - A 2xx answer that is no answer (`model_error`, never retried by the client, `data.retryable`
+ *   false): an `error` member (`error_body`, or `stream_error` in a stream: retried only when the
+ *   error carries a numeric code 408/429/5xx), no choice (`no_choices`), not JSON (`malformed_json`).
  */
 export class ModelClient {
   /** The model name sent to the server. */
@@ -69,7 +85,26 @@ export class ModelClient {
   private readonly retryMaxDelayMs: number;
   private readonly maxRetryAfterMs: number;
   private readonly active = new Set<AbortController>();
+  private readonly failures: Failures;
   private closed = false;
+
+  private readonly deadlineErrors: DeadlineErrors = {
+    answerTimeout: () =>
+      new TimeoutError(
+        `model backend ${this.name} did not answer within ${this.config.timeout_sec} s`,
+        this.timeoutMs(),
+      ),
+    streamTimeout: () =>
+      new ModelTimeoutError(
+        `model backend ${this.name} sent nothing for ${this.config.timeout_sec} s mid-stream`,
+        {
+          timeoutMs: this.timeoutMs(),
+          backend: this.name,
+        },
+      ),
+    cancelled: (reason) => new CancelledError('model call cancelled', reason),
+    closed: (err) => new CancelledError(`model client ${this.name} closed`, err),
+  };
 
   constructor(
     /** The backend's key under `models` in the config. */
@@ -78,6 +113,7 @@ export class ModelClient {
     options: ModelClientOptions = {},
   ) {
     this.model = config.model;
+    this.failures = new Failures(name);
     this.limiter = options.limiter ?? new PriorityLimiter(config.max_concurrency, options.limiterOptions);
     this.fetchImpl = options.fetch ?? fetch;
     this.sleep = options.sleep ?? defaultSleep;
@@ -129,20 +165,16 @@ export class ModelClient {
   /** The ids `GET /models` lists; useful as a readiness probe. Not limited, not retried. */
   async listModels(options: { signal?: AbortSignal } = {}): Promise<string[]> {
     this.throwIfUnusable(options.signal);
-    const body = await this.withDeadline(options.signal, async (signal) => {
+    const body = await this.withDeadline(options.signal, async ({ signal }) => {
       const res = await this.fetchImpl(`${this.baseUrl()}/models`, {
         headers: this.headers({}, false),
         signal,
       });
-      if (!res.ok) throw await this.httpError(res);
-      return this.parseJson(await res.text(), res.status);
+      if (!res.ok) throw await this.failures.httpError(res);
+      return this.failures.parseJson(await res.text(), res.status, res.headers.get('content-type'));
     }).catch((err: unknown) => {
       if (err instanceof SkillplaneError) throw err;
-      throw new ModelError(`cannot reach model backend ${this.name}: ${describe(err)}`, {
-        status: null,
-        backend: this.name,
-        cause: err,
-      });
+      throw this.failures.unreachable(err);
     });
     const data = typeof body === 'object' && body !== null ? (body as { data?: unknown }).data : undefined;
     if (!Array.isArray(data)) return [];
@@ -180,105 +212,71 @@ export class ModelClient {
             options.onDelta?.(d);
           };
     try {
-      return await this.withDeadline(options.signal, async (signal) => {
+      return await this.withDeadline(options.signal, async (deadline) => {
         const res = await this.fetchImpl(`${this.baseUrl()}/chat/completions`, {
           method: 'POST',
           headers: this.headers(options, stream),
           body,
-          signal,
+          signal: deadline.signal,
         });
         if (!res.ok) {
-          const error = await this.httpError(res);
+          const error = await this.failures.httpError(res);
           if (!isRetryableStatus(res.status)) throw error;
           const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.now());
           return { kind: 'retry', error, retryAfterMs, emitted: false } as const;
         }
         const acc = new CompletionAccumulator();
-        const isSse = (res.headers.get('content-type') ?? '').includes('text/event-stream');
-        if (isSse && res.body !== null) {
-          const complete = await this.readStream(res.body, acc, onDelta, res.status);
-          if (!complete) {
-            const error = new ModelError(`model backend ${this.name} ended the stream early`, {
-              status: res.status,
-              backend: this.name,
-            });
-            return { kind: 'retry', error, retryAfterMs: undefined, emitted } as const;
-          }
+        const contentType = res.headers.get('content-type');
+        if ((contentType ?? '').includes('text/event-stream') && res.body !== null) {
+          deadline.streaming();
+          await readCompletionStream(res.body, {
+            acc,
+            onDelta,
+            status: res.status,
+            deadline,
+            failures: this.failures,
+          });
         } else {
-          const text = await res.text();
-          acc.applyCompletion(this.parseJson(text, res.status));
+          const parsed = this.failures.parseJson(await res.text(), res.status, contentType);
+          const serverError = serverErrorOf(parsed);
+          if (serverError !== undefined) {
+            throw this.failures.fail(`answered HTTP ${res.status} with an error: ${serverError.message}`, {
+              status: res.status,
+              reason: 'error_body',
+              retryable: serverError.transient,
+            });
+          }
+          acc.applyCompletion(parsed);
+          if (!acc.sawChoice) throw this.failures.noChoices(res.status);
         }
         return { kind: 'ok', result: this.toResult(acc, req) } as const;
       });
     } catch (err) {
+      if (err instanceof ModelError && err.data?.retryable === true) {
+        return { kind: 'retry', error: err, retryAfterMs: undefined, emitted };
+      }
       if (err instanceof SkillplaneError) throw err;
       // Anything else is the network: refused, reset, DNS, a socket closed mid-body.
-      const error = new ModelError(`cannot reach model backend ${this.name}: ${describe(err)}`, {
-        status: null,
-        backend: this.name,
-        cause: err,
-      });
-      return { kind: 'retry', error, retryAfterMs: undefined, emitted };
+      return { kind: 'retry', error: this.failures.unreachable(err), retryAfterMs: undefined, emitted };
     }
   }
 
-  /** Reads SSE chunks into `acc`; false when the stream ended before `[DONE]` or a finish reason. */
-  private async readStream(
-    body: ReadableStream<Uint8Array>,
-    acc: CompletionAccumulator,
-    onDelta: ((d: ChatDelta) => void) | undefined,
-    status: number,
-  ): Promise<boolean> {
-    for await (const data of readSseData(body)) {
-      if (data.trim() === '[DONE]') return true;
-      const chunk = this.parseJson(data, status);
-      const serverError = errorMessageOf(chunk);
-      if (serverError !== undefined) {
-        throw new ModelError(`model backend ${this.name} failed mid-stream: ${serverError}`, {
-          status,
-          backend: this.name,
-        });
-      }
-      acc.applyChunk(chunk, onDelta);
-    }
-    return acc.finished;
-  }
-
-  /**
-   * Runs `fn` with a signal that aborts when the caller's signal does, when `timeout_sec` passes,
-   * or when the client closes, and turns those aborts into `CancelledError` / `TimeoutError`.
-   */
+  /** Runs one HTTP exchange under the backend's timeout, the caller's signal and `close()`. */
   private async withDeadline<T>(
     parent: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (deadline: Deadline) => Promise<T>,
   ): Promise<T> {
     const controller = new AbortController();
-    const timeoutMs = Math.round(this.config.timeout_sec * 1000);
-    let timedOut = false;
-    const onAbort = (): void => controller.abort(parent?.reason);
-    parent?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new TimeoutError(`model backend ${this.name} timed out`, timeoutMs));
-    }, timeoutMs);
     this.active.add(controller);
     try {
-      return await fn(controller.signal);
-    } catch (err) {
-      if (timedOut) {
-        throw new TimeoutError(
-          `model backend ${this.name} did not answer within ${this.config.timeout_sec} s`,
-          timeoutMs,
-        );
-      }
-      if (parent?.aborted === true) throw new CancelledError('model call cancelled', parent.reason);
-      if (controller.signal.aborted) throw new CancelledError(`model client ${this.name} closed`, err);
-      throw err;
+      return await withDeadline(controller, parent, this.timeoutMs(), this.deadlineErrors, fn);
     } finally {
-      clearTimeout(timer);
-      parent?.removeEventListener('abort', onAbort);
       this.active.delete(controller);
     }
+  }
+
+  private timeoutMs(): number {
+    return Math.round(this.config.timeout_sec * 1000);
   }
 
   private buildBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
@@ -322,6 +320,8 @@ export class ModelClient {
     return {
       message: { role: 'assistant', content: r.content, tool_calls: r.tool_calls },
       finish_reason: r.finish_reason,
+      truncated: r.finish_reason !== null && TRUNCATED_REASONS.has(r.finish_reason),
+      reasoning: r.reasoning,
       usage: r.usage,
       model: r.model,
       cost_usd: this.costOf(r.usage),
@@ -332,41 +332,8 @@ export class ModelClient {
     return this.estimateCost(usage.input_tokens, usage.output_tokens);
   }
 
-  private parseJson(text: string, status: number): unknown {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (err) {
-      throw new ModelError(`model backend ${this.name} sent malformed JSON: ${text.slice(0, 200)}`, {
-        status,
-        backend: this.name,
-        cause: err,
-      });
-    }
-  }
-
-  private async httpError(res: Response): Promise<ModelError> {
-    const text = await res.text().catch(() => '');
-    let detail: string | undefined;
-    try {
-      detail = errorMessageOf(JSON.parse(text) as unknown);
-    } catch {
-      detail = undefined;
-    }
-    detail ??= text.slice(0, 500);
-    return new ModelError(
-      `model backend ${this.name} answered HTTP ${res.status}${detail === '' ? '' : `: ${detail}`}`,
-      { status: res.status, backend: this.name },
-    );
-  }
-
   private throwIfUnusable(signal: AbortSignal | undefined): void {
     if (signal?.aborted === true) throw new CancelledError('model call cancelled', signal.reason);
     if (this.closed) throw new CancelledError(`model client ${this.name} closed`);
   }
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${err.message}${cause}`;
 }

@@ -13,8 +13,14 @@ export { ModelRegistry } from './registry.js';
 export { PriorityLimiter } from './limiter.js';
 /** Limiter options, snapshot and release function. */
 export type { PriorityLimiterOptions, PriorityLimiterStats, ReleaseFn } from './limiter.js';
-/** `model_error` (HTTP failure, retries exhausted, unreachable) and `model_not_found`. */
-export { ModelError, ModelNotFoundError } from './errors.js';
+/**
+ * `model_error` (HTTP failure, retries exhausted, unreachable, a 2xx that is no answer; see
+ * `data.reason`), `model_unavailable` (a proxy's 502/503/504 page), `model_timeout` (a stream
+ * went silent for `timeout_sec`) and `model_not_found`.
+ */
+export { ModelError, ModelNotFoundError, ModelTimeoutError, ModelUnavailableError } from './errors.js';
+/** The `data.reason` of a {@link ModelError} and its constructor's details. */
+export type { ModelErrorDetails, ModelErrorReason } from './errors.js';
 /** Every priority, most urgent first. */
 export { PRIORITIES } from './types.js';
 /** Chat Completions wire types and the normalised result. */

@@ -10,25 +10,40 @@ import type { PriorityLimiterStats } from './limiter.js';
  */
 export class ModelRegistry {
   private readonly clients = new Map<string, ModelClient>();
+  private readonly aliases = new Map<string, string>();
 
   constructor(models: Record<string, ModelBackendConfig>, options: ModelClientOptions = {}) {
     for (const [name, config] of Object.entries(models)) {
+      for (const alias of config.aliases ?? []) if (!this.aliases.has(alias)) this.aliases.set(alias, name);
       // A shared limiter would merge the backends' capacities: each client gets its own.
       const { limiter: _ignored, ...perClient } = options;
       this.clients.set(name, new ModelClient(name, config, perClient));
     }
   }
 
-  /** The client of backend `name`; throws `model_not_found` when there is none. */
+  /**
+   * The backend a name means: a configured backend, one of a backend's `aliases` (the model ids
+   * clients send, such as `llama3.1:8b`), or `auto` — the `default` backend (else the first).
+   */
+  backendOf(name: string): string | undefined {
+    if (this.clients.has(name)) return name;
+    const aliased = this.aliases.get(name);
+    if (aliased !== undefined) return aliased;
+    if (name === 'auto') return this.clients.has('default') ? 'default' : this.names()[0];
+    return undefined;
+  }
+
+  /** The client of backend `name` (see {@link backendOf}); throws `model_not_found` when there is none. */
   get(name: string): ModelClient {
-    const client = this.clients.get(name);
+    const backend = this.backendOf(name);
+    const client = backend === undefined ? undefined : this.clients.get(backend);
     if (client === undefined) throw new ModelNotFoundError(name, this.names());
     return client;
   }
 
-  /** Whether a backend of that name is configured. */
+  /** Whether a name means a configured backend (see {@link backendOf}). */
   has(name: string): boolean {
-    return this.clients.has(name);
+    return this.backendOf(name) !== undefined;
   }
 
   /** The configured backend names, in config order. */

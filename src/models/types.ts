@@ -89,9 +89,26 @@ export interface ChatUsage {
 
 /** The normalised outcome of one chat call. */
 export interface ChatResult {
+  /**
+   * The answer: `content` is the text without reasoning (leading `<think>…</think>` blocks are
+   * removed), null when the model only called tools.
+   */
   message: { role: 'assistant'; content: string | null; tool_calls: ToolCall[] };
   /** `stop`, `tool_calls`, `length`, … as the server reported it; null when it sent none. */
   finish_reason: string | null;
+  /**
+   * True when the model stopped at the token limit (`finish_reason` `length`, or `max_tokens` as
+   * some servers say): `message` holds the cut-off answer. The runtime records a `truncated`
+   * warning on the step and the run; the call itself succeeds.
+   */
+  truncated: boolean;
+  /**
+   * The model's reasoning, kept apart from the answer: `reasoning_content` (vLLM, DeepSeek API)
+   * or `reasoning` (the name some servers use), then the text of leading `<think>` blocks
+   * (DeepSeek-R1, QwQ, Qwen3; also `…</think>` when the server stripped the opening tag), joined
+   * by a newline and trimmed. Null when there was none. Never sent back to the model.
+   */
+  reasoning: string | null;
   usage: ChatUsage;
   /** The model name the server reported (falls back to the configured one). */
   model: string;
@@ -99,9 +116,15 @@ export interface ChatResult {
   cost_usd: number;
 }
 
-/** One streamed increment: a piece of text, or a fragment of a tool call keyed by `index`. */
+/**
+ * One streamed increment: a piece of answer text, a piece of reasoning, or a fragment of a tool
+ * call keyed by `index`. Think-tag text arrives as `reasoning`, except when the server stripped
+ * the opening tag: then it streams as `content` until `</think>` shows what it was (the final
+ * {@link ChatResult} is split correctly either way).
+ */
 export interface ChatDelta {
   content?: string;
+  reasoning?: string;
   tool_call?: { index: number; id?: string; name?: string; arguments_fragment?: string };
 }
 

@@ -3,6 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatMessage, ToolDefinition } from '../models/index.js';
+import { buildAnswer, errorBody, garbageBody, htmlPage } from './scripted-wire.js';
+import type { ScriptedReply } from './scripted-wire.js';
 
 /** The JSON body of a chat completion request as the server received it (not validated further). */
 export interface ScriptedRequestBody {
@@ -22,29 +24,8 @@ export interface ScriptedRequest {
   index: number;
 }
 
-/** How the server answers one chat completion request. */
-export interface ScriptedReply {
-  /** Assistant text; streamed word by word. */
-  content?: string;
-  /** Tool calls; each one's arguments are streamed in several fragments. */
-  tool_calls?: { name: string; arguments: object | string; id?: string }[];
-  /** Reported usage; computed from the text when omitted; `false` sends no usage at all. */
-  usage?: { prompt_tokens: number; completion_tokens: number } | false;
-  /** HTTP status; >= 400 answers with an OpenAI-style error body. */
-  status?: number;
-  /** Extra response headers, e.g. `{'retry-after': '2'}`. */
-  headers?: Record<string, string>;
-  /** Wait before answering (honours client aborts). */
-  delay_ms?: number;
-  /** Wait between streamed chunks, to test mid-stream behaviour. */
-  chunk_delay_ms?: number;
-  /** Error message; without `status` the reply is a 500. */
-  error?: string;
-  /** Destroy the socket without answering (a connection failure). */
-  disconnect?: boolean;
-  /** Overrides `stop` / `tool_calls`. */
-  finish_reason?: string;
-}
+/** How the server answers one chat completion request; see {@link ScriptedReply}'s fields. */
+export type { ScriptedReply } from './scripted-wire.js';
 
 /** Produces the reply to one request. */
 export type Script = (req: ScriptedRequest) => ScriptedReply | Promise<ScriptedReply>;
@@ -122,8 +103,6 @@ export const echoScript: Script = ({ body }) => {
   return { content: `echo: ${said}` };
 };
 
-const tokens = (chars: number): number => Math.max(1, Math.ceil(chars / 4));
-
 function sendJson(
   res: ServerResponse,
   status: number,
@@ -139,24 +118,10 @@ function sendJson(
   res.end(payload);
 }
 
-function errorBody(message: string, status: number): unknown {
-  const type = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-  return { error: { message, type, code: null } };
-}
-
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Splits into ≥ 2 pieces when possible, so every tool call really arrives in fragments. */
-function fragments(s: string): string[] {
-  if (s.length < 2) return [s];
-  const size = Math.max(1, Math.ceil(s.length / 3));
-  const out: string[] = [];
-  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
-  return out;
 }
 
 interface Exchange {
@@ -172,7 +137,9 @@ interface Exchange {
  * `POST /v1/chat/completions` (JSON, or SSE with `data: [DONE]` when `stream: true`, tool calls
  * streamed as fragments, usage in a last chunk when `stream_options.include_usage`) and
  * `GET /v1/models`. Replies come from `script`. There is no artificial delay unless a reply asks
- * for one, and writing stops as soon as the client disconnects.
+ * for one, and writing stops as soon as the client disconnects. A reply can also answer the way
+ * real servers misbehave (see {@link ScriptedReply}): an `error` in a 200, no choices, `length`,
+ * think tags, reasoning fields, a proxy's HTML page, garbage, a cut or stalled stream.
  */
 export async function startScriptedModelServer(
   options: ScriptedModelServerOptions = {},
@@ -233,107 +200,69 @@ export async function startScriptedModelServer(
 
   async function answer(ex: Exchange, reply: ScriptedReply): Promise<void> {
     const { res, signal } = ex;
-    if (reply.delay_ms !== undefined && reply.delay_ms > 0) {
-      const waited = await delay(reply.delay_ms, true, { signal }).catch(() => false);
-      if (!waited) return;
-    }
+    const pause = async (ms: number | undefined): Promise<boolean> =>
+      ms === undefined || ms <= 0 || (await delay(ms, true, { signal }).catch(() => false));
+    if (!(await pause(reply.delay_ms))) return;
     if (reply.disconnect === true) {
       ex.req.socket.destroy();
       return;
     }
     const headers = reply.headers ?? {};
+    if (reply.html_status !== undefined) {
+      res.writeHead(reply.html_status, { ...headers, 'content-type': 'text/html; charset=utf-8' });
+      res.end(htmlPage(reply.html_status));
+      return;
+    }
     if ((reply.status !== undefined && reply.status >= 400) || reply.error !== undefined) {
       const status = reply.status !== undefined && reply.status >= 400 ? reply.status : 500;
       sendJson(res, status, errorBody(reply.error ?? `scripted HTTP ${status}`, status), headers);
       return;
     }
     const body = ex.record.body;
-    const id = `chatcmpl-${++completionId}`;
-    const model = typeof body.model === 'string' && body.model !== '' ? body.model : defaultModel;
-    const created = Math.floor(Date.now() / 1000);
-    const content = reply.content ?? null;
-    const toolCalls = (reply.tool_calls ?? []).map((c, i) => ({
-      id: c.id ?? `call_${ex.record.index}_${i}`,
-      type: 'function' as const,
-      function: {
-        name: c.name,
-        arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
+    const stream = body.stream === true;
+    const built = buildAnswer(
+      reply,
+      {
+        id: `chatcmpl-${++completionId}`,
+        model: typeof body.model === 'string' && body.model !== '' ? body.model : defaultModel,
+        created: Math.floor(Date.now() / 1000),
+        index: ex.record.index,
+        promptChars: body.messages.reduce((n, m) => n + text(m.content).length, 0),
+        includeUsage: body.stream_options?.include_usage === true,
       },
-    }));
-    const finishReason = reply.finish_reason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop');
-    let usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
-    if (reply.usage !== false) {
-      const promptChars = body.messages.reduce((n, m) => n + text(m.content).length, 0);
-      const outChars =
-        (content?.length ?? 0) + toolCalls.reduce((n, c) => n + c.function.arguments.length, 0);
-      const u = reply.usage ?? { prompt_tokens: tokens(promptChars), completion_tokens: tokens(outChars) };
-      usage = { ...u, total_tokens: u.prompt_tokens + u.completion_tokens };
-    }
-    if (body.stream !== true) {
-      const message = {
-        role: 'assistant',
-        content,
-        ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-      };
-      sendJson(
-        res,
-        reply.status ?? 200,
-        {
-          id,
-          object: 'chat.completion',
-          created,
-          model,
-          choices: [{ index: 0, message, finish_reason: finishReason, logprobs: null }],
-          ...(usage === undefined ? {} : { usage }),
-        },
-        headers,
-      );
+      stream,
+    );
+    if (built.kind === 'json') {
+      const payload = reply.garbage === undefined ? JSON.stringify(built.body) : garbageBody(reply);
+      res.writeHead(reply.status ?? 200, {
+        ...headers,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(payload),
+      });
+      if (reply.stall_ms !== undefined) res.flushHeaders();
+      if (!(await pause(reply.stall_ms))) return;
+      res.end(payload);
       return;
     }
-
-    const chunk = (delta: unknown, finish: string | null = null): unknown => ({
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-    });
-    const events: unknown[] = [chunk({ role: 'assistant', content: '' })];
-    for (const piece of content?.match(/\s*\S+\s*/g) ?? (content ? [content] : []))
-      events.push(chunk({ content: piece }));
-    toolCalls.forEach((c, index) => {
-      events.push(
-        chunk({
-          tool_calls: [
-            { index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } },
-          ],
-        }),
-      );
-      for (const part of fragments(c.function.arguments)) {
-        events.push(chunk({ tool_calls: [{ index, function: { arguments: part } }] }));
-      }
-    });
-    events.push(chunk({}, finishReason));
-    if (usage !== undefined && body.stream_options?.include_usage === true) {
-      events.push({ id, object: 'chat.completion.chunk', created, model, choices: [], usage });
-    }
-    const lines = [...events.map((e) => `data: ${JSON.stringify(e)}\n\n`), 'data: [DONE]\n\n'];
     res.writeHead(reply.status ?? 200, {
       ...headers,
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
     });
-    const pause = reply.chunk_delay_ms ?? 0;
-    if (pause <= 0) {
-      res.end(lines.join(''));
+    const gap = reply.chunk_delay_ms ?? 0;
+    if (gap <= 0 && built.stallAt === undefined) {
+      res.end(built.lines.join(''));
       return;
     }
-    for (const line of lines) {
+    res.flushHeaders();
+    for (const [i, line] of built.lines.entries()) {
       if (signal.aborted) return;
+      if (i === built.stallAt && !(await pause(reply.stall_ms))) return;
       res.write(line);
-      const waited = await delay(pause, true, { signal }).catch(() => false);
-      if (!waited) return;
+      if (!(await pause(gap))) return;
     }
+    if (built.stallAt !== undefined && built.stallAt >= built.lines.length && !(await pause(reply.stall_ms)))
+      return;
     res.end();
   }
 

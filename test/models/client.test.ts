@@ -59,6 +59,8 @@ describe('ModelClient', () => {
     expect(result).toEqual({
       message: { role: 'assistant', content: 'Hi!', tool_calls: [] },
       finish_reason: 'stop',
+      truncated: false,
+      reasoning: null,
       usage: { input_tokens: 12, output_tokens: 3, estimated: false },
       model: 'test-model',
       cost_usd: 0,

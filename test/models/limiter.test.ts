@@ -87,9 +87,14 @@ describe('PriorityLimiter', () => {
     now = 31_000;
     const interactive = limiter.acquire('interactive').then((r) => (order.push('interactive'), r));
     hold();
+    await tick();
+    // Exactly one waiter got the slot, and it is the boosted batch one (a wrong pick fails here
+    // instead of waiting for a release that never comes).
+    expect(order).toEqual(['batch']);
     (await batch)();
-    (await interactive)();
+    await tick();
     expect(order).toEqual(['batch', 'interactive']);
+    (await interactive)();
   });
 
   it('keeps strict priority for waiters younger than maxWaitBeforeBoostMs', async () => {
@@ -101,9 +106,12 @@ describe('PriorityLimiter', () => {
     now = 10_000;
     const interactive = limiter.acquire('interactive').then((r) => (order.push('interactive'), r));
     hold();
+    await tick();
+    expect(order).toEqual(['interactive']);
     (await interactive)();
-    (await batch)();
+    await tick();
     expect(order).toEqual(['interactive', 'batch']);
+    (await batch)();
   });
 
   it('rejects every waiter when closed', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CompletionAccumulator } from '../../src/models/internal/completion.js';
 import { backoffDelay, parseRetryAfter } from '../../src/models/internal/retry.js';
-import { readSseData } from '../../src/models/internal/sse.js';
+import { ThinkSplitter } from '../../src/models/internal/reasoning.js';
+import { readSseData, readSseEvents } from '../../src/models/internal/sse.js';
 
 function byteStream(parts: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -28,6 +29,67 @@ describe('readSseData', () => {
 
   it('joins multi-line data and yields a last event without a trailing blank line', async () => {
     expect(await collect(['data: one\ndata:two\n\ndata: tail'])).toEqual(['one\ntwo', 'tail']);
+  });
+});
+
+describe('readSseEvents', () => {
+  it('names each event (message by default) and reports every read', async () => {
+    let reads = 0;
+    const events = [];
+    const body = byteStream(['data: a\n\nevent: error\ndata: b', 'oom\n\n: ping\n\ndata: c\n\n']);
+    for await (const e of readSseEvents(body, () => reads++)) events.push(e);
+    expect(events).toEqual([
+      { event: 'message', data: 'a' },
+      { event: 'error', data: 'boom' },
+      { event: 'message', data: 'c' },
+    ]);
+    expect(reads).toBe(3);
+  });
+});
+
+/** Feeds `text` to a splitter in the given pieces; returns the streamed parts and the result. */
+function split(pieces: string[]): { streamed: { reasoning: string; answer: string }; result: unknown } {
+  const s = new ThinkSplitter();
+  const streamed = { reasoning: '', answer: '' };
+  for (const p of [...pieces.map((x) => s.push(x)), s.end()]) {
+    streamed.reasoning += p.reasoning;
+    streamed.answer += p.answer;
+  }
+  return { streamed, result: s.result() };
+}
+
+describe('ThinkSplitter', () => {
+  const cases: [string, { reasoning: string; answer: string }][] = [
+    [
+      '<think>\nplan\n</think>\n\nanswer <think>x</think>',
+      { reasoning: 'plan', answer: 'answer <think>x</think>' },
+    ],
+    ['  <think>a</think> <think>b</think>\nok', { reasoning: 'ab', answer: 'ok' }],
+    ['<think>never closed', { reasoning: 'never closed', answer: '' }],
+    ['stripped opening</think>\n\nthe answer', { reasoning: 'stripped opening', answer: 'the answer' }],
+    ['plain answer', { reasoning: '', answer: 'plain answer' }],
+    ['<thin', { reasoning: '', answer: '<thin' }],
+    ['<think></think>\n\n', { reasoning: '', answer: '' }],
+  ];
+
+  it('gives the same split however the text is cut into pieces', () => {
+    for (const [text, expected] of cases) {
+      expect(split([text]).result, text).toEqual(expected);
+      for (let i = 0; i <= text.length; i++) {
+        for (let j = i; j <= text.length; j++) {
+          const pieces = [text.slice(0, i), text.slice(i, j), text.slice(j)];
+          expect(split(pieces).result, `${text} cut at ${i},${j}`).toEqual(expected);
+        }
+      }
+    }
+  });
+
+  it('never streams a tag, and streams an opening-tag block as reasoning', () => {
+    const text = '<think>hidden</think>\n\nshown';
+    for (let i = 0; i <= text.length; i++) {
+      const { streamed } = split([text.slice(0, i), text.slice(i)]);
+      expect(streamed).toEqual({ reasoning: 'hidden', answer: 'shown' });
+    }
   });
 });
 

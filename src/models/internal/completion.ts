@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatDelta, ChatMessage, ChatRequest, ChatUsage, ToolCall, ToolDefinition } from '../types.js';
+import { ThinkSplitter } from './reasoning.js';
 
 /** Roughly four characters per token: good enough for budgets when a server reports no usage. */
 export function estimateTokensFromChars(chars: number): number {
@@ -41,19 +42,44 @@ export function errorMessageOf(body: unknown): string | undefined {
   return asString(asObject(obj.error)?.message) ?? JSON.stringify(obj.error);
 }
 
+/** `reasoning_content` (vLLM, DeepSeek API), else `reasoning` (newer vLLM, OpenRouter, Ollama). */
+function reasoningOf(message: Json): string | undefined {
+  // Servers that send both mean the same text: take one, never both.
+  const content = asString(message.reasoning_content);
+  return content !== undefined && content !== '' ? content : asString(message.reasoning);
+}
+
 interface PartialToolCall {
   id: string | undefined;
   name: string;
   arguments: string;
 }
 
+/** What a {@link CompletionAccumulator} built. */
+export interface AccumulatedCompletion {
+  /** The answer, without leading think blocks; null when there are only tool calls. */
+  content: string | null;
+  /** `reasoning_content` / `reasoning` and leading think blocks, joined; null when none. */
+  reasoning: string | null;
+  tool_calls: ToolCall[];
+  finish_reason: string | null;
+  usage: ChatUsage;
+  model: string;
+}
+
 /**
  * Builds one result from a JSON completion or from a sequence of streamed chunks. Streamed tool
- * calls arrive as fragments keyed by `index`; their `arguments` strings are concatenated.
+ * calls arrive as fragments keyed by `index`; their `arguments` strings are concatenated. Reasoning
+ * (`reasoning_content`, or `reasoning` as some servers name it, and leading `<think>` blocks of the
+ * content) is kept apart from the answer.
  */
 export class CompletionAccumulator {
-  private content = '';
+  private rawContent = '';
   private sawContent = false;
+  private sawChoiceFlag = false;
+  private fieldReasoning = '';
+  private readonly splitter = new ThinkSplitter();
+  private flushed = false;
   private readonly toolCalls = new Map<number, PartialToolCall>();
   private lastToolIndex: number | undefined;
   private finishReason: string | null = null;
@@ -67,9 +93,11 @@ export class CompletionAccumulator {
     const choice = this.firstChoice(obj);
     if (choice === undefined) return;
     const message = asObject(choice.message) ?? {};
+    this.fieldReasoning += reasoningOf(message) ?? '';
     const content = asString(message.content);
     if (content !== undefined) {
-      this.content += content;
+      this.rawContent += content;
+      this.splitter.push(content);
       this.sawContent = true;
     }
     const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
@@ -84,11 +112,16 @@ export class CompletionAccumulator {
     const choice = this.firstChoice(obj);
     if (choice === undefined) return;
     const delta = asObject(choice.delta) ?? asObject(choice.message) ?? {};
+    const reasoning = reasoningOf(delta);
+    if (reasoning !== undefined && reasoning !== '') {
+      this.fieldReasoning += reasoning;
+      onDelta?.({ reasoning });
+    }
     const content = asString(delta.content);
     if (content !== undefined && content !== '') {
-      this.content += content;
+      this.rawContent += content;
       this.sawContent = true;
-      onDelta?.({ content });
+      this.emit(this.splitter.push(content), onDelta);
     }
     if (Array.isArray(delta.tool_calls)) {
       for (const raw of delta.tool_calls) this.applyToolCall(raw, undefined, onDelta);
@@ -96,32 +129,40 @@ export class CompletionAccumulator {
     this.readFinish(choice);
   }
 
+  /** Emits what the think-tag splitter still held back (a partial tag); call once at the end. */
+  flush(onDelta: ((delta: ChatDelta) => void) | undefined): void {
+    if (this.flushed) return;
+    this.flushed = true;
+    this.emit(this.splitter.end(), onDelta);
+  }
+
   get finished(): boolean {
     return this.finishReason !== null;
   }
 
+  /** Whether any choice arrived (a body or a stream without one is no answer at all). */
+  get sawChoice(): boolean {
+    return this.sawChoiceFlag;
+  }
+
   /** The accumulated result; usage falls back to a local estimate when the server sent none. */
-  result(
-    req: ChatRequest,
-    fallbackModel: string,
-  ): {
-    content: string | null;
-    tool_calls: ToolCall[];
-    finish_reason: string | null;
-    usage: ChatUsage;
-    model: string;
-  } {
+  result(req: ChatRequest, fallbackModel: string): AccumulatedCompletion {
+    this.flush(undefined);
     const toolCalls: ToolCall[] = [...this.toolCalls.entries()]
       .sort(([a], [b]) => a - b)
       .map(([, c]) =>
         withParsedArguments({ id: c.id ?? `call_${randomUUID()}`, name: c.name, arguments: c.arguments }),
       );
-    const content = this.sawContent || toolCalls.length === 0 ? this.content : null;
+    const split = this.splitter.result();
+    const reasoning = [this.fieldReasoning.trim(), split.reasoning].filter((r) => r !== '').join('\n');
+    // With tool calls, an answer that was only reasoning is no answer; a literal "" stays "".
+    const explicitEmpty = this.sawContent && this.rawContent === '';
+    const content = toolCalls.length === 0 || split.answer !== '' || explicitEmpty ? split.answer : null;
     let usage: ChatUsage;
     if (this.usage !== undefined) {
       usage = { input_tokens: this.usage.input, output_tokens: this.usage.output, estimated: false };
     } else {
-      let outChars = content?.length ?? 0;
+      let outChars = (content?.length ?? 0) + reasoning.length;
       for (const c of toolCalls) outChars += c.name.length + c.arguments.length;
       usage = {
         input_tokens: estimateInputTokens(req.messages, req.tools),
@@ -131,11 +172,20 @@ export class CompletionAccumulator {
     }
     return {
       content,
+      reasoning: reasoning === '' ? null : reasoning,
       tool_calls: toolCalls,
       finish_reason: this.finishReason,
       usage,
       model: this.model ?? fallbackModel,
     };
+  }
+
+  private emit(
+    piece: { reasoning: string; answer: string },
+    onDelta: ((d: ChatDelta) => void) | undefined,
+  ): void {
+    if (piece.reasoning !== '') onDelta?.({ reasoning: piece.reasoning });
+    if (piece.answer !== '') onDelta?.({ content: piece.answer });
   }
 
   private readEnvelope(obj: Json): void {
@@ -149,7 +199,11 @@ export class CompletionAccumulator {
 
   private firstChoice(obj: Json): Json | undefined {
     if (!Array.isArray(obj.choices)) return undefined;
-    return obj.choices.map(asObject).find((c) => c !== undefined && (c.index === undefined || c.index === 0));
+    const choice = obj.choices
+      .map(asObject)
+      .find((c) => c !== undefined && (c.index === undefined || c.index === 0));
+    if (choice !== undefined) this.sawChoiceFlag = true;
+    return choice;
   }
 
   private readFinish(choice: Json): void {
