@@ -5,3 +5,4 @@
 export { isHostHeaderAllowed, isLoopbackHost, isOriginAllowed } from './origin.js';
 export { canSeeRun, visibilityPolicy, visibleOwner } from './visibility.js';
 export type { RunViewer, VisibilityPolicy } from './visibility.js';
+export { grantApproval } from './approval.js';

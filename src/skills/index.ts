@@ -26,8 +26,20 @@ export { SkillRegistry } from './registry.js';
 export type { SkillsChangedEvent, SkillListFilter, RiskTagsKeptEvent, ReplaceOptions } from './registry.js';
 export { SkillPolicy, policyConfigFrom } from './policy.js';
 export type { PolicyConfig, EffectivePermissions } from './policy.js';
-export { SkillRunner } from './runner.js';
-export type { SkillRunnerOptions, SkillCallResult, SkillLookup, SkillGate, SkillIoLimits } from './runner.js';
+export { SkillInvoker, DEFAULT_SKILL_IO_LIMITS } from './invoke.js';
+export type {
+  SkillInvokerOptions,
+  SkillInvocation,
+  SkillDoor,
+  SkillCallResult,
+  SkillLookup,
+  SkillGate,
+  SkillIoLimits,
+  SkillAuditEntry,
+  AuditSink,
+} from './invoke.js';
+export { LocalDispatcher } from './dispatch.js';
+export type { Dispatcher, LocalExecutors } from './dispatch.js';
 export { SkillWatcher } from './watcher.js';
 export type { SkillReloadResult, SkillWatcherOptions } from './watcher.js';
 export { ToolExecutor } from './executors/tool.js';

@@ -4,17 +4,21 @@ import type { LoadedConfig } from '../config/index.js';
 import { loadSkillsFromDirectories, type SkillLoadError } from './loader.js';
 import { SkillRegistry } from './registry.js';
 import { SkillPolicy, policyConfigFrom } from './policy.js';
-import { SkillRunner } from './runner.js';
+import { SkillInvoker, type AuditSink } from './invoke.js';
+import { LocalDispatcher } from './dispatch.js';
+import { PromptExecutor } from './executors/prompt.js';
+import { WorkflowExecutor } from './executors/workflow.js';
 import { SkillWatcher } from './watcher.js';
 import { detectConfinement, type Confinement, type SandboxLimits } from './executors/confinement.js';
-import { ToolExecutor } from './executors/tool.js';
+import { ToolExecutor, type ToolProcessEvent } from './executors/tool.js';
 import { ShellExecutor } from './executors/shell.js';
 
 /** The skills subsystem wired from the configuration. */
 export interface SkillService {
   registry: SkillRegistry;
   policy: SkillPolicy;
-  runner: SkillRunner;
+  /** The one way to call a skill (every door). */
+  invoker: SkillInvoker;
   /** The OS confinement tool and command skills run under (reported at start-up and by /readyz). */
   confinement: Confinement;
   /** Problems of the last load (the skills that had them are left out). */
@@ -35,7 +39,13 @@ export interface SkillService {
  */
 export async function createSkillService(
   loaded: LoadedConfig,
-  opts: { watch?: boolean; logger?: Logger } = {},
+  opts: {
+    watch?: boolean;
+    logger?: Logger;
+    audit?: AuditSink;
+    /** Called on every sandbox process spawn, reuse and exit (metrics, benchmarks). */
+    onProcessEvent?: (event: ToolProcessEvent) => void;
+  } = {},
 ): Promise<SkillService> {
   const cfg = loaded.config.skills;
   const confinement = await detectConfinement(cfg.sandbox);
@@ -45,7 +55,11 @@ export async function createSkillService(
     policyConfigFrom({ ...cfg, allowed_roots: cfg.allowed_roots.map((r) => resolve(loaded.baseDir, r)) }),
     { riskTags: (skill) => registry.riskTags(skill.id) },
   );
-  const loadOptions = { strict: cfg.strict_validation, maxManifestBytes: cfg.max_manifest_bytes };
+  const loadOptions = {
+    strict: cfg.strict_validation,
+    maxManifestBytes: cfg.max_manifest_bytes,
+    workersEnabled: loaded.config.workers.enabled,
+  };
   const initial = await loadSkillsFromDirectories(directories, loadOptions);
   registry.replaceAll(initial.skills, { resetRiskTags: true });
   const logErrors = (errors: SkillLoadError[]) => {
@@ -65,23 +79,47 @@ export async function createSkillService(
     openFiles: l.open_files,
     fileSizeMb: l.file_size_mb,
   };
-  const runner = new SkillRunner({
-    registry,
-    policy,
-    toolExecutor: new ToolExecutor({
+  const holder: { invoker?: SkillInvoker } = {};
+  const dispatcher = new LocalDispatcher({
+    prompt: new PromptExecutor(),
+    // Each workflow step is a full skill call (policy, approval, limits, its own audit entry).
+    workflow: new WorkflowExecutor((ref, input, ctx) =>
+      holder
+        .invoker!.invoke({
+          skill: ref,
+          input,
+          door: 'workflow',
+          signal: ctx.signal,
+          principal: ctx.principal ?? null,
+          ...(ctx.approval === undefined ? {} : { approval: ctx.approval }),
+          ...(ctx.runId === undefined ? {} : { runId: ctx.runId }),
+          ...(ctx.traceparent === undefined ? {} : { traceparent: ctx.traceparent }),
+          ...(ctx.tracestate === undefined ? {} : { tracestate: ctx.tracestate }),
+          ...(ctx.complete === undefined ? {} : { complete: ctx.complete }),
+        })
+        .then((r) => r.output),
+    ),
+    tool: new ToolExecutor({
       policy,
       warmProcesses: cfg.warm_processes,
       maxProcessesPerSkill: cfg.max_processes_per_skill,
       maxOutputBytes: cfg.max_output_bytes,
       sandbox: confinement,
       limits,
+      ...(opts.onProcessEvent === undefined ? {} : { onProcessEvent: opts.onProcessEvent }),
     }),
-    shellExecutor: new ShellExecutor({
+    shell: new ShellExecutor({
       policy,
       stdoutLimitBytes: cfg.max_output_bytes,
       sandbox: confinement,
       limits,
     }),
+  });
+  const invoker = new SkillInvoker({
+    registry,
+    policy,
+    dispatcher,
+    ...(opts.audit === undefined ? {} : { audit: opts.audit }),
     limits: {
       maxInputBytes: cfg.max_input_bytes,
       maxInputDepth: cfg.max_input_depth,
@@ -89,6 +127,7 @@ export async function createSkillService(
       maxOutputBytes: cfg.max_output_bytes,
     },
   });
+  holder.invoker = invoker;
   const watcher = new SkillWatcher({ directories, registry, ...loadOptions });
   registry.on('risk_tags.kept', ({ id, tags }) =>
     opts.logger?.warn(
@@ -99,7 +138,7 @@ export async function createSkillService(
   const service: SkillService = {
     registry,
     policy,
-    runner,
+    invoker,
     confinement,
     loadErrors: initial.errors,
     async reload(reloadOpts = {}) {
@@ -109,7 +148,7 @@ export async function createSkillService(
     },
     async close() {
       await watcher.close();
-      await runner.close();
+      await invoker.close();
     },
   };
   watcher.on('reloaded', (r) => {

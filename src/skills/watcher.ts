@@ -20,6 +20,8 @@ export interface SkillReloadResult {
 export interface SkillWatcherEvents {
   reloaded: [SkillReloadResult];
   error: [Error];
+  /** A file event the watcher acted on (not ignored): its kind and absolute path. */
+  change: [{ event: string; path: string }];
 }
 
 /** Options of a {@link SkillWatcher}. */
@@ -35,6 +37,8 @@ export interface SkillWatcherOptions {
   maxDepth?: number;
   /** Largest manifest read (see {@link LoadSkillsOptions.maxManifestBytes}). */
   maxManifestBytes?: number;
+  /** See {@link LoadSkillsOptions.workersEnabled}. */
+  workersEnabled?: boolean;
   /** Replaces the loader (tests). */
   load?: (dirs: string[], opts: LoadSkillsOptions) => Promise<LoadSkillsResult>;
 }
@@ -67,6 +71,11 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
     this.#roots = opts.directories.map((d) => path.resolve(d));
   }
 
+  /** True while a debounced reload is armed and has not started yet. */
+  get pending(): boolean {
+    return this.#timer !== undefined;
+  }
+
   /** True between {@link start} and {@link close}. */
   get watching(): boolean {
     return this.#watcher !== undefined;
@@ -90,7 +99,10 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
       depth: (this.#opts.maxDepth ?? 2) + 3,
     });
     this.#watcher = watcher;
-    watcher.on('all', () => this.#schedule());
+    watcher.on('all', (event: string, p: string) => {
+      this.emit('change', { event, path: path.resolve(p) });
+      this.#schedule();
+    });
     watcher.on('error', (err: unknown) => this.#fail(err));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   }
@@ -150,6 +162,7 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
         ...(this.#opts.maxManifestBytes === undefined
           ? {}
           : { maxManifestBytes: this.#opts.maxManifestBytes }),
+        ...(this.#opts.workersEnabled === undefined ? {} : { workersEnabled: this.#opts.workersEnabled }),
       });
       const changes = this.#opts.registry.replaceAll(skills, { resetRiskTags });
       const result = { skills: this.#opts.registry.size, errors, changes };

@@ -39,6 +39,22 @@ describe('loadSkillsFromDirectories: skill.yaml', () => {
     await expect(skill.loadPrompt()).rejects.toThrow(/no prompt/);
   });
 
+  it('refuses execution: worker while the worker plane is off, and loads it when it is on', async () => {
+    const root = await dirs.make();
+    await writeFiles(root, {
+      'heavy/skill.yaml': toolSkillYaml('acme/heavy', '1.0.0', 'execution: worker'),
+      'heavy/index.mjs': 'export default async (input) => input;\n',
+      ...toolSkillFiles('light', 'acme/light'),
+    });
+    const off = await loadSkillsFromDirectories([root], { strict: true, workersEnabled: false });
+    expect(off.skills.map((s) => s.ref)).toEqual(['acme/light@1.0.0']);
+    expect(brief(off.errors, root)).toEqual([{ file: path.join('heavy', 'skill.yaml'), path: 'execution' }]);
+    expect(off.errors[0]!.message).toMatch(/workers\.enabled is false/);
+    const on = await loadSkillsFromDirectories([root], { strict: true, workersEnabled: true });
+    expect(on.errors).toEqual([]);
+    expect(on.skills.map((s) => s.ref).sort()).toEqual(['acme/heavy@1.0.0', 'acme/light@1.0.0']);
+  });
+
   it('accepts skill.yml and a prompt skill whose prompt is inline', async () => {
     const { skills, errors } = await load({
       'greet/skill.yml':

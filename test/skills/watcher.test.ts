@@ -100,8 +100,8 @@ describe('SkillWatcher', () => {
     await Promise.all(['a', 'b', 'c'].map((d) => mkdir(path.join(root, d))));
     await Promise.all(Object.entries(files).map(([rel, text]) => writeFile(path.join(root, rel), text)));
     await reloaded;
-    // Wait more than a debounce window for stray reloads.
-    await new Promise((r) => setTimeout(r, 600));
+    // The burst armed one reload; nothing else is pending once it ran.
+    expect(watcher.pending).toBe(false);
     expect(results).toHaveLength(1);
     expect(results[0]!.skills).toBe(3);
   });
@@ -110,11 +110,17 @@ describe('SkillWatcher', () => {
     const { root, watcher } = await setup({});
     await watcher.reload();
     await watcher.start();
-    const reloaded = vi.fn();
-    watcher.on('reloaded', reloaded);
+    const changes: string[] = [];
+    watcher.on('change', (c) => changes.push(c.path));
     await writeFiles(root, { 'node_modules/x/skill.yaml': 'x', '.git/HEAD': 'ref' });
-    await new Promise((r) => setTimeout(r, 400));
-    expect(reloaded).not.toHaveBeenCalled();
+    // A file the watcher does act on, written after the ignored ones: once its event arrives,
+    // the earlier ones would have arrived too.
+    const sentinel = path.join(root, 'sentinel.txt');
+    const seen = once(watcher, 'reloaded', { signal: AbortSignal.timeout(10_000) });
+    await writeFile(sentinel, 'x');
+    await seen;
+    expect(changes).toContain(sentinel);
+    expect(changes.filter((c) => c.includes('node_modules') || c.includes(`${path.sep}.git`))).toEqual([]);
   });
 
   it('never runs two reloads at once and shares a queued reload between callers', async () => {
@@ -122,6 +128,8 @@ describe('SkillWatcher', () => {
     let active = 0;
     let maxActive = 0;
     let calls = 0;
+    const gates: (() => void)[] = [];
+    const started: (() => void)[] = [];
     const watcher = new SkillWatcher({
       directories: [],
       registry,
@@ -130,18 +138,27 @@ describe('SkillWatcher', () => {
         calls++;
         active++;
         maxActive = Math.max(maxActive, active);
-        await new Promise((r) => setTimeout(r, 30));
+        started.shift()?.();
+        await new Promise<void>((r) => gates.push(r));
         active--;
         return { skills: [], errors: [] };
       },
     });
     watchers.push(watcher);
+    const firstStarted = new Promise<void>((r) => started.push(r));
     const first = watcher.reload();
-    await new Promise((r) => setTimeout(r, 5));
+    await firstStarted;
     const second = watcher.reload();
     const third = watcher.reload();
     expect(third).toBe(second);
-    await Promise.all([first, second, third]);
+    // The second waits for the first: still one load running.
+    expect(calls).toBe(1);
+    const secondStarted = new Promise<void>((r) => started.push(r));
+    gates.shift()!();
+    await first;
+    await secondStarted;
+    gates.shift()!();
+    await Promise.all([second, third]);
     expect(calls).toBe(2);
     expect(maxActive).toBe(1);
   });
@@ -167,12 +184,15 @@ describe('SkillWatcher', () => {
     expect(watcher.watching).toBe(true);
     const reloaded = vi.fn();
     watcher.on('reloaded', reloaded);
+    const changed = once(watcher, 'change', { signal: AbortSignal.timeout(10_000) });
     await writeFiles(root, toolSkillFiles('a', 'acme/a'));
+    await changed;
+    // The change armed a reload (debounce 100 ms); close cancels it before it starts.
+    expect(watcher.pending).toBe(true);
     await watcher.close();
     await watcher.close();
     expect(watcher.watching).toBe(false);
-    await writeFiles(root, toolSkillFiles('b', 'acme/b'));
-    await new Promise((r) => setTimeout(r, 300));
+    expect(watcher.pending).toBe(false);
     expect(reloaded).not.toHaveBeenCalled();
     await expect(watcher.start()).rejects.toThrow(/closed/);
   });

@@ -2,14 +2,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSkillsFromDirectories } from '../../src/skills/loader.js';
 import { SkillPolicy } from '../../src/skills/policy.js';
 import { SkillRegistry } from '../../src/skills/registry.js';
-import { SkillRunner } from '../../src/skills/runner.js';
+import { LocalDispatcher } from '../../src/skills/dispatch.js';
+import { PromptExecutor } from '../../src/skills/executors/prompt.js';
 import { ShellExecutor } from '../../src/skills/executors/shell.js';
 import { ToolExecutor } from '../../src/skills/executors/tool.js';
+import { WorkflowExecutor } from '../../src/skills/executors/workflow.js';
+import { SkillInvoker, type SkillAuditEntry, type SkillInvocation } from '../../src/skills/invoke.js';
 import { cleanup, makeTempDir, writeFiles } from './helpers.js';
 
 let dir: string;
-let runner: SkillRunner;
+let invoker: SkillInvoker;
+const audit: SkillAuditEntry[] = [];
 const dirs: string[] = [];
+
+/** One call through the invoker, from the CLI door unless `ctx` says otherwise. */
+const runner = {
+  execute: (ref: string, input: unknown, ctx: Partial<SkillInvocation> = {}) =>
+    invoker.invoke({ skill: ref, input, door: 'cli', principal: 'tester', ...ctx }),
+};
 
 const tool = (id: string, body: string, extra = '') =>
   `skill_id: ${id}\nversion: 1.0.0\nkind: tool\ndescription: ${id}\nentry: ./index.mjs\n${extra}`;
@@ -76,20 +86,35 @@ steps:
     allowedRoots: [],
     requireApprovalTags: ['destructive'],
   });
-  runner = new SkillRunner({
+  invoker = new SkillInvoker({
     registry,
     policy,
-    toolExecutor: new ToolExecutor({ policy, warmProcesses: 1 }),
-    shellExecutor: new ShellExecutor({ policy }),
+    audit: { append: async (e) => void audit.push(e) },
+    dispatcher: new LocalDispatcher({
+      tool: new ToolExecutor({ policy, warmProcesses: 1 }),
+      shell: new ShellExecutor({ policy }),
+      prompt: new PromptExecutor(),
+      workflow: new WorkflowExecutor((ref, input, ctx) =>
+        invoker
+          .invoke({
+            skill: ref,
+            input,
+            door: 'workflow',
+            signal: ctx.signal,
+            ...(ctx.approval === undefined ? {} : { approval: ctx.approval }),
+          })
+          .then((r) => r.output),
+      ),
+    }),
   });
 });
 
 afterAll(async () => {
-  await runner.close();
+  await invoker.close();
   await cleanup(dirs);
 });
 
-describe('SkillRunner', () => {
+describe('SkillInvoker', () => {
   it('validates input before running and output after', async () => {
     await expect(runner.execute('t/add', { a: 1, b: 2 })).resolves.toMatchObject({
       skill: 't/add@1.0.0',
@@ -141,7 +166,7 @@ describe('SkillRunner', () => {
     const completed = await runner.execute(
       't/greet',
       { name: 'Ada' },
-      { complete: async (p) => `model saw: ${p}` },
+      { complete: async (p: string) => `model saw: ${p}` },
     );
     expect(completed.output).toEqual({ prompt: 'Hello Ada from !', text: 'model saw: Hello Ada from !' });
   });
@@ -178,5 +203,34 @@ describe('SkillRunner', () => {
     ).resolves.toMatchObject({
       output: { danger: { done: true } },
     });
+  });
+
+  it("arms one deadline: the caller's when it is shorter than the skill's", async () => {
+    const t0 = performance.now();
+    await expect(runner.execute('t/slowadd', {}, { timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'timeout',
+      data: { timeout_ms: 50 },
+    });
+    expect(performance.now() - t0).toBeLessThan(250);
+  });
+
+  it('writes one audit entry per call, failed or not, naming the door and the approver', async () => {
+    audit.length = 0;
+    await runner.execute('t/add', { a: 1, b: 1 }, { door: 'http', principal: 'ann' });
+    await expect(runner.execute('t/risky', {}, { door: 'mcp', principal: 'bob' })).rejects.toMatchObject({
+      code: 'approval_required',
+    });
+    await runner.execute(
+      't/risky',
+      {},
+      { door: 'openclaw', principal: 'cy', approval: { approved_by: 'cy' } },
+    );
+    expect(
+      audit.map((e) => [e.principal, e.target, e.data.door, e.data.ok, e.data.code, e.data.approved_by]),
+    ).toEqual([
+      ['ann', 't/add@1.0.0', 'http', true, null, null],
+      ['bob', 't/risky@1.0.0', 'mcp', false, 'approval_required', null],
+      ['cy', 't/risky@1.0.0', 'openclaw', true, null, 'cy'],
+    ]);
   });
 });
