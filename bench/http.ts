@@ -149,7 +149,12 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
     },
   });
   const app = await createApp(loaded, { watch: false });
-  const server = await startServer(app, { host: '127.0.0.1', port: 0, logger: false, defaultMetrics: false });
+  const server = await startServer(app.ports, {
+    host: '127.0.0.1',
+    port: 0,
+    logger: false,
+    defaultMetrics: false,
+  });
   const samples: { id: string; sentAt: number }[] = [];
   try {
     const phase = await drive(name, server.port, '/v1/agents/runs', (id, sentAt) =>

@@ -191,16 +191,10 @@ async function measure(
 /** Sandbox process spawns and exits, counted through the tool executor's event hook. */
 const processEvents = { spawn: 0, exit: 0 };
 
-/**
- * `createSkillService` does not expose the executor's `onProcessEvent` option, so the benchmark
- * sets the (constructor-assigned) hook on the instance to count spawns per scenario.
- */
-function countProcessEvents(app: App): void {
-  const runner = app.skills.runner as unknown as { executors: { tool: { onProcessEvent?: unknown } } };
-  runner.executors.tool.onProcessEvent = (e: { type: string }) => {
-    if (e.type === 'spawn') processEvents.spawn++;
-    else if (e.type === 'exit') processEvents.exit++;
-  };
+/** Counts sandbox spawns and exits (the app's `onProcessEvent` hook). */
+function countProcessEvent(e: { type: string }): void {
+  if (e.type === 'spawn') processEvents.spawn++;
+  else if (e.type === 'exit') processEvents.exit++;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,8 +281,12 @@ async function startApp(
     kind === 'memory'
       ? await openRunStore({ driver: 'memory' })
       : await openRunStore({ driver: 'sqlite', path: join(dir, `bench-${Date.now()}.db`) });
-  const app = await createApp(loaded, { store, watch: false, retryBaseMs: 5 });
-  countProcessEvents(app);
+  const app = await createApp(loaded, {
+    store,
+    watch: false,
+    retryBaseMs: 5,
+    onProcessEvent: countProcessEvent,
+  });
   return {
     app,
     store,
@@ -349,8 +347,8 @@ function runtimeJob(app: App, workload: Workload): (i: number) => Promise<boolea
 /** The same model and skill calls as the runtime makes, with plain async code (no scheduler/store/journal). */
 function baselineJob(app: App, workload: Workload): (i: number) => Promise<boolean> {
   const client = app.models.get('default');
-  const runner = app.skills.runner;
-  const skill = runner.resolve(SKILL_ID);
+  const invoker = app.skills.invoker;
+  const skill = invoker.resolve(SKILL_ID);
   const tools: ToolDefinition[] = [
     {
       type: 'function',
@@ -380,7 +378,7 @@ function baselineJob(app: App, workload: Workload): (i: number) => Promise<boole
         })),
       });
       for (const c of r.message.tool_calls) {
-        const out = await runner.execute(skill, JSON.parse(c.arguments) as unknown, {});
+        const out = await invoker.invoke({ skill, input: JSON.parse(c.arguments) as unknown, door: 'run' });
         messages.push({ role: 'tool', tool_call_id: c.id, content: JSON.stringify(out.output) });
       }
     }
@@ -583,7 +581,7 @@ for (const w of ['fanout', 'chain', 'router'] as const) {
   if (shapes[w] !== undefined) console.log(`  ${w.padEnd(7)} ${describe[w]}; journal: ${shapes[w]}`);
 }
 console.log(
-  '  baseline: the same ModelClient chat calls and SkillRunner.execute calls with plain async/Promise.all, ' +
+  '  baseline: the same ModelClient chat calls and SkillInvoker.invoke calls with plain async/Promise.all, ' +
     'no scheduler/store/journal, same window.',
 );
 console.log(

@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/sandbox.ts [--calls 4000] [--concurrency 4] [--cold 10]
  *
- * Warm rows: `--calls` calls of a no-op tool skill through `SkillRunner.execute` (policy, limits,
+ * Warm rows: `--calls` calls of a no-op tool skill through `SkillInvoker.invoke` (policy, limits,
  * input schema, the framed channel, output checks), `--concurrency` at once with as many warm
  * processes. Cold row: a new executor each time, so the time includes starting the sandbox.
  */
@@ -16,11 +16,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   detectConfinement,
+  LocalDispatcher,
+  PromptExecutor,
+  SkillInvoker,
   SkillPolicy,
   SkillRegistry,
-  SkillRunner,
   ShellExecutor,
   ToolExecutor,
+  WorkflowExecutor,
 } from '../src/skills/index.js';
 import { loadSkillsFromDirectories } from '../src/skills/index.js';
 
@@ -118,15 +121,27 @@ async function runnerFor(dir: string, sandbox: 'auto' | 'node') {
     warmProcesses: CONCURRENCY,
     maxProcessesPerSkill: CONCURRENCY,
   });
-  return {
-    confinement,
-    runner: new SkillRunner({
-      registry,
-      policy,
-      toolExecutor: tool,
-      shellExecutor: new ShellExecutor({ policy, sandbox: confinement }),
+  const holder: { invoker?: SkillInvoker } = {};
+  const invoker = new SkillInvoker({
+    registry,
+    policy,
+    dispatcher: new LocalDispatcher({
+      tool,
+      shell: new ShellExecutor({ policy, sandbox: confinement }),
+      prompt: new PromptExecutor(),
+      workflow: new WorkflowExecutor((ref, input, ctx) =>
+        holder
+          .invoker!.invoke({ skill: ref, input, door: 'workflow', signal: ctx.signal })
+          .then((r) => r.output),
+      ),
     }),
+  });
+  holder.invoker = invoker;
+  const runner = {
+    execute: (ref: string, input: unknown) => invoker.invoke({ skill: ref, input, door: 'cli' }),
+    close: () => invoker.close(),
   };
+  return { confinement, runner };
 }
 
 async function warm(dir: string, sandbox: 'auto' | 'node'): Promise<Row> {

@@ -132,6 +132,10 @@ interface ModelTurn {
   tool_calls: { id: string; name: string; arguments: string }[];
   finish_reason: string | null;
   model: string;
+  /** The model's reasoning (`<think>` blocks, `reasoning_content`), kept apart from the answer. */
+  reasoning?: string | null;
+  /** The answer was cut off (`finish_reason: length`). */
+  truncated?: boolean;
 }
 
 /**
@@ -180,6 +184,7 @@ export async function runAgent(
         key: `${keyPrefix}/t${turn}/model`,
         kind: 'model',
         name: backend.model,
+        agent: agent.name,
         input: {
           agent: agent.name,
           turn,
@@ -215,6 +220,8 @@ export async function runAgent(
             })),
             finish_reason: result.finish_reason,
             model: result.model,
+            ...(result.reasoning === null ? {} : { reasoning: result.reasoning }),
+            ...(result.truncated ? { truncated: true } : {}),
           },
           usage: {
             input_tokens: result.usage.input_tokens,
@@ -225,6 +232,14 @@ export async function runAgent(
       },
     );
 
+    if (modelTurn.truncated === true) {
+      exec.warn({
+        code: 'truncated',
+        message: `the answer of ${agent.name} (turn ${turn}) was cut off by the model's length limit`,
+        step_key: `${keyPrefix}/t${turn}/model`,
+        agent: agent.name,
+      });
+    }
     if (modelTurn.tool_calls.length === 0) {
       const text = modelTurn.content ?? '';
       messages.push({ role: 'assistant', content: text });
@@ -248,7 +263,13 @@ export async function runAgent(
         messages.push({ role: 'tool', tool_call_id: call.id, content: `transferred to ${transfer.target}` });
         return { kind: 'transfer', target: transfer.target, tool: call.name, messages };
       }
-      const result = await callSkill(exec, env, { skill: byTool.get(call.name), call, key, branch });
+      const result = await callSkill(exec, env, {
+        skill: byTool.get(call.name),
+        call,
+        key,
+        branch,
+        agent: agent.name,
+      });
       messages.push({ role: 'tool', tool_call_id: call.id, content: toolResultText(result) });
     }
   }
@@ -269,6 +290,7 @@ async function callSkill(
     call: { id: string; name: string; arguments: string };
     key: string;
     branch: string;
+    agent: string;
   },
 ): Promise<unknown> {
   const { skill, call, key } = p;
@@ -293,9 +315,9 @@ async function callSkill(
     env.skills.check(skill);
   } catch (err) {
     if (!(err instanceof ApprovalRequiredError)) return { error: toSkillplaneError(err).toJSON() };
-    const found = await env.store.getApprovalForStep(exec.run.id, key);
+    const found = await env.approvals.forStep(exec.run.id, key);
     if (found === undefined) {
-      const created = await env.requestApproval(exec, {
+      const created = await env.approvals.request(exec.run, {
         stepKey: key,
         skill,
         args,
@@ -319,24 +341,25 @@ async function callSkill(
         name: skill.ref,
         input: args,
         branch: p.branch,
+        agent: p.agent,
         // A skill with side effects is never retried blindly.
         maxRetries: risky ? 0 : env.config.agents.max_step_retries,
       },
       async (signal, attempt, spanId) => {
         try {
-          const r = await env.skills.execute(skill, args, {
+          const r = await env.skills.invoke({
+            skill,
+            input: args,
+            door: 'run',
             signal,
+            principal: exec.run.principal,
             runId: exec.run.id,
+            stepKey: key,
             idempotencyKey: `${exec.run.id}:${key}`,
             attempt: attempt + 1,
-            ...(exec.run.principal === null ? {} : { principal: exec.run.principal }),
             traceparent: formatTraceparent(exec.run.trace_id, spanId),
             ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
             ...(approval === undefined ? {} : { approval }),
-          });
-          await env.audit(exec.run, 'skill.execute', skill.ref, {
-            step_key: key,
-            duration_ms: Math.round(r.durationMs),
           });
           return { output: r.output };
         } catch (err) {

@@ -1,9 +1,9 @@
 import type { Config } from '../config/index.js';
-import type { ChatRequest, ChatResult, Priority } from '../models/index.js';
-import type { Skill, SkillCallContext, SkillCallResult } from '../skills/index.js';
-import type { Approval, Run, RunStore } from '../store/index.js';
+import type { ChatRequest, ChatResult } from '../models/index.js';
+import type { Skill, SkillCallResult, SkillInvocation } from '../skills/index.js';
+import type { Priority } from '../vocabulary/index.js';
+import type { ApprovalDesk } from './approvals.js';
 import type { AgentCatalog } from './definitions.js';
-import type { RunExecution } from './execution.js';
 
 /** One inference backend as the agent loop sees it. */
 export interface ChatBackend {
@@ -27,21 +27,16 @@ export interface SkillPort {
   checkInput(skill: Skill, input: unknown): void;
   /** Every risk tag that applies to the skill (the union over all loaded versions of its id). */
   riskTags(skill: Skill): string[];
-  execute(skill: Skill, input: unknown, ctx: SkillCallContext): Promise<SkillCallResult>;
+  /** The one skill call (policy, limits, deadline, dispatcher, audit). */
+  invoke(inv: SkillInvocation): Promise<SkillCallResult>;
 }
 
 /** Everything a strategy needs, wired by the runtime. */
 export interface RunEnvironment {
   config: Config;
-  store: RunStore;
   models: { get(name: string): ChatBackend };
   skills: SkillPort;
   agents: AgentCatalog;
-  /** Stores an approval request for a risk-tagged skill call. */
-  requestApproval(
-    exec: RunExecution,
-    req: { stepKey: string; skill: Skill; args: unknown; riskTags: string[] },
-  ): Promise<Approval>;
-  /** Appends to the audit trail; never throws. */
-  audit(run: Run, action: string, target: string, data?: Record<string, unknown>): Promise<void>;
+  /** Requests and looks up approvals of risk-tagged skill calls. */
+  approvals: Pick<ApprovalDesk, 'request' | 'forStep'>;
 }

@@ -1,6 +1,7 @@
 import { BudgetExhaustedError, SkillplaneError, toSkillplaneError } from '../errors/index.js';
 import type { RunStore, Run, RunUsage, Step, StepKind, StoredError } from '../store/index.js';
 import { newSpanId } from '../tracing/index.js';
+import type { StepRef } from '../vocabulary/index.js';
 import { abortableSleep } from './abort.js';
 import { backoffDelayMs, isRetryable } from './retry.js';
 
@@ -19,6 +20,8 @@ export interface StepSpec {
   name: string;
   input: unknown;
   branch: string;
+  /** The agent the step runs for (model and skill steps of an agent loop). */
+  agent?: string;
   parentSeq?: number | null;
   /** Attempts after the first; 0 = never retried (risk-tagged skills). */
   maxRetries: number;
@@ -66,6 +69,16 @@ interface ExecutionState {
   /** Estimates of steps in flight, so concurrent branches cannot overspend together. */
   reservedTokens: number;
   reservedCost: number;
+  /** Warnings recorded by the steps of this execution (a truncated answer, …). */
+  warnings: RunWarning[];
+}
+
+/** Something a run's result should carry besides its answer: a truncated model answer, … */
+export interface RunWarning {
+  code: string;
+  message: string;
+  step_key?: string;
+  agent?: string;
 }
 
 /**
@@ -91,6 +104,7 @@ export class RunExecution {
       replayed: 0,
       reservedTokens: 0,
       reservedCost: 0,
+      warnings: [],
     };
   }
 
@@ -102,6 +116,17 @@ export class RunExecution {
   /** Usage so far (live, shared by every branch). */
   get usage(): RunUsage {
     return this.state.usage;
+  }
+
+  /** Records a warning; the run's result carries every warning of its execution. */
+  warn(warning: RunWarning): void {
+    if (!this.state.warnings.some((w) => w.code === warning.code && w.step_key === warning.step_key))
+      this.state.warnings.push(warning);
+  }
+
+  /** The warnings recorded so far. */
+  get warnings(): readonly RunWarning[] {
+    return this.state.warnings;
   }
 
   /** Steps replayed from the store in this execution (for tests and metrics). */
@@ -205,13 +230,11 @@ export class RunExecution {
             name: spec.name,
             input: spec.input,
             branch: spec.branch,
+            agent: spec.agent ?? null,
             parent_seq: spec.parentSeq ?? null,
             span_id: spanId,
           },
-          {
-            type: 'step.started',
-            data: { key: spec.key, kind: spec.kind, name: spec.name, branch: spec.branch },
-          },
+          { type: 'step.started', data: this.ref(spec) },
         ),
       );
       if (begun.status === 'completed') {
@@ -243,14 +266,7 @@ export class RunExecution {
             { usage: snapshot, checkpoint },
             {
               type: 'step.completed',
-              data: {
-                key: spec.key,
-                seq: begun.seq,
-                kind: spec.kind,
-                name: spec.name,
-                branch: spec.branch,
-                usage: snapshot,
-              },
+              data: { ...this.ref(spec), seq: begun.seq, usage: snapshot },
             },
           ),
         );
@@ -270,15 +286,7 @@ export class RunExecution {
             { usage: snapshot },
             {
               type: cancelled ? 'step.cancelled' : 'step.failed',
-              data: {
-                key: spec.key,
-                seq: begun.seq,
-                kind: spec.kind,
-                name: spec.name,
-                branch: spec.branch,
-                error: storedError(err),
-                attempt: attempt + 1,
-              },
+              data: { ...this.ref(spec), seq: begun.seq, error: storedError(err), attempt: attempt + 1 },
             },
           ),
         ).catch(() => undefined);
@@ -289,6 +297,17 @@ export class RunExecution {
         await (this.opts.sleep ?? abortableSleep)(delay, this.signal);
       }
     }
+  }
+
+  /** How a step is named in its events. */
+  private ref(spec: StepSpec): StepRef {
+    return {
+      key: spec.key,
+      kind: spec.kind,
+      name: spec.name,
+      branch: spec.branch,
+      ...(spec.agent === undefined ? {} : { agent: spec.agent }),
+    };
   }
 
   /** Waits for every pending store write of this run. */

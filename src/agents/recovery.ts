@@ -27,17 +27,10 @@ export class LeaseLostError extends SkillplaneError {
 }
 
 /**
- * Error codes meaning "the database is out of reach", not "the run is wrong": the stores' own,
- * plus driver codes the stores pass through raw (disk full, PostgreSQL `too_many_connections`).
+ * Error codes meaning "the database is out of reach", not "the run is wrong". The drivers map
+ * their own codes (SQLITE_FULL, PostgreSQL 53300, …) to these.
  */
-const OUTAGE_CODES = new Set([
-  'store_unavailable',
-  'store_busy',
-  'store_full',
-  'store_closed',
-  'SQLITE_FULL',
-  '53300',
-]);
+const OUTAGE_CODES = new Set(['store_unavailable', 'store_busy', 'store_full', 'store_closed']);
 
 /**
  * True when `err` says the store could not be written (connection lost, locked, disk full,
@@ -48,7 +41,7 @@ export function isStoreOutage(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code !== 'string') continue;
-    if (OUTAGE_CODES.has(code) || code.startsWith('SQLITE_IOERR')) return true;
+    if (OUTAGE_CODES.has(code)) return true;
   }
   return false;
 }

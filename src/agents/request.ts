@@ -5,7 +5,7 @@ import { PRIORITIES } from '../vocabulary/index.js';
 export { PRIORITIES };
 export type { Priority } from '../vocabulary/index.js';
 
-export const STRATEGIES = ['single', 'router', 'handoff', 'parallel_map'] as const;
+export const STRATEGIES = ['single', 'router', 'handoff', 'parallel_map', 'sequence'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 const chatMessageSchema = z.strictObject({
@@ -49,14 +49,24 @@ export const runRequestSchema = z
         fail_fast: z.boolean().default(true),
         /** parallel_map: branches in flight at once for this run. */
         max_parallelism: z.number().int().positive().max(256).optional(),
-        /** Opta-LMX role chain semantics (router runs roles in order; handoff chains outputs). */
-        opta_roles: z.boolean().default(false),
-        /** Per-role system prompts and models (Opta-LMX). */
-        role_system_prompts: z.record(z.string(), z.string()).optional(),
-        role_models: z.record(z.string(), z.string()).optional(),
-        role_tools: z.record(z.string(), z.array(z.string())).optional(),
+        /** sequence: each agent gets the previous agent's answer as its input (default true). */
+        pass_output: z.boolean().default(true),
+        /**
+         * Per-agent settings for this run: `instructions` replace the agent's system prompt, `model`
+         * names another backend, `skills` narrows the agent's skills (never widens them).
+         */
+        overrides: z
+          .record(
+            z.string().min(1),
+            z.strictObject({
+              instructions: z.string().optional(),
+              model: z.string().min(1).optional(),
+              skills: z.array(z.string().min(1)).max(256).optional(),
+            }),
+          )
+          .optional(),
       })
-      .default({ fail_fast: true, opta_roles: false }),
+      .default({ fail_fast: true, pass_output: true }),
   })
   .superRefine((r, ctx) => {
     const need = (ok: boolean, path: string, message: string) => {
@@ -71,6 +81,9 @@ export const runRequestSchema = z
         'agents',
         'router needs a router agent or candidate agents',
       );
+    }
+    if (r.strategy === 'sequence') {
+      need((r.agents?.length ?? 0) > 0, 'agents', 'sequence needs a list of agents');
     }
     if (r.strategy === 'parallel_map') {
       need(

@@ -1,12 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VisibilityPolicy } from '../access/index.js';
-import type { App } from '../app/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import type { ApiMetrics } from './metrics.js';
 import type { SseHub } from './sse.js';
 
 /** What every route plugin of the API gets. */
 export interface ApiContext {
-  app: App;
+  /** The application, through its narrow ports. */
+  ports: EdgePorts;
   hub: SseHub;
   metrics: ApiMetrics;
   /** Set when shutdown begins: `/readyz` answers 503 and `?wait` requests return at once. */

@@ -10,6 +10,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_request: 400,
   input_invalid: 400,
   unknown_agent: 400,
+  unknown_model: 400,
   invalid_cursor: 400,
   invalid_input_json: 400,
   unauthorized: 401,

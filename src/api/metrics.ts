@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { App } from '../app/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import type { RunNotification } from '../agents/index.js';
 
 /** Prometheus metrics of one server; a registry of its own, so several servers can coexist. */
@@ -10,11 +10,9 @@ export class ApiMetrics {
   private readonly latency: Histogram<'method' | 'route' | 'status'>;
   private readonly runs: Counter<'status'>;
   private readonly onRun: (n: RunNotification) => void;
+  private readonly unsubscribe: () => void;
 
-  constructor(
-    private readonly app: App,
-    opts: { defaultMetrics?: boolean } = {},
-  ) {
+  constructor(ports: EdgePorts, opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: 'skillplane_' });
@@ -40,15 +38,15 @@ export class ApiMetrics {
     this.onRun = (n) => {
       if (n.status !== undefined) this.runs.inc({ status: n.status });
     };
-    app.runtime.on('run', this.onRun);
+    this.unsubscribe = ports.runs.onAny(this.onRun);
 
-    const runtime = app.runtime;
+    const runsPort = ports.runs;
     new Gauge({
       name: 'skillplane_runs_active',
       help: 'Runs queued or executing in this process',
       registers,
       collect() {
-        this.set(runtime.activeRuns);
+        this.set(runsPort.active());
       },
     });
     new Gauge({
@@ -57,7 +55,7 @@ export class ApiMetrics {
       labelNames: ['priority'],
       registers,
       collect() {
-        const q = runtime.scheduler.stats().queued;
+        const q = runsPort.stats().queued;
         for (const [p, n] of Object.entries(q)) this.set({ priority: p }, n);
       },
     });
@@ -66,7 +64,7 @@ export class ApiMetrics {
       help: 'Runs holding a scheduler slot',
       registers,
       collect() {
-        this.set(runtime.scheduler.stats().running);
+        this.set(runsPort.stats().running);
       },
     });
     new Gauge({
@@ -74,10 +72,10 @@ export class ApiMetrics {
       help: 'Maximum queued runs (max_queued_runs)',
       registers,
       collect() {
-        this.set(runtime.scheduler.stats().capacity);
+        this.set(runsPort.stats().capacity);
       },
     });
-    const models = app.models;
+    const models = ports.models;
     new Gauge({
       name: 'skillplane_model_in_flight',
       help: 'Model requests in flight, by backend',
@@ -126,6 +124,6 @@ export class ApiMetrics {
   }
 
   close(): void {
-    this.app.runtime.off('run', this.onRun);
+    this.unsubscribe();
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { STRATEGIES, runRequestSchema } from '../agents/index.js';
+import { runRequestSchema } from '../agents/index.js';
+import { optaLegacyRunBodySchema, optaRunBodySchema } from '../interop/index.js';
 import { PRIORITIES, RUN_STATUSES } from '../vocabulary/index.js';
 
 /*
@@ -33,51 +34,12 @@ export const nativeRunBodySchema = z.strictObject({
   idempotency_key: z.string().min(1).max(256).optional(),
 });
 
-/** Opta priorities beside ours (`high` → interactive, `low` → batch). */
-const optaPriority = z.enum(['interactive', 'normal', 'batch', 'high', 'low']);
-
-const optaFields = {
-  strategy: z.enum(STRATEGIES).optional(),
-  prompt: z.string().min(1).optional(),
-  roles: z.array(z.string().min(1)).min(1).max(256).optional(),
-  /** Extension: the agent of a single-agent request without roles. */
-  agent: z.string().min(1).optional(),
-  model: z.string().min(1).optional(),
-  role_models: z.record(z.string(), z.string()).optional(),
-  role_system_prompts: z.record(z.string(), z.string()).optional(),
-  role_tools: z.record(z.string(), z.array(z.string())).optional(),
-  max_parallelism: z.number().int().positive().max(256).optional(),
-  timeout_sec: z.number().positive().max(86_400).optional(),
-  priority: optaPriority.optional(),
-  approval_required: z.boolean().optional(),
-  token_budget: z.number().int().positive().nullable().optional(),
-  cost_budget_usd: z.number().positive().nullable().optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-};
-
-/** Opta-LMX: `{request: {strategy, prompt, roles, …}}`. */
-export const optaRunBodySchema = z.strictObject({
-  request: z.strictObject(optaFields),
-  idempotency_key: z.string().min(1).max(256).optional(),
-});
-
-/** Opta-LMX legacy: `{agent, input: {strategy, prompt | message, roles, …}}`. */
-export const optaLegacyRunBodySchema = z.strictObject({
-  agent: z.string().min(1).optional(),
-  input: z.strictObject({ ...optaFields, message: z.string().min(1).optional() }),
-  priority: optaPriority.optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  idempotency_key: z.string().min(1).max(256).optional(),
-});
-
 /** Any accepted run-creation body (validated against the one its shape selects). */
 export const createRunBodySchema = z
   .union([nativeRunBodySchema, optaRunBodySchema, optaLegacyRunBodySchema])
   .meta({ id: 'CreateRunBody' });
 
 export type NativeRunBody = z.infer<typeof nativeRunBodySchema>;
-export type OptaRunBody = z.infer<typeof optaRunBodySchema>;
-export type OptaLegacyRunBody = z.infer<typeof optaLegacyRunBodySchema>;
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 
 /** Picks the schema a run body is validated against, so errors name the fields of that shape. */

@@ -13,7 +13,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { App } from '../app/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import { zodIssues } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
 import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
@@ -106,15 +106,15 @@ declare module 'fastify' {
 }
 
 /**
- * Builds the HTTP API over an application (not listening). Every route — plugins registered at
+ * Builds the HTTP API over an application's edge ports (`app.ports`; not listening). Every route — plugins registered at
  * the marked spot included — shares the error handler (problem+json), the host/origin guard of an
  * open server, authentication (checked before the body is read), request ids, the per-key rate
  * limit, CORS, the JSON limits of request bodies and metrics. The HTTP server gets the configured
  * timeouts and connection cap. Throws `config_invalid` when auth would be open on a non-loopback
  * host.
  */
-export async function buildServer(app: App, opts: ServerOptions = {}): Promise<FastifyInstance> {
-  const config = app.config;
+export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const config = ports.config;
   const host = opts.host ?? config.server.host;
   const auth = resolveAuthSettings(config, host, opts.env);
   const fastifyOptions: FastifyHttpOptions<Server> = {
@@ -142,9 +142,9 @@ export async function buildServer(app: App, opts: ServerOptions = {}): Promise<F
     opts.validateResponses === true ? serializerCompiler : plainSerializerCompiler,
   );
 
-  const metrics = new ApiMetrics(app, { defaultMetrics: opts.defaultMetrics ?? true });
+  const metrics = new ApiMetrics(ports, { defaultMetrics: opts.defaultMetrics ?? true });
   const ctx: ApiContext = {
-    app,
+    ports,
     hub: new SseHub({
       maxStreams: config.server.max_sse_streams,
       maxPerPrincipal: config.server.max_sse_streams_per_principal,
@@ -211,14 +211,14 @@ export async function buildServer(app: App, opts: ServerOptions = {}): Promise<F
   // ids, guards, rate limit, CORS, JSON limits and metrics above, and authorize each request with
   // the same keys; errors of the root hooks are shaped by each door's own error handler.
   await fastify.register(mcpPlugin, {
-    app,
+    ports,
     authorize,
     allowedOrigins: config.server.cors_origins,
     maxSessions: config.server.max_mcp_sessions,
     maxSessionsPerPrincipal: config.server.max_mcp_sessions_per_principal,
     statusForCode,
   });
-  await fastify.register(openclawPlugin, { app, authorize });
+  await fastify.register(openclawPlugin, { ports, authorize });
 
   fastify.addHook('preClose', async () => {
     ctx.state.shuttingDown = true;
@@ -242,12 +242,12 @@ export interface StartedServer {
 
 /** Builds and starts the API on `host:port` (`port` 0 picks a free port; `url` has the real one). */
 export async function startServer(
-  app: App,
+  ports: EdgePorts,
   opts: ServerOptions & { host?: string; port?: number } = {},
 ): Promise<StartedServer> {
-  const host = opts.host ?? app.config.server.host;
-  const port = opts.port ?? app.config.server.port;
-  const server = await buildServer(app, { ...opts, host });
+  const host = opts.host ?? ports.config.server.host;
+  const port = opts.port ?? ports.config.server.port;
+  const server = await buildServer(ports, { ...opts, host });
   await server.listen({ host, port });
   const address = server.server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Runtime, RunNotification } from '../agents/index.js';
+import { isTerminalEvent } from '../vocabulary/index.js';
+import type { RunNotification } from '../agents/index.js';
+import type { RunsPort } from '../ports/index.js';
 import { SkillplaneError } from '../errors/index.js';
 import type { RunEvent } from '../store/index.js';
 
 /** Event types after which a run's stream ends. */
-const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 const PAGE = 500;
 
 /** One run followed by a stream, from `afterSeq` on. */
@@ -109,7 +110,7 @@ function format(event: RunEvent, id: string): string {
 export function streamEvents(
   request: FastifyRequest,
   reply: FastifyReply,
-  runtime: Runtime,
+  runtime: RunsPort,
   hub: SseHub,
   targets: StreamTarget[],
   options: SseOptions,
@@ -168,7 +169,7 @@ export function streamEvents(
             if (closed) return;
             c.afterSeq = e.seq;
             raw.write(format(e, options.multiplexed ? positions() : String(e.seq)));
-            if (TERMINAL_EVENTS.has(e.type)) c.done = true;
+            if (isTerminalEvent(e.type)) c.done = true;
           }
           if (events.length < PAGE || c.done) break;
         }

@@ -16,17 +16,16 @@ export function ownerFilter(ctx: ApiContext, viewer: Principal): { principal?: s
 
 /** A run the caller may see; `not_found` otherwise (never revealing that it exists). */
 export async function getVisibleRun(ctx: ApiContext, viewer: Principal, id: string): Promise<Run> {
-  const run = await ctx.app.runtime.getRun(id);
+  const run = await ctx.ports.runs.getRun(id);
   if (!canSeeRun(viewer, run, ctx.visibility)) throw new NotFoundError('run', id);
   return run;
 }
 
 /** An approval whose run the caller may see; `not_found` otherwise. */
 export async function getVisibleApproval(ctx: ApiContext, viewer: Principal, id: string): Promise<Approval> {
-  const approval = await ctx.app.store.getApproval(id);
-  if (approval === undefined) throw new NotFoundError('approval', id);
+  const approval = await ctx.ports.approvals.get(id);
   if (visibleOwner(viewer, ctx.visibility) === undefined) return approval;
-  const run = await ctx.app.store.getRun(approval.run_id);
+  const run = await ctx.ports.runs.getRun(approval.run_id).catch(() => undefined);
   if (run === undefined || !canSeeRun(viewer, run, ctx.visibility)) throw new NotFoundError('approval', id);
   return approval;
 }

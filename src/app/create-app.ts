@@ -3,10 +3,12 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { resolveConfigPath, type Config, type LoadedConfig } from '../config/index.js';
 import type { AgentCatalog } from '../agents/index.js';
-import { buildAgentCatalog, Runtime, type SkillPort } from '../agents/index.js';
+import { buildAgentCatalog, Runtime, skillPatternMatches, type SkillPort } from '../agents/index.js';
 import { ModelRegistry } from '../models/index.js';
-import { createSkillService, type SkillService } from '../skills/index.js';
+import { createSkillService, type SkillService, type ToolProcessEvent } from '../skills/index.js';
 import { openRunStore, type RunStore } from '../store/index.js';
+import type { EdgePorts } from '../ports/index.js';
+import { edgePorts } from './ports.js';
 
 /** Everything a server, the CLI or a test needs, wired from one configuration. */
 export interface App {
@@ -17,6 +19,8 @@ export interface App {
   models: ModelRegistry;
   agents: AgentCatalog;
   runtime: Runtime;
+  /** The narrow ports the edges (API, MCP) work through. */
+  ports: EdgePorts;
   /** Stops the runtime (graceful), the watchers, warm processes and the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -35,6 +39,8 @@ export interface CreateAppOptions {
   retryBaseMs?: number;
   /** Run lease length in ms (default: `store.lease_sec` × 1000). */
   leaseMs?: number;
+  /** Called on every sandbox process spawn, reuse and exit. */
+  onProcessEvent?: (event: ToolProcessEvent) => void;
 }
 
 /** Adapts the skill service to what the agent loop needs. */
@@ -43,12 +49,44 @@ function skillPort(service: SkillService): SkillPort {
     tryResolve: (ref) => service.registry.get(ref),
     listLatest: () => service.registry.list({ latestOnly: true }),
     check: (skill) => {
-      service.runner.check(skill);
+      service.invoker.check(skill);
     },
     riskTags: (skill) => service.policy.riskTags(skill),
-    checkInput: (skill, input) => service.runner.assertInputLimits(skill, input),
-    execute: (skill, input, ctx) => service.runner.execute(skill, input, ctx),
+    checkInput: (skill, input) => service.invoker.assertInputLimits(skill, input),
+    invoke: (inv) => service.invoker.invoke(inv),
   };
+}
+
+/**
+ * Mistakes in agent definitions that would only show at run time: a model no backend serves, a
+ * skill pattern that matches no loaded skill (skills may still appear by hot reload, so these are
+ * warnings, not errors).
+ */
+export function agentWarnings(
+  agents: AgentCatalog,
+  models: ModelRegistry,
+  skills: SkillService,
+): { fields: Record<string, unknown>; message: string }[] {
+  const out: { fields: Record<string, unknown>; message: string }[] = [];
+  const loaded = skills.registry.list({ latestOnly: true });
+  for (const a of agents.list()) {
+    if (!models.has(a.model))
+      out.push({
+        fields: { agent: a.name, model: a.model, backends: models.names() },
+        message: `agent ${a.name} names model ${a.model}, which no backend serves: its runs will be refused`,
+      });
+    for (const pattern of a.skills) {
+      const matches = pattern.includes('*')
+        ? loaded.some((s) => skillPatternMatches(pattern, s.id))
+        : skills.registry.has(pattern);
+      if (!matches)
+        out.push({
+          fields: { agent: a.name, skill: pattern },
+          message: `agent ${a.name} lists skill ${pattern}, which matches no loaded skill`,
+        });
+    }
+  }
+  return out;
 }
 
 /** Opens the configured store (creating the SQLite folder) unless one is given. */
@@ -78,15 +116,27 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
   let skills: SkillService | undefined;
   let models: ModelRegistry | undefined;
   try {
+    const logger = opts.logger;
     skills = await createSkillService(loaded, {
       ...(opts.watch === undefined ? {} : { watch: opts.watch }),
-      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...(logger === undefined ? {} : { logger }),
+      ...(opts.onProcessEvent === undefined ? {} : { onProcessEvent: opts.onProcessEvent }),
+      // Every skill call, through any door, leaves one audit entry; a failed write is logged.
+      audit: {
+        append: (entry) =>
+          store.appendAudit(entry).then(
+            () => undefined,
+            (err: unknown) => logger?.warn({ err: (err as Error).message }, 'audit write failed'),
+          ),
+      },
     });
     models = new ModelRegistry(config.models);
     const agents = buildAgentCatalog(
       config.agents.definitions,
       config.agents.directories.map((d) => resolve(loaded.baseDir, d)),
     );
+    for (const warning of agentWarnings(agents, models, skills))
+      logger?.warn(warning.fields, warning.message);
     const runtime = new Runtime({
       config,
       store,
@@ -101,14 +151,10 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
     if (opts.start ?? true) await runtime.start();
     const s = skills;
     const m = models;
+    const parts = { loaded, config, store, skills: s, models: m, agents, runtime };
     return {
-      loaded,
-      config,
-      store,
-      skills: s,
-      models: m,
-      agents,
-      runtime,
+      ...parts,
+      ports: edgePorts(parts),
       async close(graceMs?: number) {
         await runtime.close(graceMs);
         await s.close();

@@ -1,7 +1,6 @@
 import type { Runtime } from '../agents/index.js';
+import { isTerminalEvent } from '../vocabulary/index.js';
 import type { RunEvent } from '../store/index.js';
-
-const TERMINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 
 function describe(e: RunEvent): string | undefined {
   const d = (e.data ?? {}) as Record<string, unknown>;
@@ -61,7 +60,7 @@ export async function followRun(
         after = e.seq;
         const line = describe(e);
         if (line !== undefined) write(`${opts.prefix ?? ''}${line}`);
-        if (TERMINAL.has(e.type)) return after;
+        if (isTerminalEvent(e.type)) return after;
         if (e.type === 'run.waiting_approval' && opts.stopOnApproval !== false) return after;
       }
       await new Promise<void>((resolve) => {

@@ -80,7 +80,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       const app = await createApp(loaded, { logger, ...(nodeId === undefined ? {} : { nodeId }) });
       let started;
       try {
-        started = await startServer(app, { logger });
+        started = await startServer(app.ports, { logger });
       } catch (err) {
         await app.close(0).catch(() => undefined);
         throw err;

@@ -166,7 +166,10 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
         const onSigint = () => controller.abort();
         process.once('SIGINT', onSigint);
         try {
-          const result = await service.runner.execute(id, input, {
+          const result = await service.invoker.invoke({
+            skill: id,
+            input,
+            door: 'cli',
             signal: controller.signal,
             principal: 'cli',
             ...(opts.approve === true

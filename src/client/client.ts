@@ -1,4 +1,6 @@
 import { apiErrorFrom, SkillplaneApiError, SkillplaneConnectionError } from './errors.js';
+import { isTerminal, isTerminalEvent } from '../vocabulary/index.js';
+import { queryString, sleep } from './query.js';
 import { parseSse } from './sse.js';
 import type {
   AgentSummary,
@@ -36,39 +38,8 @@ export interface SkillplaneClientOptions {
   headers?: Record<string, string>;
 }
 
-const TERMINAL_EVENTS = new Set(['run.completed', 'run.failed', 'run.cancelled']);
-const TERMINAL_STATUSES = new Set(['completed', 'failed', 'cancelled']);
 /** Statuses worth reconnecting an event stream on: the server is restarting or a proxy hiccupped. */
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
-
-type Query = Record<string, string | number | boolean | string[] | undefined>;
-
-function queryString(query: Query): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) {
-      if (v.length > 0) params.set(k, v.join(','));
-    } else params.set(k, String(v));
-  }
-  const s = params.toString();
-  return s === '' ? '' : `?${s}`;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * A typed client of the skillplane HTTP API over `fetch`. Every non-2xx answer becomes a
@@ -141,7 +112,7 @@ export class SkillplaneClient {
   async waitForRun(id: string, options: WaitForRunOptions = {}): Promise<ApiRun> {
     const stopOnApproval = options.stopOnApproval ?? true;
     const settled = (run: ApiRun) =>
-      TERMINAL_STATUSES.has(run.status) || (stopOnApproval && run.status === 'waiting_approval');
+      isTerminal(run.status) || (stopOnApproval && run.status === 'waiting_approval');
     const signals: AbortSignal[] = [];
     if (options.signal !== undefined) signals.push(options.signal);
     const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
@@ -152,7 +123,7 @@ export class SkillplaneClient {
     if (settled(run)) return run;
     try {
       for await (const e of this.events(id, signal === undefined ? {} : { signal })) {
-        const relevant = TERMINAL_EVENTS.has(e.type) || (stopOnApproval && e.type === 'run.waiting_approval');
+        const relevant = isTerminalEvent(e.type) || (stopOnApproval && e.type === 'run.waiting_approval');
         if (!relevant) continue;
         // An old `run.waiting_approval` from the history may be already decided: ask the run.
         run = await this.getRun(id, signal === undefined ? {} : { signal });
@@ -230,7 +201,7 @@ export class SkillplaneClient {
           last = event.seq;
           failures = 0;
           yield event;
-          if (TERMINAL_EVENTS.has(event.type)) return;
+          if (isTerminalEvent(event.type)) return;
         }
       } catch (err) {
         options.signal?.throwIfAborted();
@@ -249,7 +220,7 @@ export class SkillplaneClient {
         if (err instanceof SkillplaneApiError && !RETRYABLE_STATUSES.has(err.status)) throw err;
         return undefined;
       });
-      if (run !== undefined && TERMINAL_STATUSES.has(run.status)) {
+      if (run !== undefined && isTerminal(run.status)) {
         // Anything written before the close is in the store: one last read without waiting.
         const rest = await this.readRemaining(path, last, options.signal);
         for (const e of rest) {

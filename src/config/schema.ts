@@ -29,6 +29,11 @@ export const modelBackendSchema = z.strictObject({
   price_per_1k_output: z.number().nonnegative().default(0),
   timeout_sec: z.number().positive().default(120),
   max_retries: z.number().int().min(0).max(10).default(2),
+  /**
+   * Other names clients may use for this backend in `model` (Opta-LMX sends model ids such as
+   * `qwen2.5-coder` or `llama3.1:8b`). `auto` always means the `default` backend.
+   */
+  aliases: z.array(z.string().min(1)).default([]),
 });
 
 /** An agent: a model, its instructions, the skills it may call and whom it may hand off to. */

@@ -1,10 +1,11 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import { PRIORITIES, STRATEGIES } from '../agents/index.js';
 import type { RunRequestInput } from '../agents/index.js';
 import { canSeeRun, visibilityPolicy } from '../access/index.js';
 import { NotFoundError, toSkillplaneError } from '../errors/index.js';
 import type { Run } from '../store/index.js';
+import { runSummary } from '../interop/index.js';
 import { describeError, errorResult, okResult, type McpCallContext } from './results.js';
 
 /** Names of the agents tools. */
@@ -122,23 +123,6 @@ export function agentToolScope(name: AgentToolName): 'runs:read' | 'runs:write' 
   return name === 'agents__get_run' ? 'runs:read' : 'runs:write';
 }
 
-/** What an MCP caller sees of a run (with Opta-LMX's aliases). */
-export function runSummary(run: Run): Record<string, unknown> {
-  return {
-    run_id: run.id,
-    status: run.status,
-    agent: run.agent,
-    strategy: run.strategy,
-    result: run.result ?? null,
-    error: run.error,
-    usage: run.usage,
-    tokens_used: run.usage.input_tokens + run.usage.output_tokens,
-    estimated_cost_usd: run.usage.cost_usd,
-    created_at: run.created_at,
-    finished_at: run.finished_at,
-  };
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -146,9 +130,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
 const START_FIELDS = ['agent', 'agents', 'strategy', 'input', 'items', 'priority'] as const;
 
 /** A run the caller may see (the API's visibility rule); `not_found` otherwise, as for a missing one. */
-async function visibleRun(app: App, runId: string, ctx: McpCallContext): Promise<Run> {
-  const run = await app.runtime.getRun(runId);
-  if (!canSeeRun({ name: ctx.principal, scopes: ctx.scopes }, run, visibilityPolicy(app.config)))
+async function visibleRun(ports: EdgePorts, runId: string, ctx: McpCallContext): Promise<Run> {
+  const run = await ports.runs.getRun(runId);
+  if (!canSeeRun({ name: ctx.principal, scopes: ctx.scopes }, run, visibilityPolicy(ports.config)))
     throw new NotFoundError('run', runId);
   return run;
 }
@@ -158,7 +142,7 @@ async function visibleRun(app: App, runId: string, ctx: McpCallContext): Promise
  * are `isError` results carrying the error code.
  */
 export async function callAgentTool(
-  app: App,
+  ports: EdgePorts,
   name: AgentToolName,
   args: unknown,
   ctx: McpCallContext,
@@ -173,7 +157,7 @@ export async function callAgentTool(
         const request = Object.fromEntries(
           START_FIELDS.filter((k) => args[k] !== undefined).map((k) => [k, args[k]]),
         ) as unknown as RunRequestInput;
-        const { run } = await app.runtime.submit(request, {
+        const { run } = await ports.runs.submit(request, {
           principal: ctx.principal,
           ...(ctx.traceparent === undefined ? {} : { traceparent: ctx.traceparent }),
           ...(ctx.tracestate === undefined ? {} : { tracestate: ctx.tracestate }),
@@ -184,17 +168,17 @@ export async function callAgentTool(
         if (runId === undefined) return errorResult('run_id is required', 'input_invalid');
         const waitSec =
           typeof args.wait_sec === 'number' ? Math.min(Math.max(args.wait_sec, 0), MAX_WAIT_SEC) : 0;
-        const seen = await visibleRun(app, runId, ctx);
+        const seen = await visibleRun(ports, runId, ctx);
         const run =
           waitSec > 0
-            ? await app.runtime.wait(runId, { timeoutMs: waitSec * 1000, signal: ctx.signal })
+            ? await ports.runs.wait(runId, { timeoutMs: waitSec * 1000, signal: ctx.signal })
             : seen;
         return okResult(runSummary(run), true);
       }
       case 'agents__cancel_run': {
         if (runId === undefined) return errorResult('run_id is required', 'input_invalid');
-        await visibleRun(app, runId, ctx);
-        const run = await app.runtime.cancel(runId, ctx.principal);
+        await visibleRun(ports, runId, ctx);
+        const run = await ports.runs.cancel(runId, ctx.principal);
         return okResult({ run_id: run.id, status: run.status }, true);
       }
     }

@@ -10,6 +10,6 @@ export { isOriginAllowed } from '../access/index.js';
 export type { McpPluginOptions, McpPrincipal, McpAuthScope } from './plugin.js';
 export { createMcpServer } from './server.js';
 export type { McpServerDeps, McpScope, McpRequestExtra } from './server.js';
-export { AGENT_TOOLS, AGENT_TOOL_NAMES, MAX_WAIT_SEC, runSummary } from './agent-tools.js';
+export { AGENT_TOOLS, AGENT_TOOL_NAMES, MAX_WAIT_SEC } from './agent-tools.js';
 export type { AgentToolName } from './agent-tools.js';
 export { toolFor, promptFor, resourceFor, skillDoc, skillUri, toolAnnotations } from './skill-docs.js';

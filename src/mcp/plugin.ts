@@ -6,9 +6,10 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isOriginAllowed } from '../access/index.js';
-import type { App } from '../app/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import type { Scope } from '../config/index.js';
 import { SkillplaneError, toSkillplaneError } from '../errors/index.js';
+import { systemClock, type Clock } from '../vocabulary/index.js';
 import { createMcpServer, type McpRequestExtra, type McpScope } from './server.js';
 
 /** A scope the API knows. */
@@ -22,7 +23,7 @@ export interface McpPrincipal {
 
 /** Options of {@link mcpPlugin}. */
 export interface McpPluginOptions {
-  app: App;
+  ports: EdgePorts;
   /**
    * Authenticates the request and checks one scope; throws a `SkillplaneError` with code
    * `unauthorized` (→ 401) or `forbidden` (→ 403).
@@ -42,6 +43,8 @@ export interface McpPluginOptions {
   statusForCode?: (code: string) => number;
   /** A session without requests or open streams for this long is closed (default 30 min). */
   sessionIdleMs?: number;
+  /** The clock idle times are measured on (default the system clock; tests pass a fake one). */
+  clock?: Clock;
   /** Route path (default `/mcp`). */
   path?: string;
 }
@@ -112,7 +115,7 @@ function authenticate(opts: McpPluginOptions, request: FastifyRequest): McpPrinc
  * Each session gets its own SDK server; a `skills.changed` registry event pushes
  * `notifications/{tools,prompts,resources}/list_changed` to every session's GET stream.
  *
- * Register with `await fastify.register(mcpPlugin, {app, authorize})`.
+ * Register with `await fastify.register(mcpPlugin, {ports, authorize})`.
  */
 export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions): Promise<void> {
   const path = opts.path ?? '/mcp';
@@ -120,6 +123,7 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
   const maxPerPrincipal = opts.maxSessionsPerPrincipal ?? 32;
   const statusOf = opts.statusForCode ?? defaultStatusOf;
   const idleMs = opts.sessionIdleMs ?? 30 * 60_000;
+  const clock = opts.clock ?? systemClock;
   const sessions = new Map<string, Session>();
   /** Sessions being initialized (not in `sessions` yet), by owner, so concurrent opens count. */
   const opening = new Map<string, number>();
@@ -148,7 +152,7 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
   };
 
   const sweep = () => {
-    const now = Date.now();
+    const now = clock.now();
     for (const [id, s] of sessions) {
       if (s.streams === 0 && now - s.lastSeen > idleMs) void closeSession(id);
     }
@@ -163,12 +167,12 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
       void s.server.sendResourceListChanged().catch(() => undefined);
     }
   };
-  opts.app.skills.registry.on('skills.changed', onSkillsChanged);
+  opts.ports.skills.registry.on('skills.changed', onSkillsChanged);
 
   const closeAll = async () => {
     closing = true;
     clearInterval(sweeper);
-    opts.app.skills.registry.off('skills.changed', onSkillsChanged);
+    opts.ports.skills.registry.off('skills.changed', onSkillsChanged);
     await Promise.all([...sessions.keys()].map((id) => closeSession(id)));
   };
   // preClose ends the SSE streams before the HTTP server waits for its connections.
@@ -178,9 +182,9 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
   const newSession = async (owner: string): Promise<Session> => {
     const session: Session = {
       owner,
-      lastSeen: Date.now(),
+      lastSeen: clock.now(),
       streams: 0,
-      server: createMcpServer({ app: opts.app, authorize: authorizeExtra }),
+      server: createMcpServer({ ports: opts.ports, authorize: authorizeExtra }),
       transport: new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
@@ -301,7 +305,7 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
       return sendJsonRpcError(reply, 400, 'Bad Request: no valid session id provided');
     }
     const s = session;
-    s.lastSeen = Date.now();
+    s.lastSeen = clock.now();
     const auth: AuthInfo = { token: '', clientId: principal.name, scopes: principal.scopes };
     requestOf.set(auth, request);
     const raw = request.raw as IncomingMessage & { auth?: AuthInfo };
@@ -311,7 +315,7 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
       s.streams += 1;
       reply.raw.once('close', () => {
         s.streams -= 1;
-        s.lastSeen = Date.now();
+        s.lastSeen = clock.now();
       });
     }
     try {

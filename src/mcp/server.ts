@@ -17,7 +17,8 @@ import type {
   ServerRequest,
   Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app/index.js';
+import { grantApproval } from '../access/index.js';
+import type { EdgePorts } from '../ports/index.js';
 import { toSkillplaneError, type SkillplaneError } from '../errors/index.js';
 import type { Skill } from '../skills/types.js';
 import { parseTraceparent } from '../tracing/index.js';
@@ -45,7 +46,7 @@ export type McpScope = 'runs:read' | 'runs:write' | 'skills:read' | 'skills:exec
 
 /** What {@link createMcpServer} needs. */
 export interface McpServerDeps {
-  app: App;
+  ports: EdgePorts;
   /**
    * Checks `scope` for the HTTP request that carried the message and returns the principal;
    * throws a `SkillplaneError` (`unauthorized` / `forbidden`) when it is not granted.
@@ -57,8 +58,9 @@ export interface McpServerDeps {
 
 const INSTRUCTIONS =
   'skillplane exposes its skills as tools (tool and workflow skills), prompts (prompt skills) and ' +
-  'documentation resources (skill://<id>@<version>). Risk-tagged skills need a human approval and are ' +
-  'never run from MCP: approve them through the REST API or start an agent run with agents__start_run.';
+  'documentation resources (skill://<id>@<version>). Risk-tagged skills need a human approval: a ' +
+  'principal holding approvals:write may give it with `_meta: {approved: true}` on the call; otherwise ' +
+  'start an agent run with agents__start_run and have it approved through the approvals API.';
 
 function isRunnableTool(skill: Skill): boolean {
   return skill.manifest.kind === 'tool' || skill.manifest.kind === 'workflow';
@@ -106,11 +108,11 @@ function mcpErrorFrom(e: SkillplaneError): McpError {
 /**
  * Builds one MCP server (one per session) over the skill registry and the runtime, with low-level
  * handlers so the skills' JSON Schemas pass through untouched. Every call goes through
- * `app.skills.runner.execute` (policy, validation, executors) or `app.runtime`.
+ * `ports.skills.invoker` (policy, approval, limits, deadline, audit) or `app.runtime`.
  */
 export function createMcpServer(deps: McpServerDeps): Server {
-  const { app } = deps;
-  const registry = app.skills.registry;
+  const { ports } = deps;
+  const registry = ports.skills.registry;
   const server = new Server(
     { name: 'skillplane', version: deps.version ?? '0.1.0' },
     {
@@ -122,7 +124,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
       instructions: INSTRUCTIONS,
     },
   );
-  const agentsEnabled = app.config.agents.enabled;
+  const agentsEnabled = ports.config.agents.enabled;
 
   /** Authorizes a listing or read; failures are protocol errors. */
   const need = (extra: McpRequestExtra, scope: McpScope) => {
@@ -166,10 +168,24 @@ export function createMcpServer(deps: McpServerDeps): Server {
     };
     if (isAgentTool(name)) {
       if (!agentsEnabled) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-      return callAgentTool(app, name, args, ctx);
+      return callAgentTool(ports, name, args, ctx);
     }
     try {
-      const r = await app.skills.runner.execute(skill!, args, ctx);
+      const meta = req.params._meta as { approved?: unknown; approval_reason?: unknown } | undefined;
+      const approval = grantApproval(
+        caller,
+        meta?.approved === true,
+        typeof meta?.approval_reason === 'string' ? meta.approval_reason : undefined,
+      );
+      const r = await ports.skills.invoker.invoke({
+        skill: skill!,
+        input: args,
+        door: 'mcp',
+        principal: caller.name,
+        signal: extra.signal,
+        ...(approval === undefined ? {} : { approval }),
+        ...trace,
+      });
       return okResult(r.output, hasObjectOutput(skill!));
     } catch (err) {
       const e = toSkillplaneError(err);
@@ -190,7 +206,10 @@ export function createMcpServer(deps: McpServerDeps): Server {
     const input = coercePromptArgs(skill, req.params.arguments ?? {});
     try {
       // Without `complete`, a prompt skill returns the rendered prompt and calls no model.
-      const r = await app.skills.runner.execute(skill, input, {
+      const r = await ports.skills.invoker.invoke({
+        skill,
+        input,
+        door: 'mcp',
         principal,
         signal: extra.signal,
         ...traceOf(req.params._meta, extra),

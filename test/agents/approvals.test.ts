@@ -1,7 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Script } from '../../src/testing/index.js';
-import { offered, startHarness, toolResultCount, type Harness } from './harness.js';
+import { FakeClock, type Script } from '../../src/testing/index.js';
+import {
+  offered,
+  startHarness,
+  toolResultCount,
+  waitForEvents,
+  waitForStatus,
+  type Harness,
+} from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -17,14 +24,6 @@ const dangerous: Script = ({ body }) =>
     ? { tool_calls: [{ name: 'test__danger', arguments: { label: 'wipe' } }] }
     : { content: `after: ${String(body.messages[body.messages.length - 1]!.content)}` };
 
-async function waitForStatus(hh: Harness, id: string, status: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await hh.app.runtime.getRun(id)).status === status) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`run never reached ${status}`);
-}
-
 describe('approvals', () => {
   it('stops a run at a risk-tagged skill, holding no slot, and continues from that step once approved', async () => {
     h = await startHarness({
@@ -33,7 +32,7 @@ describe('approvals', () => {
       config: { agents: { max_parallel_agents: 1 } },
     });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
-    await waitForStatus(h, run.id, 'waiting_approval');
+    await waitForStatus(h.app.runtime, run.id, 'waiting_approval');
     expect(lines(h.sideFile)).toHaveLength(0);
     const [approval] = await h.app.runtime.listApprovals({ status: 'pending' });
     expect(approval).toMatchObject({
@@ -54,7 +53,7 @@ describe('approvals', () => {
     expect(lines(h.sideFile)).toHaveLength(1);
     // The first model call was replayed from the journal, not sent again: one more call only.
     expect(h.server.requests.length - modelCallsBefore).toBe(1);
-    const audit = await h.store.listAudit({ action: 'approval.decide' });
+    const audit = (await h.store.listAudit({ action: 'approval.decide' })).entries;
     expect(audit[0]).toMatchObject({ principal: 'alice', target: approval!.id });
     await expect(
       h.app.runtime.decide(approval!.id, { approve: false, principal: 'bob' }),
@@ -66,7 +65,7 @@ describe('approvals', () => {
   it('fails the run with approval_denied when denied, never running the skill', async () => {
     h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
-    await waitForStatus(h, run.id, 'waiting_approval');
+    await waitForStatus(h.app.runtime, run.id, 'waiting_approval');
     const [approval] = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
     await h.app.runtime.decide(approval!.id, { approve: false, principal: 'alice', reason: 'too risky' });
     const done = await h.app.runtime.getRun(run.id);
@@ -76,14 +75,17 @@ describe('approvals', () => {
   });
 
   it('expires an approval past its deadline and fails the run', async () => {
+    const clock = new FakeClock(Date.now());
     h = await startHarness({
       script: dangerous,
       agents: [{ name: 'ops', skills: ['test/danger'] }],
       config: { agents: { approval_timeout_sec: 1 } },
+      clock,
     });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
-    await waitForStatus(h, run.id, 'waiting_approval');
-    expect(await h.app.runtime.expireApprovals(new Date(Date.now() + 2_000))).toBe(1);
+    await waitForStatus(h.app.runtime, run.id, 'waiting_approval');
+    clock.advance(2_000);
+    expect(await h.app.runtime.expireApprovals()).toBe(1);
     const done = await h.app.runtime.getRun(run.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'approval_denied' });
@@ -109,7 +111,7 @@ describe('approvals', () => {
       input: 'work',
       options: { fail_fast: true },
     });
-    await waitForStatus(h, run.id, 'waiting_approval');
+    await waitForStatus(h.app.runtime, run.id, 'waiting_approval');
     // The safe sibling was not cancelled by the suspension: it finished its skill call.
     expect(lines(h.sideFile).map((l) => (JSON.parse(l) as { label: string }).label)).toEqual(['safe-branch']);
     const steps = await h.app.runtime.getSteps(run.id);
@@ -145,11 +147,15 @@ describe('approvals', () => {
         items: ['risky', 'slow'],
         input: 'work',
       });
-      let pending: { id: string }[] = [];
-      while (pending.length === 0) {
-        pending = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await waitForEvents(
+        h.app.runtime,
+        run.id,
+        (events) => events.some((e) => e.type === 'approval.requested'),
+        10_000,
+        'the risky branch to request an approval',
+      );
+      const pending = await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
+      expect(pending).toHaveLength(1);
       expect((await h.app.runtime.getRun(run.id)).status).toBe('running');
       await h.app.runtime.decide(pending[0]!.id, { approve, principal: 'alice' });
       // The decision is already made when the execution suspends: the run goes straight on and
@@ -173,7 +179,7 @@ describe('approvals', () => {
   it('cancels a run that waits for approval', async () => {
     h = await startHarness({ script: dangerous, agents: [{ name: 'ops', skills: ['test/danger'] }] });
     const { run } = await h.app.runtime.submit({ agent: 'ops', input: 'clean up' });
-    await waitForStatus(h, run.id, 'waiting_approval');
+    await waitForStatus(h.app.runtime, run.id, 'waiting_approval');
     expect((await h.app.runtime.cancel(run.id, 'alice')).status).toBe('cancelled');
     expect(await h.app.runtime.listApprovals({ run_id: run.id, status: 'pending' })).toHaveLength(0);
   });

@@ -1,10 +1,19 @@
+import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type App } from '../../src/app/index.js';
-import { loadConfig, type AgentDefinition } from '../../src/config/index.js';
-import { MemoryRunStore, type RunStore } from '../../src/store/index.js';
-import { startScriptedModelServer, type Script, type ScriptedModelServer } from '../../src/testing/index.js';
+import type { App } from '../../src/app/index.js';
+import type { AgentDefinition } from '../../src/config/index.js';
+import type { Runtime } from '../../src/agents/index.js';
+import type { ToolProcessEvent } from '../../src/skills/index.js';
+import { MemoryRunStore, type Run, type RunEvent, type RunStore } from '../../src/store/index.js';
+import { isTerminal, type Clock, type RunStatus } from '../../src/vocabulary/index.js';
+import {
+  createTestApp,
+  startScriptedModelServer,
+  type Script,
+  type ScriptedModelServer,
+} from '../../src/testing/index.js';
 
 /** Test skills: record (writes a line per execution), danger (same, risk-tagged), slow, echo. */
 export function writeTestSkills(dir: string): { sideFile: string; workspace: string } {
@@ -51,6 +60,10 @@ export interface Harness {
   store: RunStore;
   dir: string;
   sideFile: string;
+  /** Every sandbox process spawn, reuse and exit so far, in order. */
+  processEvents: ToolProcessEvent[];
+  /** Emits `'event'` with each {@link ToolProcessEvent} as it happens. */
+  processes: EventEmitter<{ event: [ToolProcessEvent] }>;
   close(): Promise<void>;
 }
 
@@ -62,49 +75,51 @@ export async function startHarness(opts: {
   store?: RunStore;
   dir?: string;
   start?: boolean;
+  /** The memory store's (and so the runtime's) clock. */
+  clock?: Clock;
 }): Promise<Harness> {
   const server = await startScriptedModelServer({ script: opts.script, model: 'test-model' });
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sp-rt-'));
   const { sideFile, workspace } = writeTestSkills(dir);
   writeFlakySkills(dir, workspace);
   const cfg = opts.config ?? {};
-  const loaded = loadConfig({
-    cwd: dir,
-    env: {},
-    overrides: {
+  const store = opts.store ?? new MemoryRunStore(opts.clock === undefined ? {} : { clock: opts.clock });
+  const processEvents: ToolProcessEvent[] = [];
+  const processes = new EventEmitter<{ event: [ToolProcessEvent] }>();
+  const app = await createTestApp({
+    dir,
+    modelUrl: server.url,
+    agents: opts.agents,
+    allowedRoots: [workspace],
+    store,
+    config: {
       ...cfg,
       store: { driver: 'memory' },
       models: {
+        ...((cfg.models as object | undefined) ?? {}),
         default: {
-          base_url: server.url,
-          model: 'test-model',
-          max_retries: 0,
           price_per_1k_input: 0.001,
           price_per_1k_output: 0.002,
           ...((cfg.models as { default?: object } | undefined)?.default ?? {}),
         },
       },
-      skills: {
-        directories: [join(dir, 'skills')],
-        allowed_roots: [workspace],
-        watch: false,
-        ...((cfg.skills as object | undefined) ?? {}),
-      },
-      agents: {
-        directories: [],
-        ...((cfg.agents as object | undefined) ?? {}),
-        definitions: opts.agents.map((a) => ({ instructions: 'test', ...a })),
+    },
+    app: {
+      start: opts.start ?? true,
+      onProcessEvent: (e) => {
+        processEvents.push(e);
+        processes.emit('event', e);
       },
     },
   });
-  const store = opts.store ?? new MemoryRunStore();
-  const app = await createApp(loaded, { store, watch: false, retryBaseMs: 5, start: opts.start ?? true });
   return {
     app,
     server,
     store,
     dir,
     sideFile,
+    processEvents,
+    processes,
     async close() {
       await app.close(200);
       await server.close();
@@ -154,4 +169,155 @@ export default async (input, ctx) => {
     );
     writeFileSync(join(d, 'index.mjs'), code);
   }
+}
+
+/**
+ * Settles like `promise`, or rejects naming `what` once `ms` pass first: an await on an event or
+ * a promise the code under test resolves, with a deadline and a message.
+ */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A promise with its resolver, for a test double to tell the test that something happened. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Reads with `read` now and after every notification of run `runId` (subscribed before the first
+ * read, one read at a time) until it returns a value, which is resolved; rejects when `read`
+ * throws or `ms` pass first, with a message naming `what` and what `describe` saw last.
+ */
+export function untilRunChanges<T>(
+  runtime: Pick<Runtime, 'subscribe'>,
+  runId: string,
+  read: () => Promise<T | undefined>,
+  ms: number,
+  what: string,
+  describe: () => string = () => '',
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let reading = false;
+    let again = false;
+    let settled = false;
+    const finish = (err: unknown, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      off();
+      clearTimeout(timer);
+      if (err === undefined) resolve(value!);
+      else reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    // A notification during a read asks for one more read.
+    const check = async (): Promise<void> => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          const value = await read();
+          if (value !== undefined) return finish(undefined, value);
+        } while (again && !settled);
+      } catch (err) {
+        finish(err);
+      } finally {
+        reading = false;
+      }
+    };
+    const off = runtime.subscribe(runId, () => void check());
+    const timer = setTimeout(() => {
+      const seen = describe();
+      finish(new Error(`timed out after ${ms} ms waiting for ${what}${seen === '' ? '' : ` (${seen})`}`));
+    }, ms);
+    void check();
+  });
+}
+
+/**
+ * Resolves with run `runId` once it has `status`, woken by the runtime's notifications. Rejects
+ * when `ms` pass first, or when the run ends in another terminal status.
+ */
+export function waitForStatus(
+  runtime: Pick<Runtime, 'subscribe' | 'getRun'>,
+  runId: string,
+  status: RunStatus,
+  ms = 10_000,
+): Promise<Run> {
+  let last = 'not read yet';
+  return untilRunChanges(
+    runtime,
+    runId,
+    async () => {
+      const run = await runtime.getRun(runId);
+      last = run.status;
+      if (run.status === status) return run;
+      if (isTerminal(run.status))
+        throw new Error(`run ${runId} ended ${run.status} while waiting for it to be ${status}`);
+      return undefined;
+    },
+    ms,
+    `run ${runId} to be ${status}`,
+    () => `last status ${last}`,
+  );
+}
+
+/**
+ * Resolves with the stored events of run `runId` once `enough` holds for them, woken by the
+ * runtime's notifications; rejects naming `what` when `ms` pass first.
+ */
+export function waitForEvents(
+  runtime: Pick<Runtime, 'subscribe' | 'listEvents'>,
+  runId: string,
+  enough: (events: RunEvent[]) => boolean,
+  ms: number,
+  what: string,
+): Promise<RunEvent[]> {
+  let last: RunEvent[] = [];
+  return untilRunChanges(
+    runtime,
+    runId,
+    async () => {
+      last = await runtime.listEvents(runId, 0);
+      return enough(last) ? last : undefined;
+    },
+    ms,
+    what,
+    () => `events so far: ${last.map((e) => e.type).join(', ')}`,
+  );
+}
+
+/**
+ * Resolves with the first sandbox process event of the harness that matches `match`, whether it
+ * already happened or happens within `ms`; rejects naming `what` otherwise.
+ */
+export function processEvent(
+  h: Pick<Harness, 'processEvents' | 'processes'>,
+  match: (e: ToolProcessEvent) => boolean,
+  ms: number,
+  what: string,
+): Promise<ToolProcessEvent> {
+  const seen = h.processEvents.find(match);
+  if (seen !== undefined) return Promise.resolve(seen);
+  let listener: ((e: ToolProcessEvent) => void) | undefined;
+  const next = new Promise<ToolProcessEvent>((resolve) => {
+    listener = (e) => {
+      if (match(e)) resolve(e);
+    };
+    h.processes.on('event', listener);
+  });
+  return withDeadline(next, ms, what).finally(() => h.processes.off('event', listener!));
 }

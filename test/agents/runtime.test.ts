@@ -1,8 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunQueueFullError, ConflictError } from '../../src/errors/index.js';
-import type { Script } from '../../src/testing/index.js';
-import { offered, startHarness, toolResultCount, userText, type Harness } from './harness.js';
+import { until, type Script } from '../../src/testing/index.js';
+import { isAlive } from '../skills/helpers.js';
+import {
+  deferred,
+  offered,
+  processEvent,
+  startHarness,
+  toolResultCount,
+  userText,
+  waitForStatus,
+  withDeadline,
+  type Harness,
+} from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -74,13 +85,17 @@ describe('runtime', () => {
   });
 
   it('refuses a run when the queue is full, with size and capacity, storing nothing', async () => {
+    const firstCall = deferred();
     h = await startHarness({
-      script: () => ({ content: 'slow', delay_ms: 2_000 }),
+      script: () => {
+        firstCall.resolve();
+        return { content: 'slow', delay_ms: 2_000 };
+      },
       agents: [{ name: 'solo' }],
       config: { agents: { max_parallel_agents: 1, max_queued_runs: 2 } },
     });
     await h.app.runtime.submit({ agent: 'solo', input: 'a' });
-    while (h.server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await withDeadline(firstCall.promise, 5_000, "run a's model call");
     // 'a' holds the only slot; 'b' and 'c' fill the queue of 2.
     await h.app.runtime.submit({ agent: 'solo', input: 'b' });
     await h.app.runtime.submit({ agent: 'solo', input: 'c' });
@@ -116,19 +131,24 @@ describe('runtime', () => {
   });
 
   it('cancels a run mid-model-call within 100 ms and aborts the HTTP request', async () => {
+    const modelCalled = deferred();
     h = await startHarness({
-      script: () => ({ content: 'late', delay_ms: 10_000 }),
+      script: () => {
+        modelCalled.resolve();
+        return { content: 'late', delay_ms: 10_000 };
+      },
       agents: [{ name: 'solo' }],
     });
     const { run } = await h.app.runtime.submit({ agent: 'solo', input: 'wait' });
-    while (h.server.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await withDeadline(modelCalled.promise, 5_000, 'the model call');
+    expect(h.server.requests[0]!.aborted).toBe(false);
     const t0 = performance.now();
     const cancelled = await h.app.runtime.cancel(run.id, 'tester');
     const elapsed = performance.now() - t0;
     expect(cancelled.status).toBe('cancelled');
     expect(elapsed).toBeLessThan(100);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(h.server.requests[0]!.aborted).toBe(true);
+    // The server notices the closed connection on its own socket's close event.
+    await until(() => h!.server.requests[0]!.aborted, 2_000, 'the model server to see its request aborted');
     await expect(h.app.runtime.cancel(run.id)).resolves.toMatchObject({ status: 'cancelled' });
   });
 
@@ -138,18 +158,27 @@ describe('runtime', () => {
       agents: [{ name: 'solo', skills: ['test/slow'] }],
     });
     const { run } = await h.app.runtime.submit({ agent: 'solo', input: 'slow' });
-    for (;;) {
-      const steps = await h.app.runtime.getSteps(run.id);
-      if (steps.some((s) => s.kind === 'skill' && s.status === 'running')) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    const spawned = await processEvent(
+      h,
+      (e) => e.type === 'spawn' && e.skill === 'test/slow@1.0.0',
+      10_000,
+      'the test/slow skill process to start',
+    );
+    const running = await h.app.runtime.getSteps(run.id);
+    expect(running.find((s) => s.kind === 'skill')?.status).toBe('running');
     const t0 = performance.now();
     const cancelled = await h.app.runtime.cancel(run.id);
     expect(performance.now() - t0).toBeLessThan(100);
     expect(cancelled.status).toBe('cancelled');
     const skill = (await h.app.runtime.getSteps(run.id)).find((s) => s.kind === 'skill')!;
     expect(skill.status).toBe('cancelled');
+    await processEvent(
+      h,
+      (e) => e.type === 'exit' && e.pid === spawned.pid,
+      5_000,
+      'the cancelled skill process to exit',
+    );
+    expect(isAlive(spawned.pid)).toBe(false);
   });
 
   it('wait() does not miss a completion that lands while its first read is in flight', async () => {
@@ -288,11 +317,7 @@ describe('runtime', () => {
     expect(safeSkill).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
 
     const risky = await h.app.runtime.submit({ agent: 'risky', input: 'go' });
-    for (;;) {
-      const r = await h.app.runtime.getRun(risky.run.id);
-      if (r.status === 'waiting_approval') break;
-      await new Promise((res) => setTimeout(res, 10));
-    }
+    await waitForStatus(h.app.runtime, risky.run.id, 'waiting_approval');
     const [approval] = await h.app.runtime.listApprovals({ run_id: risky.run.id, status: 'pending' });
     await h.app.runtime.decide(approval!.id, { approve: true, principal: 'alice' });
     const riskyDone = await h.app.runtime.wait(risky.run.id, { timeoutMs: 10_000 });

@@ -163,7 +163,7 @@ describe('POST /v1/skills/{id}/execute', () => {
     );
     expect(res.statusCode).toBe(200);
     expect(json(res)).toMatchObject({ ok: true, approved_by: 'erin', requires_approval: true });
-    const audit = await h.store.listAudit({ action: 'skill.execute', target: 'test/danger@1.0.0' });
+    const audit = (await h.store.listAudit({ action: 'skill.execute', target: 'test/danger@1.0.0' })).entries;
     expect(audit[0]).toMatchObject({
       principal: 'erin',
       data: expect.objectContaining({

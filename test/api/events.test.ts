@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../src/testing/index.js';
 import { json, parseSse, startApi, type ApiHarness, type SseEvent } from './helpers.js';
 
 let h: ApiHarness;
@@ -57,8 +58,11 @@ describe('GET /v1/agents/runs/{id}/events', () => {
   it('resumes a live stream mid-run without gaps', async () => {
     const id = await createRun('sleep 200');
     // Wait until a couple of events exist, then resume after the first one while the run is live.
-    for (let i = 0; i < 100 && (await h.app.runtime.listEvents(id, 0)).length < 2; i++)
-      await new Promise((r) => setTimeout(r, 5));
+    await until(
+      async () => (await h.app.runtime.listEvents(id, 0)).length >= 2,
+      5_000,
+      'two events of the run',
+    );
     const res = await h.api.inject({
       url: `/v1/agents/runs/${id}/events`,
       headers: { 'last-event-id': '1' },

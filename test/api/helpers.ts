@@ -47,7 +47,7 @@ export async function startApi(
   });
   let api: FastifyInstance;
   try {
-    api = await buildServer(h.app, {
+    api = await buildServer(h.app.ports, {
       logger: false,
       validateResponses: true,
       heartbeatMs: 50,

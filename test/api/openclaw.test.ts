@@ -16,7 +16,7 @@ beforeAll(async () => {
   writeExtraSkills(dir);
   h = await startHarness({ script: () => ({ content: 'unused' }), agents: [], dir });
   fastify = Fastify();
-  await fastify.register(openclawPlugin, { app: h.app, authorize: testAuthorize });
+  await fastify.register(openclawPlugin, { ports: h.app.ports, authorize: testAuthorize });
   await fastify.ready();
 });
 
@@ -172,8 +172,9 @@ describe('OpenClaw tools invoke', () => {
       { tool: 'test__danger', args: { label: 'no-scope' }, approved: true },
       { headers: { 'x-scopes': 'skills:execute' } },
     );
-    expect(noScope.status).toBe(400);
-    expect(noScope.body).toMatchObject({ error: { type: 'approval_required' } });
+    // Asking for an approval one may not give is refused as such, as at every door.
+    expect(noScope.status).toBe(403);
+    expect(noScope.body).toMatchObject({ error: { type: 'forbidden' } });
     expect(labels()).not.toContain('no-approval');
     expect(labels()).not.toContain('no-scope');
   });

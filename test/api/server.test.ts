@@ -91,7 +91,7 @@ describe('protocol details', () => {
       ...h.app.config,
       server: { ...h.app.config.server, cors_origins: ['https://ui.example'] },
     };
-    const withCors = await buildServer({ ...h.app, config }, { logger: false, defaultMetrics: false });
+    const withCors = await buildServer({ ...h.app.ports, config }, { logger: false, defaultMetrics: false });
     try {
       const on = await withCors.inject({ url: '/healthz', headers: { origin: 'https://ui.example' } });
       expect(on.headers['access-control-allow-origin']).toBe('https://ui.example');
@@ -229,13 +229,20 @@ describe('auth', () => {
 
 describe('binding and shutdown', () => {
   it('refuses to build an open server for a non-loopback host', async () => {
-    await expect(startServer(h.app, { host: '0.0.0.0', port: 0, logger: false })).rejects.toMatchObject({
-      code: 'config_invalid',
-    });
+    await expect(startServer(h.app.ports, { host: '0.0.0.0', port: 0, logger: false })).rejects.toMatchObject(
+      {
+        code: 'config_invalid',
+      },
+    );
   });
 
   it('listens on port 0, streams SSE over a real socket and ends open streams on close', async () => {
-    const started = await startServer(h.app, { host: '127.0.0.1', port: 0, logger: false, heartbeatMs: 50 });
+    const started = await startServer(h.app.ports, {
+      host: '127.0.0.1',
+      port: 0,
+      logger: false,
+      heartbeatMs: 50,
+    });
     try {
       expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const created = await fetch(`${started.url}/v1/agents/runs?wait=10`, {

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSse, SkillplaneClient, type ApiRun, type RunEvent } from '../../src/client/index.js';
-import { startScriptedModelServer, type ScriptedModelServer } from '../../src/testing/index.js';
+import { startScriptedModelServer, until, type ScriptedModelServer } from '../../src/testing/index.js';
 import { apiScript } from '../api/helpers.js';
 import { writeTestSkills } from '../agents/harness.js';
 import { writeExtraSkills } from '../mcp/fixtures.js';
@@ -148,16 +148,24 @@ describe('skillplane serve, end to end', () => {
 
       // The server watches the skill folders: a new folder on disk reloads the registry and
       // pushes notifications/tools/list_changed over the session's GET stream.
-      for (let i = 0; i < 5 && changed === 0; i++) {
-        const d = join(dir, 'skills', `late${i}`);
-        mkdirSync(d, { recursive: true });
-        writeFileSync(join(d, 'index.mjs'), 'export default async () => ({ late: true });');
-        writeFileSync(
-          join(d, 'skill.yaml'),
-          `skill_id: test/late${i}\nversion: 1.0.0\nkind: tool\ndescription: added on disk\nentry: ./index.mjs\n`,
-        );
-        for (let j = 0; j < 30 && changed === 0; j++) await delay(100);
-      }
+      let i = 0;
+      await until(
+        () => {
+          if (changed > 0) return true;
+          const d = join(dir, 'skills', `late${i}`);
+          mkdirSync(d, { recursive: true });
+          writeFileSync(join(d, 'index.mjs'), 'export default async () => ({ late: true });');
+          writeFileSync(
+            join(d, 'skill.yaml'),
+            `skill_id: test/late${i}\nversion: 1.0.0\nkind: tool\ndescription: added on disk\nentry: ./index.mjs\n`,
+          );
+          i += 1;
+          return false;
+        },
+        15_000,
+        'notifications/tools/list_changed after a new skill folder',
+        1_000,
+      );
       expect(changed).toBeGreaterThan(0);
       const after = await mcp.listTools();
       expect(after.tools.map((t) => t.name)).toContain('test__late0');

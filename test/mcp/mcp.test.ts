@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -9,6 +8,7 @@ import type { CallToolResult, TextContent } from '@modelcontextprotocol/sdk/type
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mcpPlugin } from '../../src/mcp/index.js';
+import { FakeClock, until } from '../../src/testing/index.js';
 import { startHarness, type Harness } from '../agents/harness.js';
 import { testAuthorize, writeExtraSkills } from './fixtures.js';
 
@@ -27,7 +27,7 @@ beforeAll(async () => {
     dir,
   });
   fastify = Fastify();
-  await fastify.register(mcpPlugin, { app: h.app, authorize: testAuthorize });
+  await fastify.register(mcpPlugin, { ports: h.app.ports, authorize: testAuthorize });
   const address = await fastify.listen({ host: '127.0.0.1', port: 0 });
   url = new URL(`${address}/mcp`);
 });
@@ -245,18 +245,27 @@ describe('MCP server', () => {
       changed += 1;
     });
     await client.listTools();
-    // The GET stream opens right after initialize; retry with a new skill until it delivers.
-    for (let i = 0; i < 20 && changed === 0; i++) {
-      const d = join(dir, 'skills', `late${i}`);
-      mkdirSync(d, { recursive: true });
-      writeFileSync(
-        join(d, 'skill.yaml'),
-        `skill_id: test/late${i}\nversion: 1.0.0\nkind: tool\ndescription: added later\nentry: ./index.mjs\n`,
-      );
-      writeFileSync(join(d, 'index.mjs'), 'export default async () => ({ late: true });');
-      await h.app.skills.reload();
-      for (let j = 0; j < 10 && changed === 0; j++) await delay(50);
-    }
+    // The GET stream opens right after initialize; add another skill on each poll until a
+    // notification arrives over it.
+    let i = 0;
+    await until(
+      async () => {
+        if (changed > 0) return true;
+        const d = join(dir, 'skills', `late${i}`);
+        mkdirSync(d, { recursive: true });
+        writeFileSync(
+          join(d, 'skill.yaml'),
+          `skill_id: test/late${i}\nversion: 1.0.0\nkind: tool\ndescription: added later\nentry: ./index.mjs\n`,
+        );
+        writeFileSync(join(d, 'index.mjs'), 'export default async () => ({ late: true });');
+        i += 1;
+        await h.app.skills.reload();
+        return false;
+      },
+      10_000,
+      'notifications/tools/list_changed over the GET stream',
+      200,
+    );
     expect(changed).toBeGreaterThan(0);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('test__late0');
@@ -305,12 +314,14 @@ describe('MCP server', () => {
 
 describe('MCP sessions lifecycle', () => {
   it('expires idle sessions and closes open streams when the server closes', async () => {
+    const clock = new FakeClock();
     const app = Fastify();
     await app.register(mcpPlugin, {
-      app: h.app,
+      ports: h.app.ports,
       authorize: testAuthorize,
       sessionIdleMs: 100,
       maxSessions: 2,
+      clock,
     });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     const endpoint = new URL(`${address}/mcp`);
@@ -328,7 +339,7 @@ describe('MCP sessions lifecycle', () => {
     const idleId = idle.headers.get('mcp-session-id')!;
     await idle.text();
     expect(idleId).toBeTruthy();
-    // A connected client keeps its GET stream open, so it never counts as idle.
+    // A second, connected client fills the server.
     const client = new Client({ name: 'lifecycle', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(endpoint));
     const full = await post({}, initialize);
@@ -337,7 +348,13 @@ describe('MCP sessions lifecycle', () => {
     expect(await full.json()).toMatchObject({
       error: { data: { code: 'too_many_sessions', scope: 'server' } },
     });
-    await delay(1300);
+    // Once the first session has been quiet for longer than its limit (the connected client
+    // spoke since), the next new session sweeps it out and takes its place.
+    clock.advance(101);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    const next = await post({}, initialize);
+    expect(next.status).toBe(200);
+    await next.text();
     const gone = await post(
       { 'mcp-session-id': idleId, 'mcp-protocol-version': '2025-06-18' },
       {

@@ -1,9 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApp, type App } from '../../src/app/index.js';
-import { loadConfig, type AgentDefinition } from '../../src/config/index.js';
-import type { Run, RunStore, Step } from '../../src/store/index.js';
-import type { Script } from '../../src/testing/index.js';
+import type { App } from '../../src/app/index.js';
+import type { AgentDefinition } from '../../src/config/index.js';
+import {
+  newRunId,
+  type NewRun,
+  type Run,
+  type RunPatch,
+  type RunStore,
+  type Step,
+} from '../../src/store/index.js';
+import { createTestApp, type Script } from '../../src/testing/index.js';
 import { toolResultCount, userText } from '../agents/harness.js';
 
 export { writeTestSkills } from '../agents/harness.js';
@@ -94,32 +101,18 @@ export async function buildApp(opts: {
     store?: Record<string, unknown>;
   };
 }): Promise<App> {
-  const loaded = loadConfig({
-    cwd: opts.dir,
-    env: {},
-    overrides: {
-      store: { driver: 'memory', ...(opts.config?.store ?? {}) },
-      models: { default: { base_url: opts.modelUrl, model: 'test-model', max_retries: 0 } },
-      skills: {
-        directories: [join(opts.dir, 'skills')],
-        allowed_roots: [opts.workspace],
-        watch: false,
-        ...(opts.config?.skills ?? {}),
-      },
-      agents: {
-        directories: [],
-        ...(opts.config?.agents ?? {}),
-        definitions: opts.agents.map((a) => ({ instructions: 'test', ...a })),
-      },
-    },
-  });
-  return createApp(loaded, {
+  return createTestApp({
+    dir: opts.dir,
+    modelUrl: opts.modelUrl,
+    agents: opts.agents,
+    allowedRoots: [opts.workspace],
     store: opts.store,
-    watch: false,
-    retryBaseMs: 5,
-    nodeId: opts.nodeId,
-    ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
-    ...(opts.start === undefined ? {} : { start: opts.start }),
+    config: { ...(opts.config ?? {}) },
+    app: {
+      nodeId: opts.nodeId,
+      ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
+      ...(opts.start === undefined ? {} : { start: opts.start }),
+    },
   });
 }
 
@@ -319,4 +312,26 @@ export function stepOverlaps(log: StepCall[]): string[] {
           out.push(`${step}: ${x.node} [${x.from}, ${x.to}] overlaps ${y.node} [${y.from}, ${y.to}]`);
   }
   return out;
+}
+
+/** Stores a run directly (a test's seed data): a fresh id and its `run.created` event. */
+export async function seedRun(store: RunStore, fields: Omit<NewRun, 'id'> & { id?: string }): Promise<Run> {
+  const { run } = await store.createRun(
+    { id: fields.id ?? newRunId(), ...fields },
+    {
+      event: {
+        type: 'run.created',
+        data: { agent: fields.agent, strategy: fields.strategy, priority: 'normal' },
+      },
+    },
+  );
+  return run;
+}
+
+/**
+ * Changes a stored run behind the runtime's back (as another node or an operator would), with a
+ * `run.resumed` event naming who did it.
+ */
+export function tamperRun(store: RunStore, id: string, patch: RunPatch, by = 'test'): Promise<Run> {
+  return store.transitionRun(id, patch, { type: 'run.resumed', data: { node: by } });
 }

@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app/index.js';
 import { isStoreOutage, LeaseLostError } from '../../src/agents/recovery.js';
 import { SkillplaneError } from '../../src/errors/index.js';
+import { mapPgError } from '../../src/store/postgres/errors.js';
+import { mapSqliteError } from '../../src/store/sqlite/errors.js';
 import { MemoryRunStore, SqliteRunStore, type RunStore } from '../../src/store/index.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../../src/testing/index.js';
 import {
@@ -15,6 +17,8 @@ import {
   crashableStore,
   executions,
   recordScript,
+  seedRun,
+  tamperRun,
   until,
   writeSlowDangerSkill,
   writeTestSkills,
@@ -174,8 +178,9 @@ describe('restart recovery (SQLite, in process)', () => {
     a.crash();
     const storeB = await openSqlite(env.dbPath);
     const b = await startNode(env, storeB, 'node-b');
-    // Nothing to resume, and the run still waits after a few lease periods.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Nothing to resume: reclaim passes (run here, not waited for) claim nothing, and the run
+    // still waits.
+    for (let i = 0; i < 3; i++) expect(await b.app.runtime.recovery.reclaim()).toBe(0);
     const still = await storeB.getRun(run.id);
     expect(still).toMatchObject({ status: 'waiting_approval', owner: null });
     const [approval] = await b.app.runtime.listApprovals({ run_id: run.id, status: 'pending' });
@@ -209,18 +214,18 @@ describe('restart recovery (SQLite, in process)', () => {
     const store = await openSqlite(env.dbPath);
     const old = new Date(Date.now() - 3 * 86_400_000).toISOString();
     const mk = async (agent: string, finish: 'old' | 'new' | null) => {
-      const { run } = await store.createRun({ agent, strategy: 'single', input: {} });
+      const run = await seedRun(store, { agent, strategy: 'single', input: {} });
       if (finish !== null) {
-        await store.transitionRun(run.id, {
+        await tamperRun(store, run.id, {
           status: 'completed',
-          ...(finish === 'old' ? { finished_at: old } : {}),
+          finished_at: finish === 'old' ? old : new Date().toISOString(),
         });
       }
       return run.id;
     };
     const oldDone = await mk('x', 'old');
     const newDone = await mk('x', 'new');
-    await store.createRun({ agent: 'x', strategy: 'single', input: {}, status: 'waiting_approval' });
+    await seedRun(store, { agent: 'x', strategy: 'single', input: {}, status: 'waiting_approval' });
     await startNode(env, store, 'node-a', { config: { store: { retention_days: 2 } } });
     await until(async () => (await store.getRun(oldDone)) === undefined, 5_000, 'the old run to be pruned');
     expect(await store.getRun(newDone)).toBeDefined();
@@ -236,7 +241,7 @@ describe('run ownership', () => {
     const { run } = await a.app.runtime.submit({ agent: 'worker', input: 'x' });
     await until(() => env.server.requests.length >= 1, 5_000, 'the model request');
     // Another node took the run over (as after an expired lease).
-    await store.transitionRun(run.id, { owner: 'node-b' });
+    await tamperRun(store, run.id, { owner: 'node-b' }, 'node-b');
     await until(() => a.app.runtime.activeRuns === 0, 3_000, 'node A to drop the run');
     expect(env.server.requests[0]!.aborted).toBe(true);
     const after = await store.getRun(run.id);
@@ -253,13 +258,15 @@ describe('run ownership', () => {
       config: { agents: { max_parallel_agents: 1 } },
     });
     const first = await a.app.runtime.submit({ agent: 'worker', input: 'one' });
+    await until(() => env.server.requests.length >= 1, 5_000, 'the first run to call the model');
     const queued = await a.app.runtime.submit({ agent: 'worker', input: 'two' });
+    // The second run waits for the only slot, and is node A's from the moment it was stored: a
+    // claim by another node finds nothing to take (with the owner set later, it would take it).
     expect(await store.getRun(queued.run.id)).toMatchObject({ status: 'queued', owner: 'node-a' });
-    // Node A keeps renewing the queued run's lease: a claim a lease later gets nothing.
-    await new Promise((r) => setTimeout(r, 900));
     expect(
       await store.claimRuns('node-b', { statuses: ['queued', 'running'], leaseMs: 600, limit: 10 }),
     ).toEqual([]);
+    expect((await store.getRun(queued.run.id))?.status).toBe('queued');
     for (const id of [first.run.id, queued.run.id]) {
       expect((await a.app.runtime.wait(id, { timeoutMs: 5_000 })).status).toBe('completed');
     }
@@ -303,13 +310,23 @@ describe('run ownership', () => {
   }, 20_000);
 
   it('tells a store outage (connection lost, disk full) from an error of the run', () => {
-    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
-    expect(isStoreOutage(new SkillplaneError('store_unavailable', 'PostgreSQL is unreachable'))).toBe(true);
+    // The drivers map their own codes to ours; recovery reads only ours.
+    const full = mapSqliteError(
+      Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
+    );
+    expect(full.code).toBe('store_full');
     expect(isStoreOutage(full)).toBe(true);
+    expect(isStoreOutage(new SkillplaneError('store_unavailable', 'PostgreSQL is unreachable'))).toBe(true);
     expect(isStoreOutage(new SkillplaneError('step_failed', 'wrapped', { cause: full }))).toBe(true);
-    expect(
-      isStoreOutage(Object.assign(new Error('sorry, too many clients already'), { code: '53300' })),
-    ).toBe(true);
+    const tooMany = mapPgError(
+      Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+    );
+    expect(tooMany.code).toBe('store_unavailable');
+    expect(isStoreOutage(tooMany)).toBe(true);
+    // A raw driver error that escaped its driver is not taken for an outage.
+    expect(isStoreOutage(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(
+      false,
+    );
     expect(isStoreOutage(new SkillplaneError('model_error', 'bad request'))).toBe(false);
     expect(isStoreOutage('nope')).toBe(false);
   });

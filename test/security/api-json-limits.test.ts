@@ -13,7 +13,7 @@ let h: ApiHarness;
 let server: StartedServer;
 beforeAll(async () => {
   h = await startApi({ config: { server: { max_json_string_length: MAX_STRING } } });
-  server = await startServer(h.app, { host: '127.0.0.1', port: 0, logger: false });
+  server = await startServer(h.app.ports, { host: '127.0.0.1', port: 0, logger: false });
 });
 afterAll(async () => {
   await server?.close();

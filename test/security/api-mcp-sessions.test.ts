@@ -22,7 +22,7 @@ beforeAll(async () => {
       },
     },
   });
-  server = await startServer(h.app, { host: '127.0.0.1', port: 0, logger: false });
+  server = await startServer(h.app.ports, { host: '127.0.0.1', port: 0, logger: false });
 });
 afterAll(async () => {
   await server?.close();

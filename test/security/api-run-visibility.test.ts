@@ -29,7 +29,7 @@ beforeAll(async () => {
       },
     },
   });
-  server = await startServer(h.app, { host: '127.0.0.1', port: 0, logger: false });
+  server = await startServer(h.app.ports, { host: '127.0.0.1', port: 0, logger: false });
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -143,7 +143,10 @@ describe('run visibility', () => {
 
     // With visibility: all, every key with the scope sees it.
     const allConfig = { ...h.app.config, auth: { ...h.app.config.auth, visibility: 'all' as const } };
-    const all = await buildServer({ ...h.app, config: allConfig }, { logger: false, defaultMetrics: false });
+    const all = await buildServer(
+      { ...h.app.ports, config: allConfig },
+      { logger: false, defaultMetrics: false },
+    );
     try {
       const got = await all.inject({
         url: `/v1/agents/runs/${runId}`,

@@ -66,8 +66,13 @@ beforeAll(async () => {
     config: { auth: { keys: [{ principal: 'root', key: 'admin-key-0123456789', scopes: ['admin'] }] } },
   });
   open = await startApi({ config: { server: { request_timeout_sec: 1, max_connections: 64 } } });
-  keyedServer = await startServer(keyed.app, { host: '127.0.0.1', port: 0, logger: false });
-  openServer = await startServer(open.app, { host: '127.0.0.1', port: 0, logger: false, heartbeatMs: 50 });
+  keyedServer = await startServer(keyed.app.ports, { host: '127.0.0.1', port: 0, logger: false });
+  openServer = await startServer(open.app.ports, {
+    host: '127.0.0.1',
+    port: 0,
+    logger: false,
+    heartbeatMs: 50,
+  });
 });
 afterAll(async () => {
   await keyedServer?.close();

@@ -1,3 +1,4 @@
+import { seedRun } from '../recovery/helpers.js';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ beforeAll(async () => {
   const seed = SqliteRunStore.open({ path });
   // Finished runs: start-up recovery (which claims unfinished ones) does not read their pages.
   for (let i = 0; i < 200; i++)
-    await seed.createRun({
+    await seedRun(seed, {
       agent: 'assistant',
       strategy: 'single',
       input: `run ${i} `.repeat(30),

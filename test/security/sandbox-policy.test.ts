@@ -83,9 +83,9 @@ afterAll(async () => {
 });
 
 describe('policy holds at every door', () => {
-  it('item 6: role_tools cannot give an agent a skill outside its own list', async () => {
+  it('item 6: role_tools (and overrides) cannot give an agent a skill outside its own list', async () => {
     for (const body of [
-      { agent: 'writer', input: 'hi', options: { role_tools: { writer: ['attack/danger'] } } },
+      { agent: 'writer', input: 'hi', options: { overrides: { writer: { skills: ['attack/danger'] } } } },
       {
         request: {
           strategy: 'handoff',
@@ -103,7 +103,7 @@ describe('policy holds at every door', () => {
     const ok = await server.post('/v1/agents/runs?wait=10', {
       agent: 'ops',
       input: 'hi',
-      options: { role_tools: { ops: ['attack/echo'] } },
+      options: { overrides: { ops: { skills: ['attack/echo'] } } },
     });
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { status: string }).status).toBe('completed');

@@ -19,17 +19,18 @@ export function itemText(item: unknown): string {
 }
 
 /**
- * Opta-LMX per-role settings for one role: its system prompt, model backend and extra tools,
- * as `runAgent` parameters (empty when the request sets none for that role).
+ * The run's per-agent settings (`options.overrides`) for one agent, as `runAgent` parameters:
+ * its system prompt, model backend and narrowed skills (empty when the request sets none).
  */
-export function roleOverrides(
+export function agentOverrides(
   req: RunRequest,
-  role: string,
+  agent: string,
 ): { systemPrompt?: string; model?: string; extraSkills?: string[] } {
-  const o = req.options;
+  const o = req.options.overrides?.[agent];
+  if (o === undefined) return {};
   return {
-    ...(o.role_system_prompts?.[role] === undefined ? {} : { systemPrompt: o.role_system_prompts[role] }),
-    ...(o.role_models?.[role] === undefined ? {} : { model: o.role_models[role] }),
-    ...(o.role_tools?.[role] === undefined ? {} : { extraSkills: o.role_tools[role] }),
+    ...(o.instructions === undefined ? {} : { systemPrompt: o.instructions }),
+    ...(o.model === undefined ? {} : { model: o.model }),
+    ...(o.skills === undefined ? {} : { extraSkills: o.skills }),
   };
 }

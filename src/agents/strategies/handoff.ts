@@ -1,22 +1,20 @@
 import { BudgetExhaustedError } from '../../errors/index.js';
 import type { RunEnvironment } from '../environment.js';
 import type { RunExecution } from '../execution.js';
-import { inputText, type RunRequest } from '../request.js';
+import type { RunRequest } from '../request.js';
 import { runAgent } from '../agent-loop.js';
-import { initialMessages, roleOverrides, type StrategyResult } from './common.js';
+import { agentOverrides, initialMessages, type StrategyResult } from './common.js';
 
 /**
  * `handoff`: the active agent may transfer control with a `transfer_to_<agent>` tool (one per
  * name in its `handoffs`); the next agent continues the same conversation. Bounded by
- * `max_handoff_depth`. With Opta role semantics (`options.opta_roles`), each role in `agents`
- * runs in turn on the previous role's output.
+ * `max_handoff_depth`.
  */
 export async function runHandoff(
   exec: RunExecution,
   env: RunEnvironment,
   req: RunRequest,
 ): Promise<StrategyResult> {
-  if (req.options.opta_roles && req.agents !== undefined) return runRoleChain(exec, env, req);
   let current = env.agents.resolve(req.agent ?? req.agents![0]!);
   let messages = initialMessages(req.input);
   const path = [current.name];
@@ -33,6 +31,7 @@ export async function runHandoff(
       branch: 'main',
       keyPrefix: `h${depth}/${current.name}`,
       transfers,
+      ...agentOverrides(req, current.name),
     });
     if (outcome.kind === 'answer') return { output: outcome.text, agent: current.name, handoffs: path };
     if (depth + 1 > exec.run.limits.max_handoff_depth) {
@@ -57,26 +56,4 @@ export async function runHandoff(
     // The next agent sees the conversation without the previous agent's system prompt.
     messages = outcome.messages.filter((m) => m.role !== 'system');
   }
-}
-
-async function runRoleChain(
-  exec: RunExecution,
-  env: RunEnvironment,
-  req: RunRequest,
-): Promise<StrategyResult> {
-  let text = inputText(req.input);
-  const outputs: Record<string, string> = {};
-  for (const [i, name] of req.agents!.entries()) {
-    const agent = env.agents.resolve(name);
-    const outcome = await runAgent(exec, env, {
-      agent,
-      messages: [{ role: 'user', content: text }],
-      branch: `role.${i}`,
-      keyPrefix: `role${i}/${name}`,
-      ...roleOverrides(req, name),
-    });
-    text = outcome.kind === 'answer' ? outcome.text : '';
-    outputs[name] = text;
-  }
-  return { output: text, roles: outputs };
 }

@@ -4,7 +4,7 @@ import type { RunExecution } from '../execution.js';
 import { inputText, type RunRequest } from '../request.js';
 import { runAgent, SuspendForApproval } from '../agent-loop.js';
 import { mapWithConcurrency } from '../semaphore.js';
-import { initialMessages, itemText, roleOverrides, type StrategyResult } from './common.js';
+import { agentOverrides, initialMessages, itemText, type StrategyResult } from './common.js';
 
 /** A branch's answer, or the approval it waits for. */
 type BranchResult = { text: string } | { suspended: SuspendForApproval };
@@ -43,14 +43,13 @@ export async function runParallelMap(
     branches,
     limit,
     async (branch, i, signal): Promise<BranchResult> => {
-      const opta = req.options.opta_roles && req.items === undefined;
       const outcome = await runAgent(exec.withSignal(signal), env, {
         agent: env.agents.resolve(branch.agent),
         messages: branch.messages,
         branch: `map.${i}`,
         keyPrefix: `map${i}/${branch.agent}`,
-        // Opta-LMX roles: each role may carry its own system prompt, model and tools.
-        ...(opta ? roleOverrides(req, branch.agent) : {}),
+        // Per-agent settings of this run (system prompt, model, narrowed skills).
+        ...agentOverrides(req, branch.agent),
       }).catch((err: unknown) => {
         // Waiting for approval is not a failure: the siblings go on and finish their steps.
         if (err instanceof SuspendForApproval) return err;
@@ -74,8 +73,6 @@ export async function runParallelMap(
 
   const byLabel: Record<string, string | null> = {};
   for (const s of settled) byLabel[s.label] = s.ok ? s.output : null;
-  // Opta-LMX: parallel_map over roles answers {role: output}.
-  const roles = req.options.opta_roles && req.items === undefined ? { roles: byLabel } : {};
 
   if (req.options.reducer !== undefined) {
     const reducer = env.agents.resolve(req.options.reducer);
@@ -101,11 +98,10 @@ export async function runParallelMap(
       output: outcome.kind === 'answer' ? outcome.text : '',
       branches: settled,
       outputs: byLabel,
-      ...roles,
     };
   }
   const output = settled
     .map((s) => `## ${s.label}\n${s.ok ? s.output : `error: ${s.error.message}`}`)
     .join('\n\n');
-  return { output, branches: settled, outputs: byLabel, ...roles };
+  return { output, branches: settled, outputs: byLabel };
 }

@@ -4,7 +4,7 @@ import type { RunEnvironment } from '../environment.js';
 import type { RunExecution } from '../execution.js';
 import { inputText, type RunRequest } from '../request.js';
 import { runAgent } from '../agent-loop.js';
-import { initialMessages, roleOverrides, type StrategyResult } from './common.js';
+import { agentOverrides, initialMessages, type StrategyResult } from './common.js';
 
 function routerAgentFor(candidates: AgentDefinition[], base: AgentDefinition | undefined): AgentDefinition {
   const list = candidates
@@ -24,7 +24,7 @@ function routerAgentFor(candidates: AgentDefinition[], base: AgentDefinition | u
 /**
  * `router`: picks one agent and delegates the request to it. By rules (`options.routes`, first
  * regex matching the input) or by a router agent choosing among `agents` with `route_to_<agent>`
- * tools. With Opta role semantics the roles run in order, each on the original prompt.
+ * tools.
  */
 export async function runRouter(
   exec: RunExecution,
@@ -32,23 +32,6 @@ export async function runRouter(
   req: RunRequest,
 ): Promise<StrategyResult> {
   const text = inputText(req.input);
-  if (req.options.opta_roles && req.agents !== undefined) {
-    const outputs: Record<string, string> = {};
-    let last = '';
-    for (const [i, name] of req.agents.entries()) {
-      const outcome = await runAgent(exec, env, {
-        agent: env.agents.resolve(name),
-        messages: initialMessages(req.input),
-        branch: `role.${i}`,
-        keyPrefix: `role${i}/${name}`,
-        ...roleOverrides(req, name),
-      });
-      last = outcome.kind === 'answer' ? outcome.text : '';
-      outputs[name] = last;
-    }
-    return { output: last, roles: outputs };
-  }
-
   let target: string | undefined;
   let by: 'rule' | 'agent' = 'rule';
   if (req.options.routes !== undefined) {
@@ -116,6 +99,7 @@ export async function runRouter(
     messages: initialMessages(req.input),
     branch: 'main',
     keyPrefix: `routed/${agent.name}`,
+    ...agentOverrides(req, agent.name),
   });
   return { output: outcome.kind === 'answer' ? outcome.text : '', agent: agent.name, routed_by: by };
 }

@@ -16,7 +16,7 @@ const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404
 
 /** Approvals: list (pending by filter) and decide. */
 export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
-  const { runtime } = ctx.app;
+  const { approvals: desk } = ctx.ports;
 
   fastify.get(
     '/v1/approvals',
@@ -31,8 +31,8 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     async (request) => {
       const principal = authorize(request, 'runs:read');
       const q = request.query;
-      // The store filters by the approvals' runs' principal (the runtime's query has no such field).
-      const approvals = await ctx.app.store.listApprovals({
+      // Filtered in the store query by the approvals' runs' principal.
+      const approvals = await desk.list({
         ...ownerFilter(ctx, principal),
         ...(q.status === undefined ? {} : { status: q.status }),
         ...(q.run_id === undefined ? {} : { run_id: q.run_id }),
@@ -56,7 +56,7 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     async (request) => {
       const principal = authorize(request, 'approvals:write');
       await getVisibleApproval(ctx, principal, request.params.id);
-      const approval = await runtime.decide(request.params.id, {
+      const approval = await desk.decide(request.params.id, {
         approve: request.body.decision === 'approve',
         ...(request.body.reason === undefined ? {} : { reason: request.body.reason }),
         principal: principal.name,

@@ -1,10 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { App } from '../../app/index.js';
+import type { EdgePorts } from '../../ports/index.js';
 import type { Scope } from '../../config/index.js';
-import { CancelledError, SkillplaneError, TimeoutError, toSkillplaneError } from '../../errors/index.js';
-import type { ApprovalGrant, Skill } from '../../skills/types.js';
+import { grantApproval } from '../../access/index.js';
+import { SkillplaneError, toSkillplaneError } from '../../errors/index.js';
+import type { Skill } from '../../skills/index.js';
 import type { JsonLimits } from '../../limits/index.js';
-import { assertMatchesSchema } from '../../skills/validation.js';
+import { clientGone, traceContext } from '../context.js';
 import { statusForCode } from '../errors.js';
 import { jsonLimitError, requestJsonLimits } from '../guards.js';
 
@@ -13,7 +14,7 @@ export type OpenclawAuthScope = Scope;
 
 /** Options of {@link openclawPlugin}. */
 export interface OpenclawPluginOptions {
-  app: App;
+  ports: EdgePorts;
   /**
    * Authenticates the request and checks one scope; throws a `SkillplaneError` with code
    * `unauthorized` (→ 401) or `forbidden` (→ 403).
@@ -152,69 +153,37 @@ function sendError(reply: FastifyReply, e: InvokeError): FastifyReply {
     .send({ ok: false, error: { type: e.type, message: e.message }, ...e.extra });
 }
 
-/** The approval a caller grants with `approved: true`, when it holds `approvals:write`. */
-function approvalOf(
-  opts: OpenclawPluginOptions,
-  request: FastifyRequest,
-  approved: boolean,
-): ApprovalGrant | undefined {
-  if (!approved) return undefined;
-  try {
-    const approver = opts.authorize(request, 'approvals:write');
-    return { approved_by: approver.name, reason: 'approved: true on tools invoke' };
-  } catch (err) {
-    if (err instanceof SkillplaneError && err.code === 'forbidden') return undefined;
-    throw err;
-  }
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 async function invoke(opts: OpenclawPluginOptions, request: FastifyRequest, reply: FastifyReply) {
-  const { app } = opts;
+  const { ports } = opts;
   const principal = opts.authorize(request, 'skills:execute');
-  const req = parseInvokeBody(request.body, opts.jsonLimits ?? requestJsonLimits(app.config));
-  const skill = app.skills.registry.get(req.tool);
+  const req = parseInvokeBody(request.body, opts.jsonLimits ?? requestJsonLimits(ports.config));
+  const skill = ports.skills.registry.get(req.tool);
   if (skill === undefined) throw new InvokeError(404, 'not_found', `Tool not available: ${req.tool}`);
   const args = foldAction(skill, req.args, req.action);
-  const approval = approvalOf(opts, request, req.approved);
+  const approval = grantApproval(principal, req.approved, 'approved: true on tools invoke');
   if (req.dryRun) {
-    app.skills.runner.check(skill, approval);
-    assertMatchesSchema(skill.inputSchema, args, `input of ${skill.id}`, 'input_invalid');
+    ports.skills.invoker.check(skill, approval);
+    ports.skills.invoker.validate(skill, args);
     return reply.send({
       ok: true,
       result: { dryRun: true, valid: true, tool: skill.toolName, skill: skill.ref },
     });
   }
-  const controller = new AbortController();
-  const timer =
-    req.timeoutSec === undefined
-      ? undefined
-      : setTimeout(() => {
-          const ms = Math.round(req.timeoutSec! * 1000);
-          controller.abort(new TimeoutError(`tool ${skill.id} timed out after ${ms} ms`, ms));
-        }, req.timeoutSec * 1000);
-  const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort(new CancelledError('client disconnected'));
-  };
-  reply.raw.once('close', onClose);
-  const traceparent = header(request, 'traceparent');
-  const tracestate = header(request, 'tracestate');
+  const gone = clientGone(reply);
   try {
-    const r = await app.skills.runner.execute(skill, args, {
-      signal: controller.signal,
+    const r = await ports.skills.invoker.invoke({
+      skill,
+      input: args,
+      door: 'openclaw',
       principal: principal.name,
+      signal: gone.signal,
+      ...(req.timeoutSec === undefined ? {} : { timeoutMs: req.timeoutSec * 1000 }),
       ...(approval === undefined ? {} : { approval }),
-      ...(traceparent === undefined ? {} : { traceparent }),
-      ...(tracestate === undefined ? {} : { tracestate }),
+      ...traceContext(request),
     });
     return reply.send({ ok: true, result: r.output ?? null });
   } finally {
-    clearTimeout(timer);
-    reply.raw.off('close', onClose);
+    gone.dispose();
   }
 }
 
@@ -222,11 +191,11 @@ async function invoke(opts: OpenclawPluginOptions, request: FastifyRequest, repl
  * OpenClaw's Tools Invoke HTTP API over skillplane's skills: `POST /tools/invoke` and the aliases
  * `POST /v1/openclaw/invoke` and `POST /v1/skills/openclaw/invoke`. `tool` is a skill reference
  * (`acme/search`, `acme/search@^1`) or its tool name (`acme__search`); `args` is the skill's input.
- * Runs go through `app.skills.runner` (same policy and approval rules as REST); a risk-tagged skill
+ * Calls go through `ports.skills.invoker` (same policy, approval, limits and audit as REST); a risk-tagged skill
  * runs only with `approved: true` from a principal holding `approvals:write`. Answers are
  * OpenClaw-shaped (`{ok, result}` / `{ok: false, error: {type, message}}`), never problem+json.
  *
- * Register with `await fastify.register(openclawPlugin, {app, authorize})`.
+ * Register with `await fastify.register(openclawPlugin, {ports, authorize})`.
  */
 export async function openclawPlugin(fastify: FastifyInstance, opts: OpenclawPluginOptions): Promise<void> {
   // Encapsulated: applies to these routes only (body parse errors, size limit, media type).

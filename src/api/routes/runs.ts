@@ -37,7 +37,7 @@ function parseStatuses(value: string | string[] | undefined): RunStatus[] | unde
 
 /** Runs: create (ours and Opta-LMX's bodies), list, get, cancel, and their event streams. */
 export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
-  const { runtime } = ctx.app;
+  const runtime = ctx.ports.runs;
 
   fastify.post(
     '/v1/agents/runs',

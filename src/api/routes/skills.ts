@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { SkillplaneError, TimeoutError, ValidationError, toSkillplaneError } from '../../errors/index.js';
-import type { ApprovalGrant } from '../../skills/index.js';
-import { parseTraceparent } from '../../tracing/index.js';
-import { authorize, hasScope } from '../auth.js';
+import { grantApproval } from '../../access/index.js';
+import { SkillplaneError, ValidationError, toSkillplaneError } from '../../errors/index.js';
+import { authorize } from '../auth.js';
 import type { JsonLimits } from '../../limits/index.js';
 import { clientGone, traceContext, type ApiContext } from '../context.js';
 import { jsonLimitError, requestJsonLimits } from '../guards.js';
@@ -66,7 +65,7 @@ function optaFailure(err: SkillplaneError): SkillplaneError {
 
 /** Skills: catalogue, direct execution (policy applies) and reload. */
 export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
-  const { skills, config, store } = ctx.app;
+  const { skills, config, audit } = ctx.ports;
   const jsonLimits = requestJsonLimits(config);
 
   fastify.get(
@@ -90,7 +89,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       });
       return {
         skills: list.map((s) => presentSkill(s, skills.policy)),
-        load_errors: skills.loadErrors.length,
+        load_errors: skills.loadErrors().length,
       };
     },
   );
@@ -144,57 +143,19 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       const input = inputOf(body, jsonLimits);
       const skill = skills.registry.resolve(request.params.id);
       const approved = body.approval?.approved === true || body.approved === true;
-      let grant: ApprovalGrant | undefined;
-      if (approved) {
-        if (!hasScope(principal, 'approvals:write'))
-          throw optaFailure(
-            new SkillplaneError('forbidden', `principal ${principal.name} lacks the scope approvals:write`, {
-              data: { scope: 'approvals:write' },
-            }),
-          );
-        grant = {
-          approved_by: principal.name,
-          ...(body.approval?.reason === undefined ? {} : { reason: body.approval.reason }),
-        };
-      }
-      const trace = traceContext(request);
-      const traceId = parseTraceparent(trace.traceparent, trace.tracestate)?.traceId ?? null;
       const gone = clientGone(reply);
-      const signals = [gone.signal];
-      let timer: NodeJS.Timeout | undefined;
-      if (body.timeout_sec !== undefined) {
-        const ms = Math.round(body.timeout_sec * 1000);
-        const deadline = new AbortController();
-        timer = setTimeout(
-          () => deadline.abort(new TimeoutError(`skill ${skill.id} timed out after ${ms} ms`, ms)),
-          ms,
-        );
-        signals.push(deadline.signal);
-      }
-      const audit = (ok: boolean, code: string | null) =>
-        store
-          .appendAudit({
-            principal: principal.name,
-            action: 'skill.execute',
-            target: skill.ref,
-            trace_id: traceId,
-            data: {
-              ok,
-              code,
-              via: 'http',
-              approved_by: grant?.approved_by ?? null,
-              approval_reason: grant?.reason ?? null,
-            },
-          })
-          .catch((err: unknown) => request.log.warn({ err }, 'audit write failed'));
       try {
-        const result = await skills.runner.execute(skill, input, {
-          signal: AbortSignal.any(signals),
+        const grant = grantApproval(principal, approved, body.approval?.reason);
+        const result = await skills.invoker.invoke({
+          skill,
+          input,
+          door: 'http',
           principal: principal.name,
+          signal: gone.signal,
+          ...(body.timeout_sec === undefined ? {} : { timeoutMs: body.timeout_sec * 1000 }),
           ...(grant === undefined ? {} : { approval: grant }),
-          ...trace,
+          ...traceContext(request),
         });
-        await audit(true, null);
         return {
           skill: result.skill,
           output: result.output,
@@ -207,11 +168,8 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
           approved_by: grant?.approved_by ?? null,
         };
       } catch (raw) {
-        const err = toSkillplaneError(raw, 'skill_failed');
-        await audit(false, err.code);
-        throw optaFailure(err);
+        throw optaFailure(toSkillplaneError(raw, 'skill_failed'));
       } finally {
-        clearTimeout(timer);
         gone.dispose();
       }
     },
@@ -234,15 +192,12 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       const principal = authorize(request, 'admin');
       const reset = request.query.reset_risk_tags === 'true';
       const result = await skills.reload({ resetRiskTags: reset });
-      await store
-        .appendAudit({
-          principal: principal.name,
-          action: 'skills.reload',
-          target: null,
-          trace_id: null,
-          data: { reset_risk_tags: reset, skills: result.skills, errors: result.errors.length },
-        })
-        .catch((err: unknown) => request.log.warn({ err }, 'audit write failed'));
+      await audit.append({
+        principal: principal.name,
+        action: 'skills.reload',
+        target: null,
+        data: { reset_risk_tags: reset, skills: result.skills, errors: result.errors.length },
+      });
       return { skills: result.skills, errors: result.errors };
     },
   );

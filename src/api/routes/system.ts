@@ -8,7 +8,7 @@ import { agentsResponseSchema, healthSchema, problemSchema, workersResponseSchem
 
 /** Health, readiness, metrics, agents and the worker plane. */
 export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
-  const { app } = ctx;
+  const { ports } = ctx;
 
   fastify.get(
     '/healthz',
@@ -32,7 +32,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     },
     async () => {
       if (ctx.state.shuttingDown) throw new SkillplaneError('shutting_down', 'server is shutting down');
-      const health = await app.store.health().catch((err: unknown): StoreHealth => ({
+      const health = await ports.health.store().catch((err: unknown): StoreHealth => ({
         ok: false,
         detail: err instanceof Error ? err.message : String(err),
       }));
@@ -41,10 +41,10 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
           health.code === 'store_corrupt' ? 'store_corrupt' : 'store_unavailable',
           `store is not healthy: ${health.detail ?? 'unknown'}`,
         );
-      const sandbox = app.skills.confinement;
+      const sandbox = ports.skills.confinement;
       return {
         status: 'ready',
-        store: app.config.store.driver,
+        store: ports.config.store.driver,
         sandbox: { kind: sandbox.kind, description: sandbox.description, warnings: sandbox.warnings },
       };
     },
@@ -84,7 +84,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     },
     async (request) => {
       authorize(request, 'runs:read');
-      return { agents: app.agents.list() };
+      return { agents: ports.runs.agents() };
     },
   );
 
@@ -99,14 +99,14 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
     },
     async (request) => {
       authorize(request, 'runs:read');
-      const stats = app.runtime.scheduler.stats();
+      const stats = ports.runs.stats();
       return {
         enabled: false,
         executor: 'in-process',
         description:
           'Skills run in this process’s executors (sandboxed child processes for tool skills); ' +
           'the BullMQ worker plane is not enabled.',
-        node_id: app.runtime.nodeId,
+        node_id: ports.runs.nodeId,
         scheduler: { running: stats.running, max_concurrent: stats.maxConcurrent, queued: stats.queued },
         workers: [],
       };

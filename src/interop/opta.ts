@@ -1,0 +1,176 @@
+import type { RunRequestInput } from '../agents/index.js';
+import { ValidationError } from '../errors/index.js';
+import type { Run, Step } from '../store/index.js';
+import type { Priority } from '../vocabulary/index.js';
+import type { OptaFields, OptaLegacyRunBody, OptaRunBody } from './opta-schemas.js';
+
+/*
+ * Opta-LMX compatibility, in one place at the edge: its request bodies become skillplane
+ * requests over core strategies (`sequence` for its role chains, `options.overrides` for its
+ * per-role settings), and runs it created are shaped the way its clients read them. The core
+ * knows nothing of Opta.
+ */
+
+const OPTA_PRIORITY: Readonly<Record<string, Priority>> = {
+  interactive: 'interactive',
+  high: 'interactive',
+  normal: 'normal',
+  batch: 'batch',
+  low: 'batch',
+};
+
+/** Marks a run created from an Opta body (in its metadata): how its answers are shaped. */
+export interface OptaMarker {
+  strategy: string;
+  roles: string[] | null;
+}
+
+/** Maps a priority from a body or the `x-priority` header; unknown values are refused. */
+export function parsePriority(value: string | undefined, path: string): Priority | undefined {
+  if (value === undefined) return undefined;
+  const p = OPTA_PRIORITY[value.trim().toLowerCase()];
+  if (p === undefined)
+    throw new ValidationError(
+      `unknown priority ${value}`,
+      [{ path, message: 'expected interactive, normal, batch (or high, low)' }],
+      'invalid_request',
+    );
+  return p;
+}
+
+/** Opta's per-role settings as the core's per-agent overrides. */
+function overridesOf(
+  fields: OptaFields,
+  roles: string[],
+): NonNullable<RunRequestInput['options']>['overrides'] {
+  const names = new Set([
+    ...Object.keys(fields.role_system_prompts ?? {}),
+    ...Object.keys(fields.role_models ?? {}),
+    ...Object.keys(fields.role_tools ?? {}),
+    ...(fields.model === undefined ? [] : roles),
+  ]);
+  const out: Record<string, { instructions?: string; model?: string; skills?: string[] }> = {};
+  for (const name of names) {
+    const model = fields.role_models?.[name] ?? fields.model;
+    out[name] = {
+      ...(fields.role_system_prompts?.[name] === undefined
+        ? {}
+        : { instructions: fields.role_system_prompts[name] }),
+      ...(model === undefined ? {} : { model }),
+      ...(fields.role_tools?.[name] === undefined ? {} : { skills: fields.role_tools[name] }),
+    };
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/**
+ * An Opta request as a skillplane one. Opta's strategies over `roles`: `parallel_map` runs every
+ * role on the prompt (core `parallel_map` over agents); `router` runs them in order on the
+ * prompt and `handoff` chains each output into the next role (core `sequence`, without and with
+ * `pass_output`). Without roles (or `single`) one agent answers.
+ */
+export function fromOpta(
+  fields: OptaFields,
+  extra: { agent?: string; priority?: string; metadata?: Record<string, unknown> },
+  path: string,
+): RunRequestInput {
+  const prompt = fields.prompt ?? fields.message;
+  if (prompt === undefined)
+    throw new ValidationError(
+      'a prompt is required',
+      [{ path: `${path}.prompt`, message: 'give prompt (or message)' }],
+      'invalid_request',
+    );
+  const roles = fields.roles;
+  const optaStrategy = fields.strategy ?? ((roles?.length ?? 0) > 1 ? 'router' : 'single');
+  const metadata: Record<string, unknown> = { ...(extra.metadata ?? {}), ...(fields.metadata ?? {}) };
+  if (fields.approval_required !== undefined) metadata.opta_approval_required = fields.approval_required;
+  const agent = fields.agent ?? extra.agent;
+  const priority = parsePriority(fields.priority ?? extra.priority, `${path}.priority`);
+  const useRoles = roles !== undefined && optaStrategy !== 'single';
+  if (!useRoles && roles === undefined && agent === undefined)
+    throw new ValidationError(
+      'an agent or roles are required',
+      [{ path: `${path}.roles`, message: 'give roles (or agent)' }],
+      'invalid_request',
+    );
+  if (!useRoles && agent === undefined && roles !== undefined) metadata.opta_roles = roles;
+  if (useRoles && agent !== undefined) metadata.opta_agent = agent;
+  const marker: OptaMarker = { strategy: optaStrategy, roles: useRoles ? roles : null };
+  metadata.opta = marker;
+  const strategy = !useRoles ? 'single' : optaStrategy === 'parallel_map' ? 'parallel_map' : 'sequence';
+  const overrides = overridesOf(fields, roles ?? (agent === undefined ? [] : [agent]));
+  return {
+    strategy,
+    ...(useRoles ? { agents: roles } : { agent: agent ?? roles![0]! }),
+    input: prompt,
+    ...(priority === undefined ? {} : { priority }),
+    limits: {
+      ...(fields.timeout_sec === undefined ? {} : { timeout_sec: fields.timeout_sec }),
+      ...(fields.token_budget === undefined ? {} : { token_budget: fields.token_budget }),
+      ...(fields.cost_budget_usd === undefined ? {} : { cost_budget_usd: fields.cost_budget_usd }),
+    },
+    metadata,
+    options: {
+      fail_fast: true,
+      pass_output: optaStrategy === 'handoff',
+      ...(fields.max_parallelism === undefined ? {} : { max_parallelism: fields.max_parallelism }),
+      ...(overrides === undefined ? {} : { overrides }),
+    },
+  };
+}
+
+/** An Opta body (either shape) as a request; `undefined` for one of our own bodies. */
+export function optaRequest(
+  body: unknown,
+): { request: RunRequestInput; idempotencyKey: string | undefined } | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  if ('request' in body) {
+    const b = body as OptaRunBody;
+    return { request: fromOpta(b.request, {}, 'request'), idempotencyKey: b.idempotency_key };
+  }
+  const input = (body as { input?: unknown }).input;
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    const b = body as OptaLegacyRunBody;
+    const request = fromOpta(
+      b.input,
+      {
+        ...(b.agent === undefined ? {} : { agent: b.agent }),
+        ...(b.priority === undefined ? {} : { priority: b.priority }),
+        ...(b.metadata === undefined ? {} : { metadata: b.metadata }),
+      },
+      'input',
+    );
+    return { request, idempotencyKey: b.idempotency_key };
+  }
+  return undefined;
+}
+
+/** The Opta marker of a run created from an Opta body, if it was. */
+export function optaMarker(run: Run): OptaMarker | undefined {
+  const m = (run.metadata as { opta?: unknown }).opta;
+  return typeof m === 'object' && m !== null && 'strategy' in m ? (m as OptaMarker) : undefined;
+}
+
+/** The role (agent) a step ran for, as Opta's clients read `role`. */
+export function roleOf(run: Run, step: Step): string {
+  if (step.agent !== null) return step.agent;
+  // Steps written before steps carried their agent: fan-outs over agents branch as `map.N`.
+  const req = (run.input ?? {}) as { agent?: string; agents?: string[]; items?: unknown[] };
+  const m = /^(role|map)\.(\d+)/.exec(step.branch);
+  if (m !== null) {
+    if (m[1] === 'map' && req.items !== undefined) return req.agent ?? run.agent;
+    const name = req.agents?.[Number(m[2])];
+    if (name !== undefined) return name;
+  }
+  return step.branch === 'main' ? run.agent : step.branch;
+}
+
+/** A run's result as Opta's clients read it: `roles` maps each role to its output. */
+export function optaResult(run: Run): unknown {
+  const marker = optaMarker(run);
+  const result = run.result as { outputs?: Record<string, unknown> } | null;
+  if (marker?.roles == null || result === null || typeof result !== 'object') return run.result;
+  if ('roles' in result) return result;
+  return { ...result, roles: result.outputs ?? {} };
+}

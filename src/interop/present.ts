@@ -1,0 +1,129 @@
+import type { RunRequestInput } from '../agents/index.js';
+import type { Skill } from '../skills/index.js';
+import type { Approval, Run, Step } from '../store/index.js';
+import { optaRequest, optaResult, parsePriority, roleOf } from './opta.js';
+
+/*
+ * The one presenter of runs, steps, approvals and skills for every edge (HTTP API, MCP), and the
+ * one translation of request bodies (ours and Opta-LMX's) into runtime requests.
+ */
+
+/** A step as the edges show it, with Opta's `role` and `order`. */
+export type PresentedStep = Step & { role: string; order: number };
+
+/** A run as the edges show it. */
+export type PresentedRun = Omit<Run, 'owner' | 'lease_expires_at'> & {
+  checkpoint_pointer: number;
+  tokens_used: number;
+  estimated_cost_usd: number;
+  links: { self: string; events: string; cancel: string };
+  steps?: PresentedStep[];
+};
+
+/** A skill as the catalogue lists it. */
+export interface PresentedSkill {
+  id: string;
+  version: string;
+  ref: string;
+  tool_name: string;
+  kind: string;
+  description: string;
+  tags: string[];
+  risk_tags: string[];
+  requires_approval: boolean;
+  execution: string;
+  source: string;
+}
+
+/** An approval record as a response body. */
+export function presentApproval(approval: Approval): Approval {
+  return { ...approval };
+}
+
+/** A step with Opta's `role` (the agent it ran for) and `order`. */
+export function presentStep(run: Run, step: Step): PresentedStep {
+  return { ...step, role: roleOf(run, step), order: step.seq };
+}
+
+/**
+ * A run with links and Opta's `checkpoint_pointer`, `tokens_used`, `estimated_cost_usd` (and, for
+ * a run an Opta client created, its result shaped as Opta reads it). Owner and lease stay inside.
+ */
+export function presentRun(run: Run, steps?: Step[]): PresentedRun {
+  const { owner: _owner, lease_expires_at: _lease, ...rest } = run;
+  const self = `/v1/agents/runs/${encodeURIComponent(run.id)}`;
+  return {
+    ...rest,
+    result: optaResult(run),
+    checkpoint_pointer: run.checkpoint,
+    tokens_used: run.usage.input_tokens + run.usage.output_tokens,
+    estimated_cost_usd: run.usage.cost_usd,
+    links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
+    ...(steps === undefined ? {} : { steps: steps.map((s) => presentStep(run, s)) }),
+  };
+}
+
+/** The compact view of a run that MCP tools return (the same fields, fewer of them). */
+export function runSummary(run: Run): Record<string, unknown> {
+  const p = presentRun(run);
+  return {
+    run_id: p.id,
+    status: p.status,
+    agent: p.agent,
+    strategy: p.strategy,
+    result: p.result ?? null,
+    error: p.error,
+    usage: p.usage,
+    tokens_used: p.tokens_used,
+    estimated_cost_usd: p.estimated_cost_usd,
+    created_at: p.created_at,
+    finished_at: p.finished_at,
+  };
+}
+
+/** A skill as the catalogue lists it (risk tags: the union over every version, as the policy applies). */
+export function presentSkill(
+  skill: Skill,
+  policy: { riskTags(skill: Skill): string[]; approvalTags(skill: Skill): string[] },
+): PresentedSkill {
+  const m = skill.manifest;
+  return {
+    id: skill.id,
+    version: skill.version,
+    ref: skill.ref,
+    tool_name: skill.toolName,
+    kind: m.kind,
+    description: m.description,
+    tags: m.tags,
+    risk_tags: policy.riskTags(skill),
+    requires_approval: policy.approvalTags(skill).length > 0,
+    execution: m.execution,
+    source: skill.source,
+  };
+}
+
+/**
+ * Turns a validated create-run body (ours or an Opta-LMX shape) into a runtime request and the
+ * body's idempotency key. `headerPriority` (`x-priority`) applies when the body names none.
+ */
+export function toRunRequest(
+  body: object,
+  headerPriority: string | undefined,
+): { request: RunRequestInput; idempotencyKey: string | undefined } {
+  const fallback = parsePriority(headerPriority, 'x-priority') ?? 'normal';
+  const opta = optaRequest(body);
+  if (opta !== undefined) {
+    return {
+      request: { ...opta.request, priority: opta.request.priority ?? fallback },
+      idempotencyKey: opta.idempotencyKey,
+    };
+  }
+  const {
+    idempotency_key: idempotencyKey,
+    priority,
+    ...rest
+  } = body as RunRequestInput & {
+    idempotency_key?: string;
+  };
+  return { request: { ...rest, priority: priority ?? fallback }, idempotencyKey };
+}

@@ -1,0 +1,94 @@
+/**
+ * The narrow ports the edges (HTTP API, MCP, OpenClaw, dashboard) work through instead of the
+ * whole application: runs, approvals, skills, health, audit and models. The app implements them
+ * (src/app/ports.ts); the edges import only these types, never the composition root.
+ */
+import type { AgentDefinition, Config } from '../config/index.js';
+import type { Runtime, SchedulerStats } from '../agents/index.js';
+import type {
+  Confinement,
+  SkillInvoker,
+  SkillLoadError,
+  SkillPolicy,
+  SkillRegistry,
+} from '../skills/index.js';
+import type { Approval, ListApprovalsQuery, StoreHealth } from '../store/index.js';
+import type { RunNotification } from '../agents/index.js';
+import type { Priority } from '../vocabulary/index.js';
+
+/** Runs: create, read, follow, wait for and cancel. */
+export interface RunsPort extends Pick<
+  Runtime,
+  'submit' | 'getRun' | 'listRuns' | 'getSteps' | 'listEvents' | 'cancel' | 'wait' | 'subscribe'
+> {
+  /** This node's id in run leases. */
+  readonly nodeId: string;
+  /** Scheduler occupancy: running, queued per priority, capacity. */
+  stats(): SchedulerStats;
+  /** Runs queued or executing in this process. */
+  active(): number;
+  /** Calls `listener` for every run notification; returns the unsubscribe function. */
+  onAny(listener: (n: RunNotification) => void): () => void;
+  /** The agent definitions. */
+  agents(): AgentDefinition[];
+}
+
+/** Approvals of risk-tagged skill calls. */
+export interface ApprovalsPort {
+  list(query: ListApprovalsQuery): Promise<Approval[]>;
+  /** One approval, or `not_found`. */
+  get(id: string): Promise<Approval>;
+  decide(
+    id: string,
+    decision: { approve: boolean; reason?: string; principal: string | null },
+  ): Promise<Approval>;
+}
+
+/** The skill catalogue and the one skill call. */
+export interface SkillsPort {
+  registry: Pick<SkillRegistry, 'get' | 'resolve' | 'list' | 'versions' | 'on' | 'off'>;
+  policy: Pick<SkillPolicy, 'riskTags' | 'approvalTags'>;
+  invoker: SkillInvoker;
+  /** Problems of the last load. */
+  loadErrors(): SkillLoadError[];
+  reload(opts?: { resetRiskTags?: boolean }): Promise<{ skills: number; errors: SkillLoadError[] }>;
+  /** The OS confinement skills run under. */
+  confinement: Confinement;
+}
+
+/** Readiness of what the server depends on. */
+export interface HealthPort {
+  store(): Promise<StoreHealth>;
+}
+
+/** One audit entry to append (every door's actions). */
+export interface AuditRecord {
+  principal: string | null;
+  action: string;
+  target: string | null;
+  runId?: string | null;
+  traceId?: string | null;
+  data?: Record<string, unknown> | null;
+}
+
+/** The audit trail. */
+export interface AuditPort {
+  /** Appends an entry; a failure is logged, never thrown. */
+  append(entry: AuditRecord): Promise<void>;
+}
+
+/** Model backends, for metrics and the dashboard. */
+export interface ModelsPort {
+  stats(): Record<string, { inFlight: number; capacity: number; waiting: Record<Priority, number> }>;
+}
+
+/** Everything an edge gets. */
+export interface EdgePorts {
+  config: Config;
+  runs: RunsPort;
+  approvals: ApprovalsPort;
+  skills: SkillsPort;
+  health: HealthPort;
+  audit: AuditPort;
+  models: ModelsPort;
+}
