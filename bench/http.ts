@@ -18,6 +18,7 @@ import { startServer } from '../src/api/index.js';
 import { createApp, type App } from '../src/app/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { startScriptedModelServer } from '../src/testing/index.js';
+import { pct } from './lib/measure.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CLIENTS = Number(process.argv[3] ?? 64);
@@ -36,11 +37,6 @@ interface Phase {
   latencies: number[];
   ttfa: number[];
   ttfaMissing: number;
-}
-
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 function post(agent: Agent, port: number, path: string): Promise<{ status: number; body: string }> {

@@ -12,7 +12,7 @@
  *
  *   npx tsx bench/recovery.ts [--runs 1000] [--fanout-runs 400] [--window 16]   (--runs 0: fan-out only)
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,14 +21,11 @@ import type { RunRequestInput } from '../src/agents/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { MemoryRunStore, SqliteRunStore, type RunStore } from '../src/store/index.js';
 import { startScriptedModelServer, type Script } from '../src/testing/index.js';
+import { numArg, table, waitFor, writeNoopSkill } from './lib/measure.js';
 
-function arg(name: string, fallback: string): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return Number(i === -1 ? fallback : (process.argv[i + 1] ?? fallback));
-}
-const RUNS = arg('runs', '1000');
-const FANOUT_RUNS = arg('fanout-runs', '400');
-const WINDOW = arg('window', '16');
+const RUNS = numArg('runs', 1000);
+const FANOUT_RUNS = numArg('fanout-runs', 400);
+const WINDOW = numArg('window', 16);
 const CHAIN_CALLS = 3;
 const ITEMS = 4;
 const TOOL = 'bench__noop';
@@ -49,16 +46,6 @@ const script: Script = ({ body }) => {
     return { tool_calls: [{ name: TOOL, arguments: { n: results } }], ...delay };
   return { content: 'done', ...delay };
 };
-
-function writeSkill(dir: string): void {
-  const d = join(dir, 'skills', 'noop');
-  mkdirSync(d, { recursive: true });
-  writeFileSync(
-    join(d, 'skill.yaml'),
-    'skill_id: bench/noop\nversion: 1.0.0\nkind: tool\ndescription: does nothing\nentry: ./index.mjs\ninput_schema: {type: object}\n',
-  );
-  writeFileSync(join(d, 'index.mjs'), 'export default async (input) => ({ ok: true, input });\n');
-}
 
 async function app(
   dir: string,
@@ -115,14 +102,6 @@ async function countByStatus(store: RunStore): Promise<Record<string, number>> {
     for (const r of page.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
     if (page.next_cursor === null) return counts;
     cursor = page.next_cursor;
-  }
-}
-
-async function waitFor(fn: () => Promise<boolean>, what: string, timeoutMs = 600_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -224,16 +203,9 @@ async function fanoutBench(dir: string, modelUrl: string, kind: 'memory' | 'sqli
   return [FANOUT_RUNS / (ms / 1000), steps / (ms / 1000), ms];
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  '))
-    .join('\n');
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-bench-recovery-'));
-  writeSkill(dir);
+  writeNoopSkill(dir, 'bench/noop', '{type: object}');
   const server = await startScriptedModelServer({ script, model: 'bench' });
   try {
     if (RUNS > 0) {
