@@ -3,12 +3,11 @@
  * and the two drivers (runtime, and the plain async baseline making the same calls).
  */
 import { join } from 'node:path';
-import { createApp, type App } from '../../src/app/index.js';
+import type { App } from '../../src/app/index.js';
 import type { RunRequestInput } from '../../src/agents/index.js';
-import { loadConfig } from '../../src/config/index.js';
 import type { ChatMessage, ToolDefinition } from '../../src/models/index.js';
 import { openRunStore, type Run, type RunStore } from '../../src/store/index.js';
-import type { Script, ScriptedModelServer } from '../../src/testing/index.js';
+import { createTestApp, type Script, type ScriptedModelServer } from '../../src/testing/index.js';
 
 export type StoreKind = 'memory' | 'sqlite';
 export type Workload = 'fanout' | 'chain' | 'router';
@@ -69,48 +68,35 @@ export async function startApp(
   kind: StoreKind,
   queued: number,
 ): Promise<{ app: App; store: RunStore; close(): Promise<void> }> {
-  const loaded = loadConfig({
-    cwd: dir,
-    env: {},
-    overrides: {
-      store: { driver: 'memory' },
+  const store =
+    kind === 'memory'
+      ? await openRunStore({ driver: 'memory' })
+      : await openRunStore({ driver: 'sqlite', path: join(dir, `bench-${Date.now()}.db`) });
+  const app = await createTestApp({
+    dir,
+    modelUrl: server.url,
+    store,
+    agents: [
+      ...WORKERS.map((name) => ({ name, instructions: WORKER_INSTRUCTIONS, skills: [SKILL_ID] })),
+      { name: 'reducer', instructions: REDUCER_INSTRUCTIONS },
+      { name: 'chain', instructions: CHAIN_INSTRUCTIONS, skills: [SKILL_ID], max_steps: CHAIN_CALLS + 2 },
+    ],
+    config: {
       models: {
         default: {
-          base_url: server.url,
           model: 'bench-model',
-          max_retries: 0,
           // Every branch of every admitted run may call the model at once: the scheduler limits.
           max_concurrency: settings.window * WORKERS.length,
         },
       },
       skills: {
-        directories: [join(dir, 'skills')],
-        watch: false,
         warm_processes: settings.warm,
         max_processes_per_skill: settings.maxProcs,
         sandbox: settings.sandbox,
       },
-      agents: {
-        directories: [],
-        max_parallel_agents: settings.window,
-        max_queued_runs: queued,
-        definitions: [
-          ...WORKERS.map((name) => ({ name, instructions: WORKER_INSTRUCTIONS, skills: [SKILL_ID] })),
-          { name: 'reducer', instructions: REDUCER_INSTRUCTIONS },
-          { name: 'chain', instructions: CHAIN_INSTRUCTIONS, skills: [SKILL_ID], max_steps: CHAIN_CALLS + 2 },
-        ],
-      },
+      agents: { max_parallel_agents: settings.window, max_queued_runs: queued },
     },
-  });
-  const store =
-    kind === 'memory'
-      ? await openRunStore({ driver: 'memory' })
-      : await openRunStore({ driver: 'sqlite', path: join(dir, `bench-${Date.now()}.db`) });
-  const app = await createApp(loaded, {
-    store,
-    watch: false,
-    retryBaseMs: 5,
-    onProcessEvent: countProcessEvent,
+    app: { onProcessEvent: countProcessEvent },
   });
   return {
     app,

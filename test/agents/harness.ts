@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App } from '../../src/app/index.js';
@@ -126,6 +126,22 @@ export async function startHarness(opts: {
       if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** One execution a test skill recorded in its side file. */
+export interface Execution {
+  skill?: string;
+  label: string;
+  run: string;
+}
+
+/** Every execution recorded in the side file `file` so far, in order. */
+export function executions(file: string): Execution[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Execution);
 }
 
 /** The tool names a scripted request offered. */

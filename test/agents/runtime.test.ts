@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunQueueFullError, ConflictError } from '../../src/errors/index.js';
 import { until, type Script } from '../../src/testing/index.js';
@@ -13,6 +12,7 @@ import {
   waitForStatus,
   withDeadline,
   type Harness,
+  executions,
 } from './harness.js';
 
 let h: Harness | undefined;
@@ -20,15 +20,6 @@ afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-function executions(file: string): { label: string; run: string }[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { label: string; run: string });
-}
 
 /** Calls `tool` once with `args`, then answers with the tool result. */
 function callOnce(tool: string, args: (text: string) => object): Script {

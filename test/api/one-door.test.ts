@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult, TextContent } from '@modelcontextprotocol/sdk/types.js';
@@ -6,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type StartedServer } from '../../src/api/index.js';
 import { until } from '../../src/testing/index.js';
 import { apiAgents, apiScript } from './helpers.js';
-import { startHarness, type Harness } from '../agents/harness.js';
+import { executions, startHarness, type Harness } from '../agents/harness.js';
 
 /*
  * One skill call, four doors: the same risk-tagged skill through REST execute, OpenClaw, MCP and
@@ -49,12 +48,7 @@ async function post(
 }
 
 function labels(): string[] {
-  if (!existsSync(h.sideFile)) return [];
-  return readFileSync(h.sideFile, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => (JSON.parse(l) as { label: string }).label);
+  return executions(h.sideFile).map((e) => e.label);
 }
 
 async function auditOf(door: string) {

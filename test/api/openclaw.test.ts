@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openclawPlugin } from '../../src/api/routes/openclaw.js';
-import { startHarness, type Harness } from '../agents/harness.js';
+import { executions, startHarness, type Harness } from '../agents/harness.js';
 import { testAuthorize, writeExtraSkills } from '../mcp/fixtures.js';
 
 let h: Harness;
@@ -27,12 +27,7 @@ afterAll(async () => {
 });
 
 function labels(): string[] {
-  if (!existsSync(h.sideFile)) return [];
-  return readFileSync(h.sideFile, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => (JSON.parse(l) as { label: string }).label);
+  return executions(h.sideFile).map((e) => e.label);
 }
 
 async function invoke(body: unknown, opts: { url?: string; headers?: Record<string, string> } = {}) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mcpPlugin } from '../../src/mcp/index.js';
 import { FakeClock, until } from '../../src/testing/index.js';
-import { startHarness, type Harness } from '../agents/harness.js';
+import { executions, startHarness, type Harness } from '../agents/harness.js';
 import { testAuthorize, writeExtraSkills } from './fixtures.js';
 
 let h: Harness;
@@ -52,12 +52,7 @@ function text(r: CallToolResult): string {
 }
 
 function labels(): string[] {
-  if (!existsSync(h.sideFile)) return [];
-  return readFileSync(h.sideFile, 'utf8')
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => (JSON.parse(l) as { label: string }).label);
+  return executions(h.sideFile).map((e) => e.label);
 }
 
 const initialize = {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../../src/app/index.js';
 import type { AgentDefinition } from '../../src/config/index.js';
@@ -11,25 +11,9 @@ import {
   type Step,
 } from '../../src/store/index.js';
 import { createTestApp, type Script } from '../../src/testing/index.js';
-import { toolResultCount, userText } from '../agents/harness.js';
+import { executions, toolResultCount, userText } from '../agents/harness.js';
 
-export { writeTestSkills } from '../agents/harness.js';
-
-/** One line of the side file: a skill execution. */
-export interface Execution {
-  skill: string;
-  label: string;
-  run: string;
-}
-
-/** Every execution recorded in the side file so far. */
-export function executions(file: string): Execution[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Execution);
-}
+export { executions, writeTestSkills, type Execution } from '../agents/harness.js';
 
 /** How many times each `run/label` was executed. */
 export function executionCounts(file: string): Map<string, number> {
