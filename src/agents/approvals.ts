@@ -15,14 +15,17 @@ export interface ApprovalHost {
   notify(runId: string): void;
   /** Queues a run this node now owns again. */
   schedule(run: Run): void;
-  audit(entry: {
-    principal: string | null;
-    action: string;
-    target: string;
-    runId: string | null;
-    traceId: string | null;
-    data?: Record<string, unknown>;
-  }): Promise<void>;
+  audit(entry: RuntimeAuditEntry): Promise<void>;
+}
+
+/** An audit entry the runtime writes (through the store; never fails a run). */
+export interface RuntimeAuditEntry {
+  principal: string | null;
+  action: string;
+  target: string;
+  runId: string | null;
+  traceId: string | null;
+  data?: Record<string, unknown>;
 }
 
 /** A request to approve one risk-tagged skill call of a run. */

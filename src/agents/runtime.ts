@@ -16,7 +16,7 @@ import {
 import { isTerminal, systemClock, type Clock } from '../vocabulary/index.js';
 import type { AgentCatalog } from './definitions.js';
 import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
-import { ApprovalDesk } from './approvals.js';
+import { ApprovalDesk, type RuntimeAuditEntry } from './approvals.js';
 import { RunLifecycle } from './lifecycle.js';
 import { RunNotifier, waitForSettled, type RunNotification } from './notifier.js';
 import { RunRecovery } from './recovery.js';
@@ -35,15 +35,7 @@ export interface CallerContext {
   tracestate?: string;
 }
 
-/** An audit entry the runtime writes (through the store; never fails a run). */
-export interface RuntimeAuditEntry {
-  principal: string | null;
-  action: string;
-  target: string;
-  runId: string | null;
-  traceId: string | null;
-  data?: Record<string, unknown>;
-}
+export type { RuntimeAuditEntry } from './approvals.js';
 
 export interface RuntimeOptions {
   config: Config;
