@@ -325,6 +325,9 @@ export class ToolExecutor implements SkillExecutor {
             );
           },
           settle: (message) => {
+            // Once stopping, the call ends with the abort's reason (timeout or cancel), not with
+            // whatever the child answered to the cancel frame before it was killed.
+            if (stopping) return;
             if (message.ok) resolve(message.output);
             else {
               const { code, message: text, original_code } = message.error;
@@ -342,7 +345,11 @@ export class ToolExecutor implements SkillExecutor {
             if (signal.aborted || !proc.alive) return;
             proc.send(frame);
           },
-          (err: unknown) => reject(err),
+          (err: unknown) => {
+            // A deadline or cancel that kills a process still starting ends the call with its
+            // own reason, not with "exited before it was ready".
+            if (!stopping) reject(err);
+          },
         );
       });
     } finally {
