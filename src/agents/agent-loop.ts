@@ -333,6 +333,7 @@ async function callSkill(
 
   // Risk tags are the union over every loaded version of the id.
   const risky = env.skills.riskTags(skill).length > 0;
+  const notRepeatable = risky ? 'risk_tagged' : skill.manifest.idempotent ? undefined : 'not_idempotent';
   try {
     return await exec.step(
       {
@@ -342,10 +343,11 @@ async function callSkill(
         input: args,
         branch: p.branch,
         agent: p.agent,
-        // A skill with side effects is never retried blindly.
-        maxRetries: risky ? 0 : env.config.agents.max_step_retries,
+        maxRetries: env.config.agents.max_step_retries,
+        // A skill whose repeated call is not harmless is never retried nor re-run after a crash.
+        ...(notRepeatable === undefined ? {} : { notRepeatable }),
       },
-      async (signal, attempt, spanId) => {
+      async (signal, attempt, spanId, seq) => {
         try {
           const r = await env.skills.invoke({
             skill,
@@ -355,8 +357,9 @@ async function callSkill(
             principal: exec.run.principal,
             runId: exec.run.id,
             stepKey: key,
-            idempotencyKey: `${exec.run.id}:${key}`,
-            attempt: attempt + 1,
+            // Stable across retries and re-runs after a crash (same seq); attempt counts them.
+            idempotencyKey: `${exec.run.id}:${seq}`,
+            attempt,
             traceparent: formatTraceparent(exec.run.trace_id, spanId),
             ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
             ...(approval === undefined ? {} : { approval }),

@@ -3,6 +3,7 @@ import type { RunStore, Run, RunUsage, Step, StepKind, StoredError } from '../st
 import { newSpanId } from '../tracing/index.js';
 import type { StepRef } from '../vocabulary/index.js';
 import { abortableSleep } from './abort.js';
+import { isStoreOutage } from './recovery.js';
 import { backoffDelayMs, isRetryable } from './retry.js';
 
 /** What a step function reports besides its output. */
@@ -23,23 +24,40 @@ export interface StepSpec {
   /** The agent the step runs for (model and skill steps of an agent loop). */
   agent?: string;
   parentSeq?: number | null;
-  /** Attempts after the first; 0 = never retried (risk-tagged skills). */
+  /** Attempts after the first a failed attempt may get (ignored when `notRepeatable`). */
   maxRetries: number;
+  /**
+   * Set for a skill whose repeated call is not harmless (risk-tagged, or `idempotent: false`): it
+   * is never retried automatically, and if it was in flight when the previous execution stopped
+   * it is not run again: the step fails and the run settles as `interrupted` (at most once).
+   * Every other step in flight at a crash is run again (at least once).
+   */
+  notRepeatable?: 'risk_tagged' | 'not_idempotent';
   /** Tokens the step is expected to use, checked against the budget before dispatch. */
   estimatedTokens?: number;
   /** Cost the step is expected to incur, checked against the budget before dispatch. */
   estimatedCostUsd?: number;
 }
 
-/** Thrown (and caught by the runtime) when a step in flight at a crash cannot be safely retried. */
+/** Failure codes that come from the node running a step, not from the step itself. */
+const NODE_FAILURES = new Set(['lease_lost', 'not_owner', 'shutting_down', 'cancelled', 'interrupted']);
+
+/** Why a step in flight at a crash is not run again. */
+const NOT_REPEATABLE_WHY = {
+  risk_tagged: 'it is risk-tagged',
+  not_idempotent: 'its skill is not idempotent (idempotent: false)',
+} as const;
+
+/**
+ * Thrown (and settling the run as failed with code `interrupted`) when a step was in flight when
+ * the previous execution stopped and is not safe to run again.
+ */
 export class InterruptedStepError extends SkillplaneError {
-  constructor(step: Step) {
+  constructor(step: Step, reason: 'risk_tagged' | 'not_idempotent') {
     super(
       'interrupted',
-      `step ${step.key} (${step.name}) was in flight when the run was interrupted and is not safe to retry`,
-      {
-        data: { step_key: step.key, seq: step.seq },
-      },
+      `step ${step.key} (${step.name}) was in flight when the run was interrupted and is not run again: ${NOT_REPEATABLE_WHY[reason]}; its effect may or may not have happened`,
+      { data: { step_key: step.key, seq: step.seq, skill: step.name, reason, attempt: step.attempt } },
     );
   }
 }
@@ -186,26 +204,43 @@ export class RunExecution {
   /**
    * Runs one step through the journal: replay if completed; budget check; durable begin; the
    * function (retried with backoff when the error is retryable and `maxRetries` allows); durable
-   * finish with usage and checkpoint. A step that was in flight at a crash is retried only when it
-   * is safe (`maxRetries > 0`), else the run is `interrupted`.
+   * finish with usage and checkpoint. A step that was in flight when the previous execution
+   * stopped is run again, unless it is `notRepeatable`: then it fails as `interrupted`.
+   *
+   * `fn` gets the journaled attempt number (1-based; it counts retries and re-runs after a crash)
+   * and the step's seq (stable across both), from which skills get `ctx.attempt` and
+   * `ctx.idempotencyKey`.
    */
   async step<T>(
     spec: StepSpec,
-    fn: (signal: AbortSignal, attempt: number, spanId: string) => Promise<StepOutcome<T>>,
+    fn: (signal: AbortSignal, attempt: number, spanId: string, seq: number) => Promise<StepOutcome<T>>,
   ): Promise<T> {
     const found = this.opts.firstExecution ? undefined : await this.replay<T>(spec.key);
     if (found?.hit === true) return found.output;
-    // A step that must not be retried blindly (risk-tagged skill) and was in flight when the
-    // previous execution stopped (crash: still `running`; shutdown or lost lease: `cancelled`)
-    // may have had its effect already: settle the run as interrupted rather than run it again.
+    // In flight when the previous execution stopped (crash: still `running`; shutdown or lost
+    // lease: `cancelled`): it may have had its effect already.
     const prev = found?.previous;
     if (
       prev !== undefined &&
-      spec.maxRetries === 0 &&
+      spec.notRepeatable !== undefined &&
       (prev.status === 'running' || prev.status === 'cancelled')
     ) {
-      throw new InterruptedStepError(prev);
+      throw await this.interrupt(prev, spec, spec.notRepeatable);
     }
+    // A not-repeatable call that failed was never retried; a resumed run replays the failure
+    // (which the model may already have seen) instead of calling the skill again. A failure that
+    // was the node's, not the skill's (the store went away mid-step), says nothing of the effect:
+    // interrupted, as if in flight.
+    if (prev !== undefined && spec.notRepeatable !== undefined && prev.status === 'failed') {
+      const e = prev.error ?? { code: 'skill_failed', message: `step ${prev.key} failed` };
+      const failure = new SkillplaneError(e.code, e.message, e.data === undefined ? {} : { data: e.data });
+      if (isStoreOutage(failure) || NODE_FAILURES.has(e.code))
+        throw await this.interrupt(prev, spec, spec.notRepeatable);
+      this.state.replayed++;
+      this.opts.onStep?.(prev, 'replayed');
+      throw failure;
+    }
+    const maxRetries = spec.notRepeatable === undefined ? spec.maxRetries : 0;
     let attempt = 0;
     for (;;) {
       this.signal.throwIfAborted();
@@ -235,6 +270,7 @@ export class RunExecution {
             span_id: spanId,
           },
           { type: 'step.started', data: this.ref(spec) },
+          this.fence(),
         ),
       );
       if (begun.status === 'completed') {
@@ -246,7 +282,7 @@ export class RunExecution {
       try {
         let outcome: StepOutcome<T>;
         try {
-          outcome = await fn(this.signal, attempt, spanId);
+          outcome = await fn(this.signal, begun.attempt, spanId, begun.seq);
         } finally {
           unreserve();
         }
@@ -268,6 +304,7 @@ export class RunExecution {
               type: 'step.completed',
               data: { ...this.ref(spec), seq: begun.seq, usage: snapshot },
             },
+            this.fence(),
           ),
         );
         this.opts.onStep?.(finished, 'finished');
@@ -286,17 +323,52 @@ export class RunExecution {
             { usage: snapshot },
             {
               type: cancelled ? 'step.cancelled' : 'step.failed',
-              data: { ...this.ref(spec), seq: begun.seq, error: storedError(err), attempt: attempt + 1 },
+              data: { ...this.ref(spec), seq: begun.seq, error: storedError(err), attempt: begun.attempt },
             },
+            this.fence(),
           ),
         ).catch(() => undefined);
         if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
-        if (cancelled || attempt >= spec.maxRetries || !isRetryable(err)) throw err;
+        if (cancelled || attempt >= maxRetries || !isRetryable(err)) throw err;
         attempt++;
         const delay = backoffDelayMs(attempt - 1, { baseMs: this.opts.retryBaseMs });
         await (this.opts.sleep ?? abortableSleep)(delay, this.signal);
       }
     }
+  }
+
+  /**
+   * Step writes are fenced on the run's owner: once another node has claimed the run (this node
+   * lost its lease without noticing in time, e.g. a long pause), its writes are refused with
+   * `not_owner` instead of overwriting the new owner's journal.
+   */
+  private fence(): { owner: string } | undefined {
+    return this.run.owner === null ? undefined : { owner: this.run.owner };
+  }
+
+  /** Records a not-repeatable step found in flight as failed (`interrupted`), and returns the error. */
+  private async interrupt(
+    prev: Step,
+    spec: StepSpec,
+    reason: 'risk_tagged' | 'not_idempotent',
+  ): Promise<InterruptedStepError> {
+    const err = new InterruptedStepError(prev, reason);
+    if (prev.status !== 'running') return err;
+    const failed = await this.write(() =>
+      this.store.finishStep(
+        this.run.id,
+        prev.seq,
+        { status: 'failed', error: storedError(err) },
+        undefined,
+        {
+          type: 'step.failed',
+          data: { ...this.ref(spec), seq: prev.seq, error: storedError(err), attempt: prev.attempt },
+        },
+        this.fence(),
+      ),
+    ).catch(() => undefined);
+    if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
+    return err;
   }
 
   /** How a step is named in its events. */

@@ -73,6 +73,11 @@ export interface RunRecoveryOptions {
   claimBatch?: number;
   /** Random source for the jitter (tests). */
   random?: () => number;
+  /**
+   * `false`: this node only keeps the leases of the runs it creates itself (an in-process CLI
+   * run): it never adopts, claims or resumes another node's runs, nor prunes (default `true`).
+   */
+  reclaim?: boolean;
 }
 
 /**
@@ -134,13 +139,18 @@ export class RunRecovery {
    */
   async start(host: RecoveryHost): Promise<{ resumed: number }> {
     this.host = host;
-    await this.adoptOwnRuns();
-    const resumed = await this.reclaim();
+    const reclaiming = this.opts.reclaim ?? true;
+    let resumed = 0;
+    if (reclaiming) {
+      await this.adoptOwnRuns();
+      resumed = await this.reclaim();
+    }
     this.lastRenewAt = Date.now();
     // The fence needs a finer tick than the renewal period.
     const tick = Math.max(50, Math.floor(this.leaseMs / 10));
     this.leaseTimer = setInterval(() => this.onLeaseTick(), tick);
     this.leaseTimer.unref();
+    if (!reclaiming) return { resumed };
     this.scheduleReclaim();
     const retentionMs = this.opts.retentionIntervalMs ?? 3_600_000;
     this.retentionTimer = setInterval(() => this.track(this.prune()), retentionMs);
@@ -196,6 +206,7 @@ export class RunRecovery {
    * to the free queue places, and resumes them. Returns how many were resumed.
    */
   reclaim(): Promise<number> {
+    if (this.opts.reclaim === false) return Promise.resolve(0);
     // One pass at a time: a slow store must not make passes pile up.
     if (this.reclaiming !== undefined) return this.reclaiming;
     const p = this.reclaimPass().finally(() => {
@@ -299,6 +310,7 @@ export class RunRecovery {
 
   /** Deletes finished runs older than the retention period; returns how many. */
   async prune(now = new Date()): Promise<number> {
+    if (this.opts.reclaim === false) return 0;
     const cut = new Date(now.getTime() - this.opts.retentionDays * 86_400_000);
     try {
       const n = await this.store.pruneFinished(cut);

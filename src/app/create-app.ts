@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -41,6 +42,13 @@ export interface CreateAppOptions {
   leaseMs?: number;
   /** Called on every sandbox process spawn, reuse and exit. */
   onProcessEvent?: (event: ToolProcessEvent) => void;
+  /**
+   * `'off'` for an in-process CLI run: the runtime executes only the runs it submits (it never
+   * adopts, claims or resumes runs of other nodes, e.g. a crashed server's, nor expires their
+   * approvals or prunes), and its node id is unique to this process (`server.node_id` is not
+   * used, so it never passes for a server). Default `'on'`.
+   */
+  recovery?: 'on' | 'off';
 }
 
 /** Adapts the skill service to what the agent loop needs. */
@@ -110,7 +118,11 @@ export async function openConfiguredStore(loaded: LoadedConfig): Promise<RunStor
 /** Builds the whole application from a loaded configuration. */
 export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {}): Promise<App> {
   const { config } = loaded;
-  const nodeId = opts.nodeId ?? config.server.node_id ?? undefined;
+  const nodeId =
+    opts.nodeId ??
+    (opts.recovery === 'off'
+      ? `cli-${randomBytes(6).toString('hex')}`
+      : (config.server.node_id ?? undefined));
   const leaseMs = opts.leaseMs ?? config.store.lease_sec * 1000;
   const store = opts.store ?? (await openConfiguredStore(loaded));
   let skills: SkillService | undefined;
@@ -130,7 +142,12 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
           ),
       },
     });
-    models = new ModelRegistry(config.models);
+    models = new ModelRegistry(config.models, {
+      probe: {
+        timeoutMs: config.server.readiness_probe_timeout_sec * 1000,
+        cacheMs: config.server.readiness_cache_sec * 1000,
+      },
+    });
     const agents = buildAgentCatalog(
       config.agents.definitions,
       config.agents.directories.map((d) => resolve(loaded.baseDir, d)),
@@ -147,6 +164,7 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
       ...(nodeId === undefined ? {} : { nodeId }),
       ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
       leaseMs,
+      ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
     });
     if (opts.start ?? true) await runtime.start();
     const s = skills;

@@ -1,92 +1,78 @@
-import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createApp, type App } from '../app/index.js';
 import { loadConfig } from '../config/index.js';
-import { ValidationError } from '../errors/index.js';
 import type { RunRequestInput } from '../agents/index.js';
 import { demoScript, startScriptedModelServer } from '../testing/index.js';
-import { followRun } from './live-view.js';
+import type { RunEvent } from '../store/index.js';
+import { driveRun, type RunHandle } from './drive-run.js';
+import { exitCodeForStatus } from './exit-codes.js';
+import { createEventPrinter, followRun } from './live-view.js';
+import {
+  collectItems,
+  fanOutFields,
+  nameList,
+  nonNegativeNumber,
+  priorityOption,
+  strategyOption,
+} from './options.js';
 import { out, outJson, reportError } from './output.js';
-import { loadCliConfig, type GlobalOptions } from './context.js';
+import { cliUser, loadCliConfig, type GlobalOptions } from './context.js';
 
 interface RunFlags {
   input: string;
   strategy?: string;
-  agents?: string;
-  items?: string;
+  agents?: string[];
+  items?: unknown[];
   reducer?: string;
   priority?: string;
   failFast?: boolean;
   approveAll?: boolean;
-  timeout?: string;
+  timeout?: number;
   json?: boolean;
 }
 
-function parseItems(text: string): unknown[] {
-  try {
-    const v: unknown = JSON.parse(text);
-    if (Array.isArray(v)) return v;
-  } catch {
-    // fall through to the error below
-  }
-  throw new ValidationError(
-    '--items must be a JSON array',
-    [{ path: 'items', message: 'expected a JSON array' }],
-    'invalid_request',
-  );
+/** The in-process side of {@link driveRun}: the runtime itself. */
+function inProcessRun(app: App, runId: string, print: (e: RunEvent) => void, principal: string): RunHandle {
+  return {
+    follow: (afterSeq) => followRun(app.runtime, runId, print, { afterSeq }),
+    status: async () => (await app.runtime.getRun(runId)).status,
+    pendingApprovals: () => app.runtime.listApprovals({ run_id: runId, status: 'pending' }),
+    decide: async (id, approve) => {
+      await app.runtime.decide(id, { approve, principal, reason: 'decided on the CLI' });
+    },
+  };
 }
 
-/** Runs one request to its end in-process, asking for approvals on the terminal (or approving all). */
+/**
+ * Runs one request to its end in-process, asking for approvals on the terminal (or approving all);
+ * returns the exit code of the status it ended in ({@link exitCodeForStatus}).
+ */
 async function runToEnd(
   app: App,
   request: RunRequestInput,
   flags: { approveAll?: boolean; json?: boolean },
   prefix = '',
 ): Promise<number> {
-  const { run } = await app.runtime.submit(request, { principal: `cli:${process.env.USER ?? 'user'}` });
-  const write = flags.json === true ? () => undefined : (l: string) => out(l);
+  const principal = `cli:${cliUser()}`;
+  const { run } = await app.runtime.submit(request, { principal });
+  const write = flags.json === true ? () => undefined : (l: string) => out(`${prefix}${l}`);
   if (flags.json !== true) out(`${prefix}run ${run.id} (${run.strategy}, ${run.priority})`);
-  let seen = 0;
-  for (;;) {
-    seen = await followRun(app.runtime, run.id, (l) => write(`${prefix}${l}`), { afterSeq: seen });
-    const current = await app.runtime.getRun(run.id);
-    if (current.status !== 'waiting_approval') {
-      if (flags.json === true) outJson({ run: current, steps: await app.runtime.getSteps(run.id) });
-      else if (current.status === 'completed') {
-        const result = current.result as { output?: unknown } | null;
-        out(
-          `${prefix}\n${typeof result?.output === 'string' ? result.output : JSON.stringify(result, null, 2)}`,
-        );
-        out(
-          `${prefix}\nusage: ${current.usage.steps} steps, ${current.usage.input_tokens}+${current.usage.output_tokens} tokens, $${current.usage.cost_usd.toFixed(6)}`,
-        );
-      }
-      return current.status === 'completed' ? 0 : 1;
-    }
-    for (const a of await app.runtime.listApprovals({ run_id: run.id, status: 'pending' })) {
-      let approve = flags.approveAll === true;
-      if (!approve && process.stdin.isTTY) {
-        const rl = createInterface({ input: process.stdin, output: process.stdout });
-        const answer = await rl.question(
-          `${prefix}approve ${a.skill_id} with ${JSON.stringify(a.args)}? [y/N] `,
-        );
-        rl.close();
-        approve = /^y(es)?$/i.test(answer.trim());
-      } else if (!approve) {
-        out(
-          `${prefix}run ${run.id} waits for approval ${a.id}; approve it over the API or rerun with --approve-all`,
-        );
-        return 3;
-      }
-      write(`${prefix}${approve ? 'approving' : 'denying'} ${a.id}`);
-      await app.runtime.decide(a.id, {
-        approve,
-        principal: `cli:${process.env.USER ?? 'user'}`,
-        reason: 'decided on the CLI',
-      });
-    }
+  const status = await driveRun(inProcessRun(app, run.id, createEventPrinter(write), principal), {
+    runId: run.id,
+    write,
+    ...(flags.approveAll === undefined ? {} : { approveAll: flags.approveAll }),
+  });
+  const current = await app.runtime.getRun(run.id);
+  if (flags.json === true) outJson({ run: current, steps: await app.runtime.getSteps(run.id) });
+  else if (status === 'completed') {
+    const result = current.result as { output?: unknown } | null;
+    out(`${prefix}\n${typeof result?.output === 'string' ? result.output : JSON.stringify(result, null, 2)}`);
+    out(
+      `${prefix}\nusage: ${current.usage.steps} steps, ${current.usage.input_tokens}+${current.usage.output_tokens} tokens, $${current.usage.cost_usd.toFixed(6)}`,
+    );
   }
+  return exitCodeForStatus(status);
 }
 
 /** `skillplane run` and `skillplane demo`. */
@@ -95,38 +81,30 @@ export function registerRunCommands(program: Command, globals: () => GlobalOptio
     .command('run [agent]')
     .description('run an agent in-process with a live view of its steps')
     .requiredOption('-i, --input <text>', 'the request')
-    .option('-s, --strategy <name>', 'single | router | handoff | parallel_map', 'single')
-    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)')
-    .option('--items <json>', 'parallel_map: a JSON array, one branch per item')
+    .addOption(strategyOption('single'))
+    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)', nameList)
+    .option(
+      '--items <item>',
+      'parallel_map: one branch per item (a JSON array, or repeat the flag)',
+      collectItems,
+    )
     .option('--reducer <agent>', 'parallel_map: the agent that merges the branches')
-    .option('--priority <p>', 'interactive | normal | batch', 'interactive')
+    .addOption(priorityOption('interactive'))
     .option('--no-fail-fast', 'parallel_map: let the other branches finish when one fails')
     .option('--approve-all', 'approve every approval the run asks for')
-    .option('--timeout <sec>', 'run timeout in seconds')
+    .option('--timeout <sec>', 'run timeout in seconds', nonNegativeNumber)
     .option('--json', 'print the finished run as JSON')
     .action(async (agent: string | undefined, flags: RunFlags) => {
       let app: App | undefined;
       try {
-        app = await createApp(loadCliConfig(globals()), { watch: false });
+        // Only its own run: never take over the runs of a server that used the same store.
+        app = await createApp(loadCliConfig(globals()), { watch: false, recovery: 'off' });
         const request: RunRequestInput = {
           strategy: flags.strategy as RunRequestInput['strategy'],
           input: flags.input,
           priority: flags.priority as RunRequestInput['priority'],
           ...(agent === undefined ? {} : { agent }),
-          ...(flags.agents === undefined
-            ? {}
-            : {
-                agents: flags.agents
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean),
-              }),
-          ...(flags.items === undefined ? {} : { items: parseItems(flags.items) }),
-          ...(flags.timeout === undefined ? {} : { limits: { timeout_sec: Number(flags.timeout) } }),
-          options: {
-            fail_fast: flags.failFast !== false,
-            ...(flags.reducer === undefined ? {} : { reducer: flags.reducer }),
-          },
+          ...fanOutFields(flags),
         };
         process.exitCode = await runToEnd(app, request, flags);
       } catch (err) {

@@ -35,6 +35,7 @@ export function toolAnnotations(skill: Skill): ToolAnnotations {
     title: skillTitle(skill),
     readOnlyHint: p.fs.write.length === 0 && !p.shell,
     destructiveHint: skill.manifest.risk_tags.length > 0,
+    idempotentHint: skill.manifest.idempotent,
     openWorldHint: p.network.length > 0,
   };
   return annotations;

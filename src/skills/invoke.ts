@@ -1,6 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { CancelledError, SkillExecutionError, TimeoutError, toSkillplaneError } from '../errors/index.js';
+import {
+  CancelledError,
+  SkillExecutionError,
+  TimeoutError,
+  ValidationError,
+  toSkillplaneError,
+} from '../errors/index.js';
 import { assertJsonLimits, findJsonLimitViolation } from '../limits/index.js';
 import { parseTraceparent } from '../tracing/index.js';
 import type { Dispatcher } from './dispatch.js';
@@ -55,7 +62,13 @@ export interface SkillInvocation {
   /** The run and step the call belongs to (door `run`). */
   runId?: string;
   stepKey?: string;
+  /**
+   * The call's idempotency key, passed to the skill as `ctx.idempotencyKey` (and
+   * `SKILLPLANE_IDEMPOTENCY_KEY` to commands): `<run id>:<step seq>` for run steps, the caller's
+   * `Idempotency-Key` for direct calls; a fresh `call_…` id when absent.
+   */
   idempotencyKey?: string;
+  /** The attempt number (1-based, `ctx.attempt`); 1 when absent. */
   attempt?: number;
   logger?: Logger;
   /** Completes a rendered prompt with a model (prompt skills run by agents). */
@@ -170,6 +183,7 @@ export class SkillInvoker {
   private async run(skill: Skill, inv: SkillInvocation, started: number): Promise<SkillCallResult> {
     this.check(skill, inv.approval);
     this.validate(skill, inv.input);
+    assertCallIdentity(inv);
     const skillMs = Math.round(skill.manifest.timeouts.execute_sec * 1000);
     const timeoutMs = inv.timeoutMs === undefined ? skillMs : Math.min(skillMs, Math.round(inv.timeoutMs));
     const controller = new AbortController();
@@ -190,8 +204,9 @@ export class SkillInvoker {
         ...(inv.traceparent === undefined ? {} : { traceparent: inv.traceparent }),
         ...(inv.tracestate === undefined ? {} : { tracestate: inv.tracestate }),
         ...(inv.runId === undefined ? {} : { runId: inv.runId }),
-        ...(inv.idempotencyKey === undefined ? {} : { idempotencyKey: inv.idempotencyKey }),
-        ...(inv.attempt === undefined ? {} : { attempt: inv.attempt }),
+        // Every call has a key and an attempt, so a skill never has to guess.
+        idempotencyKey: inv.idempotencyKey ?? `call_${randomUUID()}`,
+        attempt: inv.attempt ?? 1,
         ...(inv.logger === undefined ? {} : { logger: inv.logger }),
         ...(inv.complete === undefined ? {} : { complete: inv.complete }),
       });
@@ -256,5 +271,30 @@ export class SkillInvoker {
   /** Stops warm processes and connections of the dispatcher. */
   async close(): Promise<void> {
     await this.dispatcher.close();
+  }
+}
+
+/** Printable ASCII, 1–512 characters: what an `Idempotency-Key` header may carry to a skill. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e](?:[\x20-\x7e]{0,510}[\x21-\x7e])?$/;
+
+/**
+ * The key and attempt reach a skill's environment and its channel: a key from a client header
+ * must be printable ASCII of 1–512 characters (`invalid_idempotency_key`), an attempt a positive
+ * integer.
+ */
+function assertCallIdentity(inv: SkillInvocation): void {
+  if (inv.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(inv.idempotencyKey)) {
+    throw new ValidationError(
+      'the idempotency key must be 1-512 printable ASCII characters without leading or trailing spaces',
+      [{ path: 'idempotency_key', message: 'must be 1-512 printable ASCII characters' }],
+      'invalid_idempotency_key',
+    );
+  }
+  if (inv.attempt !== undefined && !(Number.isSafeInteger(inv.attempt) && inv.attempt >= 1)) {
+    throw new ValidationError(
+      `attempt must be a positive integer, got ${String(inv.attempt)}`,
+      [{ path: 'attempt', message: 'must be a positive integer' }],
+      'invalid_attempt',
+    );
   }
 }

@@ -84,6 +84,12 @@ function buildManifestSchema(strict: boolean) {
     }).prefault({}),
     roots: z.array(relPath).default([]),
     risk_tags: z.array(z.string().min(1)).default([]),
+    /**
+     * Whether running the skill twice with the same input (and `ctx.idempotencyKey`) is harmless.
+     * `false`: a call in flight at a crash is settled as `interrupted` instead of being run again,
+     * and a failed call is never retried automatically (like a risk-tagged skill).
+     */
+    idempotent: bool.default(true),
     model_preferences: obj({
       hints: z.array(z.string().min(1)).default([]),
       model: z.string().min(1).optional(),

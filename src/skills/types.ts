@@ -52,11 +52,16 @@ export interface SkillCallContext {
   /** The run this call belongs to, if any. */
   runId?: string;
   /**
-   * Stable for one step of a run (`<run id>:<step key>`) across retries, resumes and workers, so a
-   * skill with side effects can make a repeated call harmless.
+   * Stable for one step of a run (`<run id>:<step seq>`) across retries, resumes after a crash and
+   * workers, so a skill with side effects can make a repeated call harmless (a workflow's steps
+   * get `<key>/<step id>`). A direct call (REST, MCP, CLI) gets the caller's `Idempotency-Key`
+   * header, else a fresh id. The invoker always sets it.
    */
   idempotencyKey?: string;
-  /** 1 for the first attempt of a step, 2 for its first retry, … */
+  /**
+   * 1 for the first attempt of a step; 2, 3, … for each retry of a failed attempt and each re-run
+   * after a crash (the journal counts them). Direct calls are attempt 1. The invoker always sets it.
+   */
   attempt?: number;
   /** Who asked (principal). */
   principal?: string;

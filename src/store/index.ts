@@ -49,6 +49,7 @@ export type {
   RunStore,
   StepResult,
   StepRunPatch,
+  StepWriteOptions,
   StoreHealth,
   TransitionOptions,
 } from './run-store.js';

@@ -38,6 +38,12 @@ export interface CreateRunOptions {
   idempotency?: IdempotencyOptions;
   /** First event of the run (`run.created`), written in the same transaction. */
   event: EventInput;
+  /**
+   * A run-level approval the run is created waiting for (`status: waiting_approval`), stored in
+   * the same transaction with its `events` after the first one: a run never exists without the
+   * approval that gates it.
+   */
+  approval?: { approval: NewApproval; events: EventInput[] };
 }
 
 /** Result of {@link RunStore.createRun}. */
@@ -91,6 +97,15 @@ export interface TransitionOptions {
   /** The run must currently be in one of these statuses, else `invalid_transition`. */
   from?: readonly RunStatus[];
   /** The run must currently be owned by this node, else `not_owner`. */
+  owner?: string;
+}
+
+/** Guards of {@link RunStore.beginStep} and {@link RunStore.finishStep}. */
+export interface StepWriteOptions {
+  /**
+   * The run must currently be owned by this node, else `not_owner` and nothing is written: a node
+   * that lost its lease can no longer touch the journal of the run's new owner.
+   */
   owner?: string;
 }
 
@@ -207,13 +222,14 @@ export interface RunStore {
    * Starts a step, assigning its `seq`, and appends `event`. When a step with the same key exists and
    * is completed it is returned unchanged (no event; the caller replays its output); a
    * failed/cancelled/running one is restarted with the same seq and `attempt + 1`. Starting a new
-   * step of a terminal run throws `already_terminal`.
+   * step of a terminal run throws `already_terminal`; with `opts.owner`, a run owned by another
+   * node throws `not_owner`.
    */
-  beginStep(step: NewStep, event: EventInput): Promise<Step>;
+  beginStep(step: NewStep, event: EventInput, opts?: StepWriteOptions): Promise<Step>;
   /**
    * Records a running step's outcome, the run's usage/checkpoint and an event in ONE transaction,
    * so the result is durable before the next step is dispatched. A step that is not running throws
-   * `step_not_running`.
+   * `step_not_running`; with `opts.owner`, a run owned by another node throws `not_owner`.
    */
   finishStep(
     runId: string,
@@ -221,6 +237,7 @@ export interface RunStore {
     result: StepResult,
     runPatch: StepRunPatch | undefined,
     event: EventInput,
+    opts?: StepWriteOptions,
   ): Promise<Step>;
   /** Steps of a run ordered by seq. */
   getSteps(runId: string): Promise<Step[]>;

@@ -69,6 +69,111 @@ export default (input, ctx) => {
   );
 }
 
+/** One execution of a `test/keyed*` skill: what it saw of `ctx`. */
+export interface KeyedExecution {
+  skill: string;
+  label: string;
+  run: string;
+  key: string;
+  attempt: number;
+}
+
+/**
+ * Adds `test/keyed` (idempotent) and `test/keyed-once` (`idempotent: false`): each records its
+ * label, `ctx.idempotencyKey` and `ctx.attempt` in the side file, then: a label starting with
+ * `crash` kills its process on attempt 1 (a retryable `skill_crashed`); a label starting with `gate`
+ * waits, from attempt 2 on, until the file `gate` exists in the workspace.
+ */
+export function writeKeyedSkills(dir: string, workspace: string): void {
+  const code = (name: string) => `import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+export default async (input, ctx) => {
+  const root = ctx.roots[0];
+  appendFileSync(join(root, 'executions.log'), JSON.stringify({ skill: '${name}', label: input.label, run: ctx.runId, key: ctx.idempotencyKey, attempt: ctx.attempt }) + '\\n');
+  if (input.label.startsWith('crash') && ctx.attempt === 1) process.exit(9);
+  if (input.label.startsWith('gate') && ctx.attempt >= 2) {
+    while (!existsSync(join(root, 'gate'))) {
+      ctx.signal.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return { recorded: input.label, attempt: ctx.attempt };
+};`;
+  for (const [name, extra] of [
+    ['keyed', ''],
+    ['keyed-once', 'idempotent: false\n'],
+  ] as const) {
+    const d = join(dir, 'skills', name);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(
+      join(d, 'skill.yaml'),
+      `skill_id: test/${name}\nversion: 1.0.0\nkind: tool\ndescription: records its idempotency key\nentry: ./index.mjs\n` +
+        `roots: [${workspace}]\npermissions: {fs: {read: [${workspace}], write: [${workspace}]}}\n` +
+        `input_schema: {type: object, required: [label], properties: {label: {type: string}}}\ntimeouts: {execute_sec: 60}\n${extra}`,
+    );
+    writeFileSync(join(d, 'index.mjs'), code(name));
+  }
+}
+
+/** The executions of `test/keyed*` skills recorded in `file`. */
+export function keyedExecutions(file: string): KeyedExecution[] {
+  return executions(file).filter((e) => e.skill?.startsWith('keyed') === true) as unknown as KeyedExecution[];
+}
+
+/**
+ * Wraps a store so that, from the first call `trigger` matches on, every call (that one included)
+ * is held back: a node whose database answers stall (a long pause, a partition). `release()` then
+ * passes the held calls on in order, as a late network would, and resolves once they settled;
+ * `kill()` rejects them and every later call instead.
+ */
+export function pausingStore(
+  inner: RunStore,
+  trigger: (method: string, args: unknown[]) => boolean,
+): { store: RunStore; paused: Promise<void>; release(): Promise<void>; kill(): void } {
+  let state: 'live' | 'paused' | 'dead' = 'live';
+  let onPause!: () => void;
+  const paused = new Promise<void>((r) => (onPause = r));
+  const held: { run: () => Promise<unknown>; resolve(v: unknown): void; reject(e: unknown): void }[] = [];
+  const dead = () => new Error('store of a dead node');
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || prop === 'driver') return v;
+      return (...args: unknown[]) => {
+        if (state === 'dead') return Promise.reject(dead());
+        if (state === 'live' && trigger(String(prop), args)) {
+          state = 'paused';
+          onPause();
+        }
+        const run = () => (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (state === 'live') return run();
+        return new Promise((resolve, reject) => held.push({ run, resolve, reject }));
+      };
+    },
+  });
+  return {
+    store,
+    paused,
+    async release() {
+      state = 'live';
+      const calls = held.splice(0);
+      const settled = calls.map((c) => c.run().then(c.resolve, c.reject));
+      await Promise.allSettled(settled);
+    },
+    kill() {
+      state = 'dead';
+      for (const c of held.splice(0)) c.reject(dead());
+    },
+  };
+}
+
+/** True for the `finishStep` call that records a completed `test/keyed*` or `test/record` call. */
+export function isSkillCompletion(method: string, args: unknown[]): boolean {
+  if (method !== 'finishStep') return false;
+  const result = args[2] as { status?: string; output?: { recorded?: unknown } } | undefined;
+  return result?.status === 'completed' && typeof result.output?.recorded === 'string';
+}
+
 /** Builds an App over `store` with the test skills in `dir` and the scripted model at `modelUrl`. */
 export async function buildApp(opts: {
   dir: string;
@@ -162,11 +267,36 @@ export function stepLabel(step: Step): string | undefined {
   return step.kind === 'skill' && typeof input?.label === 'string' ? input.label : undefined;
 }
 
+/** `fn` over `items`, at most `limit` at a time, results in order (bulk reads of a test's audit). */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/** The steps of each run, read 8 at a time. */
+function stepsOf(store: RunStore, runIds: string[]): Promise<Step[][]> {
+  return mapLimit(runIds, 8, (id) => store.getSteps(id));
+}
+
 /** `run/label` keys of the skill steps completed in `store` right now. */
 export async function completedSkillSteps(store: RunStore, runIds: string[]): Promise<Set<string>> {
   const done = new Set<string>();
-  for (const id of runIds) {
-    for (const s of await store.getSteps(id)) {
+  const all = await stepsOf(store, runIds);
+  for (const [i, id] of runIds.entries()) {
+    for (const s of all[i]!) {
       const label = stepLabel(s);
       if (label !== undefined && s.status === 'completed') done.add(`${id}/${label}`);
     }
@@ -174,32 +304,60 @@ export async function completedSkillSteps(store: RunStore, runIds: string[]): Pr
   return done;
 }
 
+/** What a crash left: the skill steps completed in the journal, and the side file's counts. */
+export interface CrashSnapshot {
+  /** `run/label` keys of the skill steps completed when the snapshot was taken. */
+  completed: Set<string>;
+  /** Executions per `run/label` in the side file, read after the journal. */
+  counts: Map<string, number>;
+}
+
+/**
+ * Takes the journal (completed skill steps) THEN the side file. In that order every execution of
+ * a step completed by then is already counted (a skill writes its line before it returns, and its
+ * step completes after), so a step completed before the crash must never be counted again later.
+ * Survivors keep running meanwhile: a step may complete (even after a retry) between the crash
+ * and the snapshot, which is why "ran once in all" is not the invariant, "never again" is.
+ */
+export async function crashSnapshot(
+  store: RunStore,
+  runIds: string[],
+  sideFile: string,
+): Promise<CrashSnapshot> {
+  const completed = await completedSkillSteps(store, runIds);
+  return { completed, counts: executionCounts(sideFile) };
+}
+
 /**
  * The exactly-once check of the side file against the final journal: every skill step of every
- * run executed at least once; a step completed before the crash (`completedBefore`) exactly once;
- * a step run more than once only if its journal shows it was begun again (in flight at the crash,
- * retried). Returns the re-executed keys (in-flight steps that were retried).
+ * run executed at least once; a step completed before the crash never executed again after it; a
+ * step run more than once only if its journal shows it was begun again (retried after a failed
+ * attempt, or in flight at the crash and re-run). Returns the steps that ran more than once.
  */
 export async function checkExactlyOnce(
   store: RunStore,
   runIds: string[],
   sideFile: string,
-  completedBefore: Set<string>,
+  before: CrashSnapshot,
 ): Promise<{ problems: string[]; retriedInFlight: string[]; skillSteps: number }> {
   const counts = executionCounts(sideFile);
   const problems: string[] = [];
   const retriedInFlight: string[] = [];
   let skillSteps = 0;
-  for (const id of runIds) {
-    for (const s of await store.getSteps(id)) {
+  const all = await stepsOf(store, runIds);
+  for (const [i, id] of runIds.entries()) {
+    for (const s of all[i]!) {
       const label = stepLabel(s);
       if (label === undefined) continue;
       skillSteps++;
       const k = `${id}/${label}`;
       const n = counts.get(k) ?? 0;
       if (n === 0) problems.push(`${k}: never executed`);
-      if (completedBefore.has(k) && n !== 1)
-        problems.push(`${k}: completed before the crash, ran ${n} times`);
+      const then = before.counts.get(k) ?? 0;
+      if (before.completed.has(k) && n !== then)
+        problems.push(
+          `${k}: completed before the crash after ${then} executions, ran ${n - then} more times`,
+        );
       if (n > 1) {
         if (s.attempt < n) problems.push(`${k}: ran ${n} times with only ${s.attempt} attempts journaled`);
         retriedInFlight.push(k);

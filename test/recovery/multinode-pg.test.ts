@@ -11,7 +11,7 @@ import {
   allRuns,
   buildApp,
   checkExactlyOnce,
-  completedSkillSteps,
+  crashSnapshot,
   crashableStore,
   executions,
   recordingStore,
@@ -118,7 +118,7 @@ describe('several nodes on PostgreSQL', () => {
     await until(() => executions(c.sideFile).length >= 24, 15_000, 'a third of the executions');
     for (const id of ids) expect(await nodesOf(c.reader, id)).not.toContain('node-b');
     a.partition();
-    const completedBefore = await completedSkillSteps(c.reader, ids);
+    const completedBefore = await crashSnapshot(c.reader, ids, c.sideFile);
     await until(
       async () => (await allRuns(c.reader)).every((r) => r.status === 'completed'),
       20_000,
@@ -130,13 +130,18 @@ describe('several nodes on PostgreSQL', () => {
     const check = await checkExactlyOnce(c.reader, ids, c.sideFile, completedBefore);
     expect(check.problems).toEqual([]);
     expect(check.skillSteps).toBe(72);
-    // Each run A had not finished was picked up by B exactly once.
+    // Each run A had not finished went to B for good: A never came back. (B may pick a run up
+    // again itself when one of its own renewals came too late on a loaded machine: it fenced the
+    // run first, so that is a second pickup, not a second owner.)
     let takenOver = 0;
     for (const id of ids) {
       const nodes = await nodesOf(c.reader, id);
-      const byB = nodes.filter((n) => n === 'node-b').length;
-      expect(byB, `${id}: ${nodes.join(',')}`).toBeLessThanOrEqual(1);
-      takenOver += byB;
+      const firstB = nodes.indexOf('node-b');
+      if (firstB === -1) continue;
+      expect(nodes.slice(firstB), `${id}: ${nodes.join(',')}`).toEqual(
+        nodes.slice(firstB).map(() => 'node-b'),
+      );
+      takenOver++;
     }
     expect(takenOver).toBeGreaterThan(0);
     expect(stepOverlaps(c.log)).toEqual([]);
@@ -155,8 +160,13 @@ describe('several nodes on PostgreSQL', () => {
     await until(() => c.server.requests.length >= 4, 5_000, 'four model requests in flight');
     a.partition();
     await until(() => a.app.runtime.activeRuns === 0, 3_000, 'node A to abandon its runs');
-    // Node A's model requests were aborted; node B has not started any step yet.
-    expect(c.server.requests.slice(0, 4).every((r) => r.aborted)).toBe(true);
+    // Node A's model requests were aborted (the model server sees each close a moment later): a
+    // request that ran to its 2.5 s end instead never counts as aborted and fails this wait.
+    await until(
+      () => c.server.requests.slice(0, 4).every((r) => r.aborted),
+      2_000,
+      "the model server to see node A's requests aborted",
+    );
     const done = await Promise.all(ids.map((id) => b.app.runtime.wait(id, { timeoutMs: 10_000 })));
     expect(done.map((r) => r.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
     for (const id of ids) {

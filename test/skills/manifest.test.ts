@@ -64,6 +64,7 @@ const wrongTypes: [field: string, value: unknown][] = [
   ['roots.0', 1],
   ['risk_tags', 'destructive'],
   ['risk_tags.0', 1],
+  ['idempotent', 'no'],
   ['model_preferences', 'small'],
   ['model_preferences.hints', 'small'],
   ['model_preferences.model', 5],
@@ -101,7 +102,9 @@ describe('manifest validation (strict)', () => {
 
   it('rejects an unknown top-level field, naming it', () => {
     const { errors } = check({ ...baseTool(), colour: 'blue' }, true);
-    expect(errors).toEqual([{ file: FILE, path: 'colour', message: 'unknown field "colour"' }]);
+    expect(errors).toEqual([
+      { file: FILE, path: 'colour', code: 'manifest_unknown_field', message: 'unknown field "colour"' },
+    ]);
   });
 
   it('rejects an unknown nested field with its dotted path', () => {
@@ -175,6 +178,13 @@ describe('manifest validation (lenient)', () => {
     expect(manifest?.timeouts.execute_sec).toBe(30);
     expect(manifest?.model_preferences?.speed_priority).toBe(0.8);
     expect(manifest?.permissions.shell).toBe(true);
+  });
+
+  it('reads idempotent: "no" as false, and defaults idempotent to true', () => {
+    expect(check({ ...baseTool(), idempotent: 'no' }, false).manifest?.idempotent).toBe(false);
+    expect(check(baseTool(), false).manifest?.idempotent).toBe(true);
+    expect(check(baseTool(), true).manifest?.idempotent).toBe(true);
+    expect(check({ ...baseTool(), idempotent: false }, true).manifest?.idempotent).toBe(false);
   });
 
   it('still rejects values that cannot be coerced', () => {

@@ -39,7 +39,10 @@ export class WorkflowExecutor implements SkillExecutor {
         steps: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { output: v }])),
       };
       const stepInput = resolveMapping(step.input, scope);
-      const p = this.callSkill(step.skill, stepInput, { ...ctx, signal: controller.signal }).then(
+      // Each step has its own key under the workflow's (same attempt), stable across re-runs.
+      const key =
+        ctx.idempotencyKey === undefined ? {} : { idempotencyKey: `${ctx.idempotencyKey}/${step.id}` };
+      const p = this.callSkill(step.skill, stepInput, { ...ctx, ...key, signal: controller.signal }).then(
         (out) => {
           outputs[step.id] = out;
           done.add(step.id);

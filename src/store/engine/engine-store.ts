@@ -20,6 +20,7 @@ import type {
   RunStore,
   StepResult,
   StepRunPatch,
+  StepWriteOptions,
   StoreHealth,
   TransitionOptions,
 } from '../run-store.js';
@@ -70,8 +71,8 @@ export abstract class EngineRunStore implements RunStore {
     return this.execute(runs.transitionRun(id, patch, event, opts));
   }
 
-  beginStep(step: NewStep, event: EventInput): Promise<Step> {
-    return this.execute(steps.beginStep(step, event));
+  beginStep(step: NewStep, event: EventInput, opts?: StepWriteOptions): Promise<Step> {
+    return this.execute(steps.beginStep(step, event, opts));
   }
 
   finishStep(
@@ -80,8 +81,9 @@ export abstract class EngineRunStore implements RunStore {
     result: StepResult,
     runPatch: StepRunPatch | undefined,
     event: EventInput,
+    opts?: StepWriteOptions,
   ): Promise<Step> {
-    return this.execute(steps.finishStep(runId, seq, result, runPatch, event));
+    return this.execute(steps.finishStep(runId, seq, result, runPatch, event, opts));
   }
 
   getSteps(runId: string): Promise<Step[]> {

@@ -55,8 +55,9 @@ export function buildRun(input: NewRun, idempotencyKey: string | null, at: strin
     schema_version: RUN_SCHEMA_VERSION,
     created_at: at,
     updated_at: at,
-    // A run created past `queued` has no earlier moment to record.
-    started_at: status === 'queued' ? null : at,
+    // A run created past `queued` has no earlier moment to record; one created waiting for its
+    // run-level approval has not started (its time limit counts from its first start).
+    started_at: status === 'queued' || status === 'waiting_approval' ? null : at,
     finished_at: isTerminal(status) ? at : null,
   };
 }
@@ -79,6 +80,16 @@ export function checkNotTerminal(run: { id: string; status: RunStatus }): void {
 }
 
 /** Throws when `run` may not be patched (terminal, wrong `from`, wrong owner). */
+/** Throws `not_owner` when `owner` is given and the run is not owned by it. */
+export function checkOwner(run: Run | RunHead, owner: string | undefined): void {
+  if (owner !== undefined && run.owner !== owner) {
+    throw new ConflictError(`run ${run.id} is not owned by ${owner}`, 'not_owner', {
+      run_id: run.id,
+      owner: run.owner,
+    });
+  }
+}
+
 export function checkTransition(run: Run | RunHead, opts: TransitionOptions | undefined): void {
   checkNotTerminal(run);
   if (opts?.from && !opts.from.includes(run.status)) {
@@ -88,12 +99,7 @@ export function checkTransition(run: Run | RunHead, opts: TransitionOptions | un
       { run_id: run.id, status: run.status, from: [...opts.from] },
     );
   }
-  if (opts?.owner !== undefined && run.owner !== opts.owner) {
-    throw new ConflictError(`run ${run.id} is not owned by ${opts.owner}`, 'not_owner', {
-      run_id: run.id,
-      owner: run.owner,
-    });
-  }
+  checkOwner(run, opts?.owner);
 }
 
 /** Returns a new run with `patch` applied verbatim (see {@link RunPatch}) and `updated_at` set. */

@@ -1,7 +1,7 @@
 /**
  * Run operations: create (with idempotency), read, list, transition, claim/renew/release, prune.
  */
-import { ConflictError } from '../../errors/index.js';
+import { ConflictError, ValidationError } from '../../errors/index.js';
 import { clampLimit, decodeCursor, encodeCursor, encodeJson } from '../common.js';
 import type {
   ClaimOptions,
@@ -17,6 +17,7 @@ import { isTerminal, type NewRun, type Run } from '../types.js';
 import { nothing, plan, readOp, writeOp, type Change, type StoreOp } from './port.js';
 import {
   applyRunPatch,
+  buildApproval,
   buildRun,
   checkFreeId,
   checkTransition,
@@ -25,7 +26,7 @@ import {
   mustExist,
   pageOf,
 } from './records.js';
-import { runRow, type RunRow } from './rows.js';
+import { approvalRow, runRow, type RunRow } from './rows.js';
 
 /** Creates a run and its first event; idempotent replays write nothing. */
 export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<CreateRunResult> {
@@ -34,7 +35,20 @@ export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<Create
   const create = (at: string): { value: CreateRunResult; changes: Change[] } => {
     const run = buildRun(input, idem?.key ?? null, at);
     const first = eventChange(run.id, 1, opts?.event, at);
-    const changes: Change[] = [{ kind: 'insertRun', row: runRow(run, 1, 0) }, first.change];
+    const gate = opts?.approval;
+    const later = (gate?.events ?? []).map((e, i) => eventChange(run.id, i + 2, e, at).change);
+    const changes: Change[] = [{ kind: 'insertRun', row: runRow(run, 1 + later.length, 0) }, first.change];
+    if (gate) {
+      if (gate.approval.run_id !== run.id) {
+        throw new ValidationError(
+          `the approval of run ${run.id} names run ${gate.approval.run_id}`,
+          [{ path: 'approval.run_id', message: 'must be the new run' }],
+          'input_invalid',
+        );
+      }
+      changes.push({ kind: 'insertApproval', row: approvalRow(buildApproval(gate.approval, at)) });
+    }
+    changes.push(...later);
     if (idem) {
       const expires = iso(Date.parse(at) + idem.ttlSec * 1000);
       const row = {

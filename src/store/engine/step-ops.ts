@@ -3,32 +3,49 @@
  */
 import { NotFoundError } from '../../errors/index.js';
 import { clampLimit, encodeJson } from '../common.js';
-import type { EventInput, ListEventsQuery, StepResult, StepRunPatch } from '../run-store.js';
-import type { NewStep, RunEvent, Step } from '../types.js';
+import type {
+  EventInput,
+  ListEventsQuery,
+  StepResult,
+  StepRunPatch,
+  StepWriteOptions,
+} from '../run-store.js';
+import { isTerminal, type NewStep, type RunEvent, type Step } from '../types.js';
 import { nothing, plan, readOp, writeOp, type Change, type StoreOp } from './port.js';
 import {
   applyStepRunPatch,
   buildStep,
   checkNotTerminal,
+  checkOwner,
   checkStepRunning,
   eventChange,
   iso,
   mustExist,
   retryStep,
 } from './records.js';
-import { stepRow } from './rows.js';
+import { stepRow, type RunHead } from './rows.js';
+
+/**
+ * The fence of step writes: a live run owned by another node than `opts.owner` refuses them
+ * (`not_owner`). A finished run keeps its old rules (a late result is still recorded; no new
+ * step starts: `already_terminal`).
+ */
+function checkStepOwner(run: RunHead, opts: StepWriteOptions | undefined): void {
+  if (!isTerminal(run.status)) checkOwner(run, opts?.owner);
+}
 
 /**
  * Starts a step and appends its event. A completed step with the same key is returned unchanged;
  * another one with that key restarts under the same seq with `attempt + 1`.
  */
-export function beginStep(step: NewStep, event: EventInput): StoreOp<Step> {
+export function beginStep(step: NewStep, event: EventInput, opts?: StepWriteOptions): StoreOp<Step> {
   const runId = step.run_id;
   return writeOp(runId, (now) =>
     plan(
       { cur: { kind: 'head', id: runId, lock: true }, prev: { kind: 'stepByKey', runId, key: step.key } },
       ({ cur, prev }) => {
         const run = mustExist(cur, runId);
+        checkStepOwner(run, opts);
         if (prev?.status === 'completed') return nothing(prev);
         checkNotTerminal(run);
         const at = iso(now);
@@ -76,12 +93,14 @@ export function finishStep(
   result: StepResult,
   runPatch: StepRunPatch | undefined,
   event: EventInput,
+  opts?: StepWriteOptions,
 ): StoreOp<Step> {
   return writeOp(runId, (now) =>
     plan(
       { cur: { kind: 'head', id: runId, lock: true }, prev: { kind: 'stepBySeq', runId, seq } },
       ({ cur, prev }) => {
         const run = mustExist(cur, runId);
+        checkStepOwner(run, opts);
         if (!prev) throw new NotFoundError('step', `${runId}#${seq}`);
         checkStepRunning(prev);
         const at = iso(now);

@@ -1,6 +1,7 @@
 /** Conformance: approvals leave their run alone; decisions write their event with them. */
 import { expect, it } from 'vitest';
-import { ask, create, ev, expectCode, newApproval, type Suite } from './helpers.js';
+import { newRunId } from '../../../src/store/index.js';
+import { ask, create, ev, expectCode, newApproval, newRun, type Suite } from './helpers.js';
 
 export function approvalTests(t: Suite): void {
   it('createApproval stores a pending approval and its event, leaving the run untouched', async () => {
@@ -108,5 +109,70 @@ export function approvalTests(t: Suite): void {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((await t.s.listEvents(concurrent.run.id)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('createRun with an approval stores the waiting run, its approval and their events in one write', async () => {
+    const id = newRunId(t.clock.now());
+    const approval = newApproval(id, { step_key: 'run', skill_id: '', args: { agent: 'a1', input: 'hi' } });
+    const key = { key: 'gate-1', fingerprint: 'f1', ttlSec: 60 };
+    const { run, created } = await t.s.createRun(
+      newRun({ id, status: 'waiting_approval', owner: null, lease_expires_at: null }),
+      {
+        event: ev.created(),
+        idempotency: key,
+        approval: {
+          approval,
+          events: [
+            ev.requested(approval.id, 'run'),
+            { type: 'run.waiting_approval', data: { approval_id: approval.id } },
+          ],
+        },
+      },
+    );
+    expect(created).toBe(true);
+    // Waiting for its approval, it has not started: its time limit counts from its first start.
+    expect(run).toMatchObject({
+      status: 'waiting_approval',
+      started_at: null,
+      finished_at: null,
+      owner: null,
+    });
+    expect(await t.s.getRun(id)).toEqual(run);
+    expect(await t.s.getApprovalForStep(id, 'run')).toMatchObject({
+      id: approval.id,
+      run_id: id,
+      step_key: 'run',
+      skill_id: '',
+      args: { agent: 'a1', input: 'hi' },
+      status: 'pending',
+      created_at: t.clock.iso(),
+    });
+    const evs = await t.s.listEvents(id);
+    expect(evs.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'run.created'],
+      [2, 'approval.requested'],
+      [3, 'run.waiting_approval'],
+    ]);
+    // The run's event counter continues after them.
+    await t.s.appendEvent(id, ev.started());
+    expect((await t.s.listEvents(id)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    // An idempotent replay writes nothing: no second approval.
+    const again = await t.s.createRun(newRun({ id: newRunId(t.clock.now()), status: 'waiting_approval' }), {
+      event: ev.created(),
+      idempotency: key,
+      approval: { approval: newApproval('run_other'), events: [] },
+    });
+    expect(again).toMatchObject({ created: false, run: { id } });
+    expect((await t.s.listApprovals({})).map((a) => a.id)).toEqual([approval.id]);
+    // An approval naming another run is refused, and nothing is written.
+    const other = newRunId(t.clock.now());
+    await expectCode(
+      t.s.createRun(newRun({ id: other }), {
+        event: ev.created(),
+        approval: { approval: newApproval('run_elsewhere'), events: [] },
+      }),
+      'input_invalid',
+    );
+    expect(await t.s.getRun(other)).toBeUndefined();
   });
 }
