@@ -1,8 +1,23 @@
 import type { Config } from '../config/index.js';
 import { ConflictError, NotFoundError, SkillplaneError } from '../errors/index.js';
-import { newId, type Approval, type ListApprovalsQuery, type Run, type RunStore } from '../store/index.js';
-import { isoIn, isTerminal, type Clock, type UsageData } from '../vocabulary/index.js';
+import {
+  newId,
+  type Approval,
+  type CreateRunOptions,
+  type ListApprovalsQuery,
+  type Run,
+  type RunStore,
+} from '../store/index.js';
+import {
+  RUN_APPROVAL_STEP_KEY,
+  approvalKind,
+  isoIn,
+  isTerminal,
+  type Clock,
+  type UsageData,
+} from '../vocabulary/index.js';
 import type { RunLifecycle } from './lifecycle.js';
+import { inputText, type RunRequest } from './request.js';
 
 /** What the approval desk needs from the runtime. */
 export interface ApprovalHost {
@@ -36,14 +51,62 @@ export interface ApprovalRequest {
   riskTags: string[];
 }
 
+/** How much of a run's input a run-level approval shows the person deciding it. */
+const SUBJECT_INPUT_CHARS = 500;
+
 /**
- * The one owner of approvals of risk-tagged skill calls: requesting one (the run keeps running
- * until its execution suspends), looking them up, deciding, expiring, and moving the run on once
+ * The one owner of approvals — of risk-tagged skill calls, and of whole runs whose request asks
+ * for one: requesting one (a skill call's run keeps running until its execution suspends; a run
+ * to approve is created waiting), looking them up, deciding, expiring, and moving the run on once
  * nothing is pending — re-queued after an approval, failed with `approval_denied` after a denial
  * or expiry. Run status changes go through the lifecycle.
  */
 export class ApprovalDesk {
   constructor(private readonly host: ApprovalHost) {}
+
+  /**
+   * The run-level approval a new run is created waiting for (its request has `approval.required`),
+   * with the events that follow `run.created`; the store writes them with the run in one
+   * transaction. Its `args` are what the person deciding sees: the agents and the input.
+   */
+  runGate(runId: string, req: RunRequest): NonNullable<CreateRunOptions['approval']> {
+    const id = newId('apr_', this.host.clock.now());
+    const text = inputText(req.input);
+    const args = {
+      strategy: req.strategy,
+      ...(req.agent === undefined ? {} : { agent: req.agent }),
+      ...(req.agents === undefined ? {} : { agents: req.agents }),
+      ...(req.items === undefined ? {} : { items: req.items.length }),
+      input:
+        text.length > SUBJECT_INPUT_CHARS
+          ? `${text.slice(0, SUBJECT_INPUT_CHARS)}… (${text.length} chars)`
+          : text,
+    };
+    return {
+      approval: {
+        id,
+        run_id: runId,
+        step_key: RUN_APPROVAL_STEP_KEY,
+        skill_id: '',
+        args,
+        risk_tags: [],
+        expires_at: isoIn(this.host.clock, this.host.config.agents.approval_timeout_sec * 1000),
+      },
+      events: [
+        {
+          type: 'approval.requested',
+          data: {
+            approval_id: id,
+            step_key: RUN_APPROVAL_STEP_KEY,
+            skill_id: '',
+            risk_tags: [],
+            kind: 'run',
+          },
+        },
+        { type: 'run.waiting_approval', data: { approval_id: id } },
+      ],
+    };
+  }
 
   /** Stores a pending approval for a step of a running run. */
   async request(run: Run, req: ApprovalRequest): Promise<Approval> {
@@ -107,7 +170,12 @@ export class ApprovalDesk {
       target: approval.id,
       runId: approval.run_id,
       traceId: run?.trace_id ?? null,
-      data: { skill_id: approval.skill_id, decision: approval.status, reason: decision.reason ?? null },
+      data: {
+        kind: approvalKind(approval),
+        ...(approvalKind(approval) === 'run' ? {} : { skill_id: approval.skill_id }),
+        decision: approval.status,
+        reason: decision.reason ?? null,
+      },
     });
     await this.moveOn(approval.run_id);
     return approval;
@@ -182,11 +250,16 @@ export class ApprovalDesk {
     const approvals = await store.listApprovals({ run_id: runId });
     const refused = approvals.find((a) => a.status === 'denied' || a.status === 'expired');
     if (refused !== undefined) {
-      const error = new SkillplaneError(
-        'approval_denied',
-        `approval ${refused.id} for ${refused.skill_id} was ${refused.status}`,
-        { data: { approval_id: refused.id, skill_id: refused.skill_id, status: refused.status } },
-      );
+      const error =
+        approvalKind(refused) === 'run'
+          ? new SkillplaneError('approval_denied', runRefusal(refused), {
+              data: { approval_id: refused.id, kind: 'run', status: refused.status },
+            })
+          : new SkillplaneError(
+              'approval_denied',
+              `approval ${refused.id} for ${refused.skill_id} was ${refused.status}`,
+              { data: { approval_id: refused.id, skill_id: refused.skill_id, status: refused.status } },
+            );
       await lifecycle.tryMove(runId, 'fail', { error });
       return;
     }
@@ -205,4 +278,13 @@ export class ApprovalDesk {
     });
     if (queued !== undefined) this.host.schedule(queued);
   }
+}
+
+/** Why a run failed whose run-level approval was denied or expired, said plainly. */
+function runRefusal(a: Approval): string {
+  if (a.status === 'expired') {
+    return `the run's approval ${a.id} expired before anyone decided it; no agent ran`;
+  }
+  const by = a.decided_by === null ? '' : ` by ${a.decided_by}`;
+  return `the run's approval ${a.id} was denied${by}${a.reason === null ? '' : `: ${a.reason}`}; no agent ran`;
 }

@@ -5,13 +5,21 @@ import {
   isoIn,
   isoNow,
   type Clock,
+  type RunEventInput,
   type RunMoveName,
   type RunStatus,
   type UsageData,
 } from '../vocabulary/index.js';
 
-/** Called whenever a run has new events (its status when it changed). */
-export type RunNotify = (runId: string, status?: RunStatus) => void;
+/** A move just applied: the run as stored after it and the event it wrote (for lifecycle logs). */
+export interface RunChange {
+  move: RunMoveName;
+  run: Run;
+  event: RunEventInput;
+}
+
+/** Called whenever a run has new events (its status and the move when it changed). */
+export type RunNotify = (runId: string, status?: RunStatus, change?: RunChange) => void;
 
 /** What each move needs besides the run id. */
 export interface MoveArgs {
@@ -55,7 +63,7 @@ export class RunLifecycle {
       from,
       ...(owner === undefined ? {} : { owner }),
     });
-    this.notify(runId, spec.to);
+    this.notify(runId, spec.to, { move, run, event });
     return run;
   }
 

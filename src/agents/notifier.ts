@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Run } from '../store/index.js';
-import { isTerminal, type RunStatus } from '../vocabulary/index.js';
+import { isTerminal, type RunEventInput, type RunMoveName, type RunStatus } from '../vocabulary/index.js';
 
 /** A live notification that a run has new events. Listeners read them from the store. */
 export interface RunNotification {
@@ -9,10 +9,21 @@ export interface RunNotification {
 }
 
 /**
- * Live notifications of run changes inside one process: per-run listeners (waits, event streams),
- * O(listeners of that run), and `'run'` events for listeners of every run (metrics).
+ * A run's life moved on: created (`create`) or one of the lifecycle's moves, with the run as
+ * stored after it and the event written.
  */
-export class RunNotifier extends EventEmitter<{ run: [RunNotification] }> {
+export interface RunLifecycleChange {
+  move: RunMoveName | 'create';
+  run: Run;
+  event?: RunEventInput;
+}
+
+/**
+ * Live notifications of run changes inside one process: per-run listeners (waits, event streams),
+ * O(listeners of that run), `'run'` events for listeners of every run (metrics) and `'lifecycle'`
+ * events for each creation and move (logs).
+ */
+export class RunNotifier extends EventEmitter<{ run: [RunNotification]; lifecycle: [RunLifecycleChange] }> {
   private readonly perRun = new Map<string, Set<(n: RunNotification) => void>>();
 
   constructor() {
@@ -20,12 +31,16 @@ export class RunNotifier extends EventEmitter<{ run: [RunNotification] }> {
     this.setMaxListeners(0);
   }
 
-  /** Tells the run's listeners, then everyone's, that run `runId` has new events. */
-  notify(runId: string, status?: RunStatus): void {
+  /**
+   * Tells the run's listeners, then everyone's, that run `runId` has new events; with `change`
+   * (a creation or a lifecycle move), `'lifecycle'` listeners too.
+   */
+  notify(runId: string, status?: RunStatus, change?: RunLifecycleChange): void {
     const n: RunNotification = status === undefined ? { runId } : { runId, status };
     const listeners = this.perRun.get(runId);
     if (listeners !== undefined) for (const l of [...listeners]) l(n);
     this.emit('run', n);
+    if (change !== undefined) this.emit('lifecycle', change);
   }
 
   /** Calls `listener` on every notification of run `runId`; returns the unsubscribe function. */
@@ -83,4 +98,62 @@ export async function waitForSettled(
   } finally {
     unsubscribe();
   }
+}
+
+/** The part of a pino logger lifecycle logs use. */
+export interface LifecycleLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const SETTLING_MOVES: ReadonlySet<string> = new Set(['complete', 'fail', 'cancel', 'interrupt']);
+
+function msBetween(from: string | null | undefined, to: string | null | undefined): number | undefined {
+  if (from == null || to == null) return undefined;
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * Logs each run's life from the notifier's `'lifecycle'` events: `run created`, `run started`
+ * (and `run resumed`), `run waiting` (for an approval), `run queued` (approved, back in the
+ * queue), `run settled` (completed, failed, cancelled) — with `run_id`, `agent`, `status` and,
+ * when it failed, `error_code`; at info, failures at warn. Returns the unsubscribe function.
+ */
+export function logRunLifecycle(notifier: RunNotifier, logger: LifecycleLogger): () => void {
+  const onChange = ({ move, run, event }: RunLifecycleChange): void => {
+    const base = { run_id: run.id, agent: run.agent, status: run.status };
+    if (move === 'create') {
+      logger.info({ ...base, strategy: run.strategy, priority: run.priority }, 'run created');
+      if (run.status === 'waiting_approval') logger.info({ ...base, approval: 'run' }, 'run waiting');
+      return;
+    }
+    if (move === 'start' || move === 'resume') {
+      logger.info(base, move === 'start' ? 'run started' : 'run resumed');
+      return;
+    }
+    if (move === 'suspend') {
+      const data = event?.type === 'run.waiting_approval' ? event.data : undefined;
+      logger.info(
+        { ...base, ...(data === undefined ? {} : { approval_id: data.approval_id }) },
+        'run waiting',
+      );
+      return;
+    }
+    if (!SETTLING_MOVES.has(move)) {
+      logger.info(base, `run ${run.status}`);
+      return;
+    }
+    const fields = {
+      ...base,
+      error_code: run.error?.code ?? null,
+      ...(run.error === null || run.error === undefined ? {} : { error: run.error.message }),
+      steps: run.usage.steps,
+      duration_ms: msBetween(run.created_at, run.finished_at),
+    };
+    if (run.status === 'failed') logger.warn(fields, 'run settled');
+    else logger.info(fields, 'run settled');
+  };
+  notifier.on('lifecycle', onChange);
+  return () => notifier.off('lifecycle', onChange);
 }

@@ -39,6 +39,14 @@ export const runRequestSchema = z
     priority: z.enum(PRIORITIES).default('normal'),
     limits: runLimitsSchema.default({}),
     metadata: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * `required: true`: the run is created waiting for a run-level approval and no agent works
+     * until someone approves it (the approvals API and CLI decide it like a skill call's).
+     */
+    approval: z
+      .strictObject({ required: z.boolean() })
+      .optional()
+      .describe('required: true → the run waits for a run-level approval before any agent works'),
     options: z
       .strictObject({
         /** router by rules: the first rule whose regex matches the input text picks the agent. */

@@ -17,13 +17,13 @@ import { isTerminal, systemClock, type Clock } from '../vocabulary/index.js';
 import type { AgentCatalog } from './definitions.js';
 import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
 import { ApprovalDesk, type RuntimeAuditEntry } from './approvals.js';
-import { RunLifecycle } from './lifecycle.js';
-import { RunNotifier, waitForSettled, type RunNotification } from './notifier.js';
+import { RunLifecycle, type RunNotify } from './lifecycle.js';
+import { logRunLifecycle, RunNotifier, waitForSettled, type RunNotification } from './notifier.js';
 import { RunRecovery } from './recovery.js';
 import { requestFingerprint, type RunRequest, type RunRequestInput } from './request.js';
 import { RunExecutor, ShutdownError } from './run-executor.js';
 import { Scheduler } from './scheduler.js';
-import { newRunFor, parseRunRequest } from './submission.js';
+import { newRunFor, parseRunRequest, runApprovalRequired } from './submission.js';
 
 export type { RunNotification } from './notifier.js';
 
@@ -56,6 +56,12 @@ export interface RuntimeOptions {
   leaseMs?: number;
   /** Period of the reclaim loop (default `leaseMs / 2` with jitter). */
   reclaimIntervalMs?: number;
+  /**
+   * `'off'`: this runtime executes only the runs it submits (an in-process CLI run): it never
+   * adopts, claims or resumes other nodes' runs, nor expires their approvals or prunes the store.
+   * Default `'on'`.
+   */
+  recovery?: 'on' | 'off';
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
@@ -93,7 +99,8 @@ export class Runtime {
     this.logger = options.logger;
     this.nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 30_000;
-    const notify = (runId: string, status?: Run['status']) => this.notifier.notify(runId, status);
+    const notify: RunNotify = (runId, status, change) => this.notifier.notify(runId, status, change);
+    if (options.logger !== undefined) logRunLifecycle(this.notifier, options.logger);
     this.lifecycle = new RunLifecycle(options.store, this.clock, notify);
     const a = options.config.agents;
     this.scheduler = new Scheduler({
@@ -108,6 +115,7 @@ export class Runtime {
       retentionDays: options.config.store.retention_days,
       logger: options.logger,
       ...(options.reclaimIntervalMs === undefined ? {} : { reclaimIntervalMs: options.reclaimIntervalMs }),
+      reclaim: options.recovery !== 'off',
     });
     this.approvals = new ApprovalDesk({
       store: options.store,
@@ -118,8 +126,12 @@ export class Runtime {
       leaseMs: this.leaseMs,
       notify: (runId) => notify(runId),
       // A run re-queued from inside its own (suspending) execution is scheduled once that
-      // execution has let go of its scheduler ticket.
-      schedule: (run) => this.executor.scheduleAfterCurrent(run),
+      // execution has let go of its scheduler ticket. A run approved before it ever started has
+      // none: it starts (not resumes) like a new one.
+      schedule: (run) =>
+        run.started_at === null
+          ? this.executor.schedule(run, false)
+          : this.executor.scheduleAfterCurrent(run),
       audit: (entry) => this.audit(entry),
     });
     this.env = {
@@ -180,9 +192,11 @@ export class Runtime {
         return st.capacity - st.admitted - q.interactive - q.normal - q.batch;
       },
     });
-    const sweep = setInterval(() => void this.expireApprovals().catch(() => undefined), 5_000);
-    sweep.unref();
-    this.timers.push(sweep);
+    if (this.options.recovery !== 'off') {
+      const sweep = setInterval(() => void this.expireApprovals().catch(() => undefined), 5_000);
+      sweep.unref();
+      this.timers.push(sweep);
+    }
     if (resumed > 0) this.logger?.info({ resumed }, 'resumed runs left by a previous process');
     return { resumed };
   }
@@ -206,6 +220,8 @@ export class Runtime {
     const id = newRunId(this.clock.now());
     this.scheduler.admit({ id, priority: req.priority });
     let admittedUsed = false;
+    // A run to approve first is stored waiting, with its approval, and scheduled once approved.
+    const gate = runApprovalRequired(req) ? this.approvals.runGate(id, req) : undefined;
     try {
       const { run, created } = await this.store.createRun(
         newRunFor(id, req, caller, {
@@ -215,6 +231,7 @@ export class Runtime {
           clock: this.clock,
         }),
         {
+          ...(gate === undefined ? {} : { approval: gate }),
           ...(caller.idempotencyKey === undefined
             ? {}
             : {
@@ -231,16 +248,22 @@ export class Runtime {
         },
       );
       if (created) {
-        admittedUsed = true;
+        this.notifier.emit('lifecycle', { move: 'create', run });
+        admittedUsed = gate === undefined;
         void this.audit({
           principal: caller.principal ?? null,
           action: 'run.create',
           target: run.id,
           runId: run.id,
           traceId: run.trace_id,
-          data: { agent: run.agent, strategy: run.strategy },
+          data: {
+            agent: run.agent,
+            strategy: run.strategy,
+            ...(gate === undefined ? {} : { approval_id: gate.approval.id }),
+          },
         });
-        this.executor.schedule(run, false, true);
+        if (gate === undefined) this.executor.schedule(run, false, true);
+        else this.notifier.notify(run.id, run.status);
       }
       return { run, created };
     } finally {

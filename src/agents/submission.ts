@@ -69,9 +69,16 @@ export function parseRunRequest(
   return req;
 }
 
+/** Whether a request asks for a run-level approval before any of its work starts. */
+export function runApprovalRequired(req: RunRequest): boolean {
+  return req.approval?.required === true;
+}
+
 /**
  * The stored record of a new run: its request, limits (the request's, else the server's), trace
- * context (continuing an inbound `traceparent`, else a new trace) and this node's ownership.
+ * context (continuing an inbound `traceparent`, else a new trace) and this node's ownership. A
+ * run whose request asks for a run-level approval is created `waiting_approval` with no owner:
+ * nothing executes it until it is approved (and re-queued).
  */
 export function newRunFor(
   id: string,
@@ -93,9 +100,11 @@ export function newRunFor(
     traceparent: formatTraceparent(trace.traceId, trace.spanId, trace.flags),
     tracestate: inbound?.tracestate ?? null,
     // Owned by this node from the start, so another node's reclaim loop never takes a run that
-    // waits in our queue; execution and settling are guarded on the owner.
-    owner: node.nodeId,
-    lease_expires_at: isoIn(node.clock, node.leaseMs),
+    // waits in our queue; execution and settling are guarded on the owner. A run waiting for its
+    // approval is in no queue and owned by nobody, like a suspended one.
+    ...(runApprovalRequired(req)
+      ? { status: 'waiting_approval' as const, owner: null, lease_expires_at: null }
+      : { owner: node.nodeId, lease_expires_at: isoIn(node.clock, node.leaseMs) }),
     limits: {
       max_steps: req.limits.max_steps ?? a.max_steps_per_run,
       max_handoff_depth: req.limits.max_handoff_depth ?? a.max_handoff_depth,

@@ -11,7 +11,7 @@ export {
   runSummary,
   toRunRequest,
 } from './present.js';
-export type { PresentedRun, PresentedSkill, PresentedStep } from './present.js';
+export type { PresentedApproval, PresentedRun, PresentedSkill, PresentedStep } from './present.js';
 export { fromOpta, optaMarker, optaRequest, optaResult, parsePriority, roleOf } from './opta.js';
 export type { OptaMarker } from './opta.js';
 export {

@@ -24,7 +24,11 @@ const optaFields = {
   max_parallelism: z.number().int().positive().max(256).optional(),
   timeout_sec: z.number().positive().max(86_400).optional(),
   priority: optaPrioritySchema.optional(),
-  approval_required: z.boolean().optional(),
+  /** `true`: the run is created waiting for a run-level approval (approvals API and CLI). */
+  approval_required: z
+    .boolean()
+    .optional()
+    .describe('true: the run waits for a run-level approval (GET /v1/approvals) before any agent works'),
   token_budget: z.number().int().positive().nullable().optional(),
   cost_budget_usd: z.number().positive().nullable().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),

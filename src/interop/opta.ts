@@ -84,7 +84,6 @@ export function fromOpta(
   const roles = fields.roles;
   const optaStrategy = fields.strategy ?? ((roles?.length ?? 0) > 1 ? 'router' : 'single');
   const metadata: Record<string, unknown> = { ...(extra.metadata ?? {}), ...(fields.metadata ?? {}) };
-  if (fields.approval_required !== undefined) metadata.opta_approval_required = fields.approval_required;
   const agent = fields.agent ?? extra.agent;
   const priority = parsePriority(fields.priority ?? extra.priority, `${path}.priority`);
   const useRoles = roles !== undefined && optaStrategy !== 'single';
@@ -111,6 +110,8 @@ export function fromOpta(
       ...(fields.cost_budget_usd === undefined ? {} : { cost_budget_usd: fields.cost_budget_usd }),
     },
     metadata,
+    // Opta's human gate on the whole run: created waiting for a run-level approval.
+    ...(fields.approval_required === true ? { approval: { required: true } } : {}),
     options: {
       fail_fast: true,
       pass_output: optaStrategy === 'handoff',

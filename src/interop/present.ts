@@ -1,6 +1,7 @@
 import type { RunRequestInput } from '../agents/index.js';
 import type { Skill } from '../skills/index.js';
 import type { Approval, Run, Step } from '../store/index.js';
+import { approvalKind, type ApprovalKind } from '../vocabulary/index.js';
 import { optaRequest, optaResult, parsePriority, roleOf } from './opta.js';
 
 /*
@@ -30,14 +31,19 @@ export interface PresentedSkill {
   description: string;
   tags: string[];
   risk_tags: string[];
+  /** False: a call in flight at a crash is settled as interrupted, never run again. */
+  idempotent: boolean;
   requires_approval: boolean;
   execution: string;
   source: string;
 }
 
-/** An approval record as a response body. */
-export function presentApproval(approval: Approval): Approval {
-  return { ...approval };
+/** An approval as the edges show it: what it gates (`kind`: a skill call, or a whole run). */
+export type PresentedApproval = Approval & { kind: ApprovalKind };
+
+/** An approval record as a response body, with its `kind`. */
+export function presentApproval(approval: Approval): PresentedApproval {
+  return { ...approval, kind: approvalKind(approval) };
 }
 
 /** A step with Opta's `role` (the agent it ran for) and `order`. */
@@ -96,6 +102,7 @@ export function presentSkill(
     description: m.description,
     tags: m.tags,
     risk_tags: policy.riskTags(skill),
+    idempotent: m.idempotent,
     requires_approval: policy.approvalTags(skill).length > 0,
     execution: m.execution,
     source: skill.source,

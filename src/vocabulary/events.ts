@@ -1,4 +1,4 @@
-import type { ApprovalStatus, Priority, StepKind } from './states.js';
+import type { ApprovalKind, ApprovalStatus, Priority, StepKind } from './states.js';
 
 /** Tokens, cost and steps a run has used. */
 export interface UsageData {
@@ -46,7 +46,14 @@ export interface RunEventMap {
     error: EventError & { data?: Record<string, unknown> };
     attempt: number;
   };
-  'approval.requested': { approval_id: string; step_key: string; skill_id: string; risk_tags: string[] };
+  'approval.requested': {
+    approval_id: string;
+    step_key: string;
+    skill_id: string;
+    risk_tags: string[];
+    /** `run` for a run-level approval (absent: a skill call's). */
+    kind?: ApprovalKind;
+  };
   'approval.decided': { approval_id: string; status: ApprovalStatus; decided_by: string | null };
 }
 

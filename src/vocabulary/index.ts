@@ -11,8 +11,11 @@ export {
   STEP_KINDS,
   STEP_STATUSES,
   APPROVAL_STATUSES,
+  APPROVAL_KINDS,
+  RUN_APPROVAL_STEP_KEY,
+  approvalKind,
 } from './states.js';
-export type { RunStatus, Priority, StepKind, StepStatus, ApprovalStatus } from './states.js';
+export type { RunStatus, Priority, StepKind, StepStatus, ApprovalStatus, ApprovalKind } from './states.js';
 export { RUN_EVENT_TYPES, TERMINAL_EVENT_TYPES, isTerminalEvent } from './events.js';
 export type { RunEventMap, RunEventType, RunEventInput, UsageData, EventError, StepRef } from './events.js';
 export { RUN_MOVES, RUN_MOVE_NAMES, moveAllowed } from './transitions.js';

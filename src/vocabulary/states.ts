@@ -32,3 +32,18 @@ export type StepStatus = (typeof STEP_STATUSES)[number];
 /** State of an approval request. */
 export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/**
+ * What an approval gates: one risk-tagged skill call of a running run (`skill`), or a whole run
+ * before any of its work starts, asked for by its request (`run`).
+ */
+export const APPROVAL_KINDS = ['skill', 'run'] as const;
+export type ApprovalKind = (typeof APPROVAL_KINDS)[number];
+
+/** The step key of a run-level approval: no step has it (step keys name a branch and a turn). */
+export const RUN_APPROVAL_STEP_KEY = 'run';
+
+/** The kind of an approval, from its step key. */
+export function approvalKind(approval: { step_key: string }): ApprovalKind {
+  return approval.step_key === RUN_APPROVAL_STEP_KEY ? 'run' : 'skill';
+}

@@ -13,7 +13,9 @@ export interface RunMove {
 /**
  * The run state machine as data. Every change of a run's status is one of these moves, applied by
  * the lifecycle module (the only caller of the store's `transitionRun`). Terminal statuses appear
- * in no `from`: a finished run never changes.
+ * in no `from`: a finished run never changes. A run is created `queued`, or `waiting_approval` when
+ * its request asks for a run-level approval (the approval is stored with it; approving re-queues it,
+ * so its first start is the `start` move).
  *
  * ```
  * queued ─start─▶ running ─complete─▶ completed

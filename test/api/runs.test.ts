@@ -166,7 +166,7 @@ describe('Opta-LMX bodies', () => {
     const run = json<RunBody>(res);
     expect(run.status).toBe('completed');
     expect(run.priority).toBe('interactive');
-    expect(run.metadata).toMatchObject({ ticket: 7, opta_approval_required: false });
+    expect(run.metadata).toMatchObject({ ticket: 7 });
     // Every role ran on the prompt, with its own system prompt, and the result maps role → output.
     expect(run.result?.roles).toEqual({
       writer: expect.stringContaining('review this'),
