@@ -37,7 +37,7 @@ export function edgePorts(app: Omit<App, 'ports' | 'close'>): EdgePorts {
       reload: (opts) => skills.reload(opts),
       confinement: skills.confinement,
     },
-    health: { store: () => store.health() },
+    health: { store: () => store.health(), models: () => app.models.health() },
     audit: {
       append: (e) =>
         runtime.audit({

@@ -77,7 +77,15 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       const nodeId = serveNodeId(loaded.config);
       if (loaded.config.server.node_id === null)
         await assertPortFree(loaded.config.server.host, loaded.config.server.port);
+      // Settings accepted but not acted on yet: said before anything else, one line each.
+      for (const w of loaded.warnings ?? [])
+        logger.warn(
+          { key: w.key, source: w.source, code: w.code },
+          `CONFIG WARNING: ${w.message} (set in ${w.source})`,
+        );
       const app = await createApp(loaded, { logger, ...(nodeId === undefined ? {} : { nodeId }) });
+      // Probed while the server starts; a backend that does not answer is a warning, not a refusal.
+      const backends = app.models.health({ fresh: true });
       let started;
       try {
         started = await startServer(app.ports, { logger });
@@ -86,6 +94,35 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
         throw err;
       }
       const { config } = app;
+      const health = await backends;
+      for (const b of health) {
+        const url = config.models[b.backend]?.base_url;
+        if (b.ok)
+          logger.info(
+            { backend: b.backend, url, latency_ms: b.latency_ms },
+            `model backend ${b.backend} answers`,
+          );
+        else
+          logger.warn(
+            { backend: b.backend, url, reason: b.reason, status: b.status },
+            `model backend ${b.backend} at ${url} is not answering: ${b.detail ?? b.reason ?? 'down'}; ` +
+              'runs that use it will fail and /readyz answers 503 until it does',
+          );
+      }
+      const loadErrors = app.skills.loadErrors;
+      if (loadErrors.length > 0) {
+        const byFile = new Map<string, Set<string>>();
+        for (const e of loadErrors)
+          byFile.set(e.file, (byFile.get(e.file) ?? new Set()).add(e.code ?? 'skill_invalid'));
+        const n = loadErrors.length;
+        logger.warn(
+          { skill_load_errors: n, files: [...byFile.keys()] },
+          `${n} skill load error${n === 1 ? '' : 's'} in ${byFile.size} file${byFile.size === 1 ? '' : 's'} ` +
+            `(those skills are left out): ` +
+            [...byFile].map(([file, codes]) => `${file} (${[...codes].join(', ')})`).join(', ') +
+            '; details in the warnings above and in GET /v1/skills (load_error_details)',
+        );
+      }
       const authOpen = started.server.skillplane.auth.open;
       logger.info(
         {
@@ -93,7 +130,15 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
           node: app.runtime.nodeId,
           store: config.store.driver === 'sqlite' ? `sqlite:${config.store.path}` : config.store.driver,
           skills: app.skills.registry.list({ latestOnly: true }).length,
-          skill_load_errors: app.skills.loadErrors.length,
+          skill_load_errors: loadErrors.length,
+          skill_load_error_details: loadErrors.map((e) => ({
+            file: e.file,
+            code: e.code ?? 'skill_invalid',
+            ...(e.path === '' ? {} : { field: e.path }),
+            message: e.message,
+          })),
+          model_backends_down: health.filter((b) => !b.ok).map((b) => b.backend),
+          config_warnings: (loaded.warnings ?? []).map((w) => w.key),
           agents: app.agents.list().length,
           auth: authOpen ? 'open' : 'api-keys',
           sandbox: app.skills.confinement.kind,

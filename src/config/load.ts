@@ -4,6 +4,10 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type Issue } from '../errors/index.js';
 import { configSchema, type Config } from './schema.js';
+import { blameIssues, type EnvOverride } from './sources.js';
+import { assertSupported, configWarnings, type ConfigWarning } from './unsupported.js';
+
+export type { EnvOverride } from './sources.js';
 
 /** Where a configuration came from, for messages and for resolving relative paths. */
 export interface LoadedConfig {
@@ -12,6 +16,8 @@ export interface LoadedConfig {
   file: string | null;
   /** The folder relative paths in the config are resolved against. */
   baseDir: string;
+  /** Settings accepted but without effect yet (`serve` logs each at warn); see `configWarnings`. */
+  warnings?: ConfigWarning[];
 }
 
 export interface LoadConfigOptions {
@@ -59,9 +65,9 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
   node[path[path.length - 1]!] = value;
 }
 
-/** `SKILLPLANE_<SECTION>__<KEY>[__<KEY>…]` → nested keys, lower-cased. */
-export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/** The `SKILLPLANE_<SECTION>__<KEY>[__<KEY>…]` variables of `env`, each with the key it sets. */
+export function envOverrideEntries(env: NodeJS.ProcessEnv): EnvOverride[] {
+  const out: EnvOverride[] = [];
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('SKILLPLANE_') || raw === undefined) continue;
     const parts = name
@@ -69,8 +75,15 @@ export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
       .split('__')
       .map((p) => p.toLowerCase());
     if (parts.length < 2 || parts.some((p) => p === '')) continue;
-    setPath(out, parts, parseEnvValue(raw));
+    out.push({ name, path: parts, raw });
   }
+  return out;
+}
+
+/** `SKILLPLANE_<SECTION>__<KEY>[__<KEY>…]` → nested keys, lower-cased. */
+export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const e of envOverrideEntries(env)) setPath(out, e.path, parseEnvValue(e.raw));
   return out;
 }
 
@@ -131,17 +144,88 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     const candidate = resolve(cwd, 'skillplane.yaml');
     if (existsSync(candidate)) file = candidate;
   }
+  const envEntries = envOverrideEntries(options.env ?? process.env);
   let raw: Record<string, unknown> = file === null ? {} : readYamlFile(file);
   raw = deepMerge(raw, envOverrides(options.env ?? process.env));
   if (options.overrides !== undefined) raw = deepMerge(raw, options.overrides);
-  const parsed = configSchema.safeParse(raw);
+  let parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(
-      `invalid configuration${file === null ? '' : ` in ${file}`}`,
-      zodIssues(parsed.error, file ?? 'environment'),
-    );
+    // `SKILLPLANE_MODELS__DEFAULT__API_KEY=12345` reads as a number; where the schema wants a
+    // string, the variable's text is what was meant.
+    const retyped = asStringsWhereExpected(parsed.error, envEntries, raw, options.overrides);
+    if (retyped !== undefined) parsed = configSchema.safeParse(retyped);
   }
-  return { config: parsed.data, file, baseDir: file === null ? cwd : dirname(file) };
+  if (!parsed.success) {
+    const overrides = options.overrides;
+    const issues = blameIssues(parsed.error, envEntries, file ?? 'environment', (path) =>
+      overrides === undefined ? false : hasPathPrefix(overrides, path),
+    );
+    throw new ConfigError(`invalid configuration${whereFrom(issues, file)}`, issues);
+  }
+  const sourceOf = (path: readonly string[]) => sourceLabel(path, envEntries, file, options.overrides);
+  assertSupported(parsed.data, sourceOf);
+  return {
+    config: parsed.data,
+    file,
+    baseDir: file === null ? cwd : dirname(file),
+    warnings: configWarnings(parsed.data, sourceOf),
+  };
+}
+
+/**
+ * A copy of `raw` with the raw text of each env variable whose YAML-typed value (a number, a
+ * boolean) failed where the schema expects a string; `undefined` when there is none.
+ */
+function asStringsWhereExpected(
+  error: z.ZodError,
+  env: readonly EnvOverride[],
+  raw: Record<string, unknown>,
+  overrides: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const issue of error.issues) {
+    if (issue.code !== 'invalid_type' || issue.expected !== 'string') continue;
+    const path = issue.path.map(String);
+    if (overrides !== undefined && hasPathPrefix(overrides, path)) continue;
+    const source = env.find((e) => e.path.length === path.length && e.path.every((p, i) => path[i] === p));
+    if (source === undefined) continue;
+    out ??= structuredClone(raw);
+    setPath(out, source.path, source.raw);
+  }
+  return out;
+}
+
+/** True when `obj` sets `path` or a key above it. */
+function hasPathPrefix(obj: Record<string, unknown>, path: readonly string[]): boolean {
+  let node: unknown = obj;
+  for (const key of path) {
+    if (!isPlainObject(node) || !(key in node)) return false;
+    node = node[key];
+    if (!isPlainObject(node)) return true;
+  }
+  return true;
+}
+
+/** ` in FILE`, ` in SKILLPLANE_X`, ` in FILE and the environment`: where the bad values came from. */
+function whereFrom(issues: Issue[], file: string | null): string {
+  const fromFile = issues.some((i) => i.file !== undefined && i.file !== 'environment');
+  const vars = [...new Set(issues.flatMap((i) => /^(SKILLPLANE_[A-Z0-9_]+)/.exec(i.message)?.[1] ?? []))];
+  const env = vars.length === 0 ? '' : vars.length === 1 ? vars[0]! : 'the environment';
+  if (fromFile && file !== null) return env === '' ? ` in ${file}` : ` in ${file} and ${env}`;
+  return env === '' ? '' : ` in ${env}`;
+}
+
+/** Where the value at `path` came from, for messages: an env variable, a flag, the file or the default. */
+function sourceLabel(
+  path: readonly string[],
+  env: readonly EnvOverride[],
+  file: string | null,
+  overrides: Record<string, unknown> | undefined,
+): string {
+  if (overrides !== undefined && hasPathPrefix(overrides, path)) return 'an explicit override';
+  const source = env.find((e) => path.length >= e.path.length && e.path.every((p, i) => path[i] === p));
+  if (source !== undefined) return source.name;
+  return file ?? 'the defaults';
 }
 
 /** Resolves a path from the config against the config's folder. */

@@ -90,6 +90,10 @@ export const configSchema = z.strictObject({
       max_mcp_sessions: positiveInt.default(1000),
       max_mcp_sessions_per_principal: positiveInt.default(32),
       cors_origins: z.array(z.string()).default([]),
+      /** `/readyz` and start-up ask each model backend `GET /models`; a backend silent this long is down. */
+      readiness_probe_timeout_sec: z.number().positive().max(60).default(2),
+      /** How long `/readyz` reuses the backends' last answers, so polling it never floods them. */
+      readiness_cache_sec: z.number().min(0).max(300).default(5),
       /**
        * This node's identity in run leases. `null`: `serve` derives `<hostname>-<port>`, so a server
        * restarted on the same port keeps its id and resumes its own runs at once instead of waiting

@@ -9,6 +9,10 @@ export { ModelClient } from './client.js';
 export type { ModelClientOptions, SleepFn } from './client.js';
 /** The backends configured under `models`, one client each. */
 export { ModelRegistry } from './registry.js';
+/** Probes of each backend's `GET /models` (readiness, start-up), cached briefly. */
+export { BackendProbe, probeBackend } from './health.js';
+/** One backend's probe result, why it is down, and the probe's options. */
+export type { BackendDownReason, BackendHealth, BackendProbeOptions } from './health.js';
 /** Concurrency limiter admitting waiters by priority, then age, with aging against starvation. */
 export { PriorityLimiter } from './limiter.js';
 /** Limiter options, snapshot and release function. */

@@ -2,6 +2,7 @@ import type { ModelBackendConfig } from '../config/index.js';
 import { ModelClient } from './client.js';
 import type { ModelClientOptions } from './client.js';
 import { ModelNotFoundError } from './errors.js';
+import { BackendProbe, type BackendHealth, type BackendProbeOptions } from './health.js';
 import type { PriorityLimiterStats } from './limiter.js';
 
 /**
@@ -11,14 +12,32 @@ import type { PriorityLimiterStats } from './limiter.js';
 export class ModelRegistry {
   private readonly clients = new Map<string, ModelClient>();
   private readonly aliases = new Map<string, string>();
+  private readonly probe: BackendProbe;
 
-  constructor(models: Record<string, ModelBackendConfig>, options: ModelClientOptions = {}) {
+  constructor(
+    models: Record<string, ModelBackendConfig>,
+    options: ModelClientOptions & { probe?: BackendProbeOptions } = {},
+  ) {
+    const { probe, ...clientOptions } = options;
     for (const [name, config] of Object.entries(models)) {
       for (const alias of config.aliases ?? []) if (!this.aliases.has(alias)) this.aliases.set(alias, name);
       // A shared limiter would merge the backends' capacities: each client gets its own.
-      const { limiter: _ignored, ...perClient } = options;
+      const { limiter: _ignored, ...perClient } = clientOptions;
       this.clients.set(name, new ModelClient(name, config, perClient));
     }
+    const fetchImpl = probe?.fetch ?? options.fetch;
+    this.probe = new BackendProbe(models, {
+      ...probe,
+      ...(fetchImpl === undefined ? {} : { fetch: fetchImpl }),
+    });
+  }
+
+  /**
+   * Whether each backend answers `GET {base_url}/models` (with its `api_key`), in config order.
+   * Results are reused for a few seconds (see {@link BackendProbe}); `fresh` probes again.
+   */
+  health(opts: { fresh?: boolean } = {}): Promise<BackendHealth[]> {
+    return this.probe.check(opts);
   }
 
   /**

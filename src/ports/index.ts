@@ -13,6 +13,7 @@ import type {
   SkillRegistry,
 } from '../skills/index.js';
 import type { Approval, ListApprovalsQuery, StoreHealth } from '../store/index.js';
+import type { BackendHealth } from '../models/index.js';
 import type { RunNotification } from '../agents/index.js';
 import type { Priority } from '../vocabulary/index.js';
 
@@ -59,6 +60,8 @@ export interface SkillsPort {
 /** Readiness of what the server depends on. */
 export interface HealthPort {
   store(): Promise<StoreHealth>;
+  /** Whether each model backend answers `GET /models` (cached a few seconds). */
+  models(): Promise<BackendHealth[]>;
 }
 
 /** One audit entry to append (every door's actions). */

@@ -53,5 +53,6 @@ export type { PromptSkillOutput } from './executors/prompt.js';
 export { WorkflowExecutor } from './executors/workflow.js';
 export { assertMatchesSchema, compileSchema } from './validation.js';
 export { renderTemplate } from './template.js';
-export { createSkillService } from './service.js';
+/** Wires the skills subsystem from config; `describeLoadError` formats one load error as `file:line (field): reason`. */
+export { createSkillService, describeLoadError } from './service.js';
 export type { SkillService } from './service.js';

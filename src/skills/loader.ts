@@ -78,7 +78,7 @@ export async function loadSkillFolder(
     const found = MANIFEST_FILES.find((n) => names.includes(n));
     if (found === undefined) {
       const message = 'holds no skill.yaml, skill.yml or SKILL.md';
-      return { skill: undefined, errors: [{ file: dir, path: '', message }] };
+      return { skill: undefined, errors: [{ file: dir, path: '', code: 'manifest_missing', message }] };
     }
     target = { dir, file: path.join(dir, found) };
   } else {
@@ -94,7 +94,12 @@ export async function loadSkillFolder(
     );
     if (problems.length === 0 && skill !== undefined) return { skill, errors: [] };
   } catch (err) {
-    problems.push({ file: target.file, path: '', message: err instanceof Error ? err.message : String(err) });
+    problems.push({
+      file: target.file,
+      path: '',
+      code: 'skill_load_failed',
+      message: err instanceof Error ? err.message : String(err),
+    });
   }
   return { skill: undefined, errors: problems };
 }
@@ -109,7 +114,7 @@ async function loadFolder(
   const realDir = await realpath(dir);
   const outside = await checkSkillFolder(realDir, file);
   if (outside.length > 0) {
-    problems.push(...outside);
+    problems.push(...outside.map((e) => ({ code: 'skill_folder_unsafe', ...e })));
     return undefined;
   }
   const hash = createHash('sha1');
@@ -120,7 +125,7 @@ async function loadFolder(
     const split = await readFrontMatter(file);
     if (split === 'none') {
       const message = 'SKILL.md must start with YAML front matter between --- lines';
-      problems.push({ file, path: '', line: 1, message });
+      problems.push({ file, path: '', line: 1, code: 'manifest_invalid', message });
       return undefined;
     }
     front = split;
@@ -128,7 +133,7 @@ async function loadFolder(
   } else {
     if (fileStats.size > maxManifestBytes) {
       const message = `the manifest is ${fileStats.size} bytes, more than the limit of ${maxManifestBytes} (skills.max_manifest_bytes)`;
-      problems.push({ file, path: '', message });
+      problems.push({ file, path: '', code: 'manifest_too_large', message });
       return undefined;
     }
     text = await readFile(file, 'utf8');
@@ -150,7 +155,7 @@ async function loadFolder(
     const folderName = path.basename(dir);
     if (fm.data.name !== folderName) {
       const message = `must equal the folder name "${folderName}", got "${fm.data.name}"`;
-      problems.push(withLine({ file, path: 'name', message }, locate(['name'])));
+      problems.push(withLine({ file, path: 'name', code: 'manifest_invalid', message }, locate(['name'])));
       return undefined;
     }
     const manifest = lenientManifestSchema.parse({
@@ -170,7 +175,7 @@ async function loadFolder(
   const bodyIsPrompt = isMarkdown && isPlainObject(raw) && raw.kind === 'prompt' && raw.prompt === undefined;
   if (bodyIsPrompt && front?.hasBody === false) {
     const message = 'a prompt skill needs a prompt: the body of SKILL.md is empty';
-    problems.push({ file, path: 'prompt', message });
+    problems.push({ file, path: 'prompt', code: 'manifest_invalid', message });
   }
   const input = bodyIsPrompt && isPlainObject(raw) ? { ...raw, prompt: PROMPT_PLACEHOLDER } : raw;
   const validated = validateManifest(input, { strict, file, locate });
@@ -279,6 +284,7 @@ export async function loadSkillsFromDirectories(
       errors.push({
         file: skill.file,
         path: 'execution',
+        code: 'worker_plane_disabled',
         message:
           'execution: worker needs the worker plane, but workers.enabled is false in the server config',
       });
@@ -287,11 +293,11 @@ export async function loadSkillsFromDirectories(
     const first = byRef.get(skill.ref);
     if (first !== undefined) {
       const message = `duplicate skill ${skill.ref}: already defined in ${first}`;
-      errors.push({ file: skill.file, path: 'skill_id', message });
+      errors.push({ file: skill.file, path: 'skill_id', code: 'skill_duplicate', message });
       continue;
     }
     byRef.set(skill.ref, skill.file);
     skills.push(skill);
   }
-  return { skills, errors };
+  return { skills, errors: errors.map((e) => (e.code === undefined ? { ...e, code: 'skill_invalid' } : e)) };
 }

@@ -63,12 +63,8 @@ export async function createSkillService(
   const initial = await loadSkillsFromDirectories(directories, loadOptions);
   registry.replaceAll(initial.skills, { resetRiskTags: true });
   const logErrors = (errors: SkillLoadError[]) => {
-    for (const e of errors) {
-      opts.logger?.warn(
-        { file: e.file, field: e.path || undefined, line: e.line },
-        `skill not loaded: ${e.message}`,
-      );
-    }
+    for (const e of errors)
+      opts.logger?.warn(loadErrorFields(e), `skill not loaded: ${describeLoadError(e)}`);
   };
   logErrors(initial.errors);
   const l = cfg.sandbox_limits;
@@ -93,6 +89,8 @@ export async function createSkillService(
           principal: ctx.principal ?? null,
           ...(ctx.approval === undefined ? {} : { approval: ctx.approval }),
           ...(ctx.runId === undefined ? {} : { runId: ctx.runId }),
+          ...(ctx.idempotencyKey === undefined ? {} : { idempotencyKey: ctx.idempotencyKey }),
+          ...(ctx.attempt === undefined ? {} : { attempt: ctx.attempt }),
           ...(ctx.traceparent === undefined ? {} : { traceparent: ctx.traceparent }),
           ...(ctx.tracestate === undefined ? {} : { tracestate: ctx.tracestate }),
           ...(ctx.complete === undefined ? {} : { complete: ctx.complete }),
@@ -158,7 +156,29 @@ export async function createSkillService(
       opts.logger?.info({ added, changed, removed, skills: r.skills }, 'skills reloaded');
     logErrors(r.errors);
   });
-  watcher.on('error', (err) => opts.logger?.warn({ err: err.message }, 'skill reload failed'));
+  watcher.on('error', (err) =>
+    opts.logger?.warn(
+      { err: err.message, directories, code: 'skill_reload_failed' },
+      `skill reload failed: ${err.message}`,
+    ),
+  );
   if (opts.watch ?? cfg.watch) await watcher.start();
   return service;
+}
+
+/** One load error as one line: `file:line (field): reason`. */
+export function describeLoadError(e: SkillLoadError): string {
+  const at = `${e.file}${e.line === undefined ? '' : `:${e.line}`}`;
+  return `${at}${e.path === '' ? '' : ` (${e.path})`}: ${e.message}`;
+}
+
+/** The structured fields of a load error in logs. */
+function loadErrorFields(e: SkillLoadError): Record<string, unknown> {
+  return {
+    file: e.file,
+    code: e.code ?? 'skill_invalid',
+    ...(e.path === '' ? {} : { field: e.path }),
+    ...(e.line === undefined ? {} : { line: e.line }),
+    reason: e.message,
+  };
 }

@@ -1,3 +1,6 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { JsonSchema } from './manifest.js';
+
 /** Reads a dotted path (`a.b.0.c`) out of a value; `undefined` when any part is missing. */
 export function getPath(value: unknown, path: string): unknown {
   if (path === '') return value;
@@ -45,4 +48,43 @@ export function resolveMapping(mapping: unknown, scope: unknown): unknown {
     return Object.fromEntries(Object.entries(mapping).map(([k, v]) => [k, resolveMapping(v, scope)]));
   }
   return mapping;
+}
+
+// A separate instance: filling defaults mutates what it validates, the shared validator must not.
+// addUsedSchema: false — two skills may reuse one $id; formats are not needed to place defaults.
+const defaultsAjv = new Ajv({
+  useDefaults: true,
+  strict: false,
+  addUsedSchema: false,
+  validateFormats: false,
+});
+const withDefaults = new WeakMap<JsonSchema, ValidateFunction | null>();
+
+/**
+ * A copy of `input` with the `default` of every property its JSON Schema declares and the input
+ * leaves out (`properties.*.default`, nested objects and array items included). The input itself
+ * is not changed. A schema ajv cannot compile leaves the input as it is (validation reports it).
+ */
+export function applySchemaDefaults(schema: JsonSchema, input: unknown): unknown {
+  let fill = withDefaults.get(schema);
+  if (fill === undefined) {
+    try {
+      fill = defaultsAjv.compile(schema);
+    } catch {
+      fill = null;
+    }
+    withDefaults.set(schema, fill);
+  }
+  if (fill === null || input === null || typeof input !== 'object') return input;
+  const copy: unknown = structuredClone(input);
+  fill(copy);
+  return copy;
+}
+
+/**
+ * Renders a prompt skill's template from its input with the input schema's defaults applied, so
+ * `{{max_words}}` shows the declared `default: 80` when the caller leaves `max_words` out.
+ */
+export function renderPromptTemplate(template: string, schema: JsonSchema, input: unknown): string {
+  return renderTemplate(template, applySchemaDefaults(schema, input));
 }

@@ -65,13 +65,13 @@ describe('loadConfig', () => {
       env: {
         SKILLPLANE_SERVER__PORT: '9100',
         SKILLPLANE_SKILLS__DIRECTORIES: '[a, b]',
-        SKILLPLANE_WORKERS__ENABLED: 'true',
+        SKILLPLANE_SKILLS__ALLOW_SHELL: 'true',
         SKILLPLANE_MODELS__DEFAULT__BASE_URL: 'http://127.0.0.1:8000/v1',
       },
     });
     expect(config.server.port).toBe(9100);
     expect(config.skills.directories).toEqual(['a', 'b']);
-    expect(config.workers.enabled).toBe(true);
+    expect(config.skills.allow_shell).toBe(true);
     expect(config.models.default?.base_url).toBe('http://127.0.0.1:8000/v1');
   });
 

@@ -192,6 +192,7 @@ describe('loadSkillsFromDirectories: skill.yaml', () => {
         file: path.join(root, 'a', 'skill.yaml'),
         path: 'permissions.fs.read.0',
         line: 10,
+        code: 'manifest_invalid',
         message: expect.stringMatching(/expected string/),
       },
     ]);
@@ -257,7 +258,9 @@ describe('loadSkillsFromDirectories: skill.yaml', () => {
     const missing = path.join(root, 'missing');
     const { skills, errors } = await loadSkillsFromDirectories([missing, root], { strict: true });
     expect(skills.map((s) => s.id)).toEqual(['acme/a']);
-    expect(errors).toEqual([{ file: missing, path: '', message: 'skills directory does not exist' }]);
+    expect(errors).toEqual([
+      { file: missing, path: '', code: 'skills_dir_unreadable', message: 'skills directory does not exist' },
+    ]);
   });
 
   it('stops when the signal is aborted', async () => {

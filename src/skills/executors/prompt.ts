@@ -1,5 +1,5 @@
 import type { Skill, SkillCallContext, SkillExecutor } from '../types.js';
-import { renderTemplate } from '../template.js';
+import { renderPromptTemplate } from '../template.js';
 
 /** Output of a prompt skill: the rendered prompt and, when a model is wired in, its completion. */
 export interface PromptSkillOutput {
@@ -19,7 +19,7 @@ export class PromptExecutor implements SkillExecutor {
     ctx: SkillCallContext & { signal: AbortSignal },
   ): Promise<PromptSkillOutput> {
     const template = await skill.loadPrompt();
-    let prompt = renderTemplate(template, input);
+    let prompt = renderPromptTemplate(template, skill.inputSchema, input);
     if (skill.source === 'agent-skill') {
       // Agent Skills bodies are instructions, not templates with fields: append the request.
       const request = (input as { input?: unknown } | null)?.input;

@@ -36,9 +36,14 @@ export async function discoverSkillFolders(
             : code === 'ENOTDIR'
               ? 'is not a directory'
               : `cannot read skills directory: ${(err as Error).message}`;
-        errors.push({ file: dir, path: '', message });
+        errors.push({ file: dir, path: '', code: 'skills_dir_unreadable', message });
       } else if (code !== 'ENOENT') {
-        errors.push({ file: dir, path: '', message: `cannot read folder: ${(err as Error).message}` });
+        errors.push({
+          file: dir,
+          path: '',
+          code: 'skills_dir_unreadable',
+          message: `cannot read folder: ${(err as Error).message}`,
+        });
       }
       return [];
     }

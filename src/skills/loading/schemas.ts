@@ -59,7 +59,7 @@ export async function resolveInside(
   problems: Problems,
 ): Promise<{ path: string; stats: Stats } | undefined> {
   const fail = (message: string) => {
-    problems.push({ file, path: field, message });
+    problems.push({ file, path: field, code: 'path_invalid', message });
     return undefined;
   };
   if (path.isAbsolute(rel)) return fail(`must be a path relative to the skill folder, got ${rel}`);
@@ -102,6 +102,7 @@ export async function resolveSchema(
       problems.push({
         file: target.path,
         path: '',
+        code: 'manifest_too_large',
         message: `is ${target.stats.size} bytes, more than the limit of ${DEFAULT_MAX_MANIFEST_BYTES}`,
       });
       return undefined;
@@ -113,7 +114,12 @@ export async function resolveSchema(
       try {
         value = JSON.parse(text);
       } catch (err) {
-        problems.push({ file: target.path, path: '', message: `invalid JSON: ${(err as Error).message}` });
+        problems.push({
+          file: target.path,
+          path: '',
+          code: 'schema_invalid',
+          message: `invalid JSON: ${(err as Error).message}`,
+        });
         return undefined;
       }
     } else {
@@ -122,14 +128,24 @@ export async function resolveSchema(
       value = parsed.value;
     }
     if (!isPlainObject(value)) {
-      problems.push({ file, path: `${field}.$ref`, message: `${ref} does not hold a JSON Schema object` });
+      problems.push({
+        file,
+        path: `${field}.$ref`,
+        code: 'schema_invalid',
+        message: `${ref} does not hold a JSON Schema object`,
+      });
       return undefined;
     }
     resolved = value;
   }
   const reason = schemaCompileError(resolved);
   if (reason !== undefined) {
-    problems.push({ file, path: field, message: `does not compile as a JSON Schema: ${reason}` });
+    problems.push({
+      file,
+      path: field,
+      code: 'schema_invalid',
+      message: `does not compile as a JSON Schema: ${reason}`,
+    });
     return undefined;
   }
   return resolved;

@@ -12,6 +12,13 @@ export interface SkillLoadError {
   message: string;
   /** 1-based line in `file`, when known. */
   line?: number;
+  /**
+   * Stable kind of problem: `yaml_syntax`, `manifest_invalid`, `manifest_unknown_field`,
+   * `manifest_missing`, `manifest_too_large`, `schema_invalid`, `path_invalid`,
+   * `skill_folder_unsafe`, `skill_duplicate`, `worker_plane_disabled`, `skills_dir_unreadable`,
+   * `skill_load_failed`; `skill_invalid` when nothing more precise is known.
+   */
+  code?: string;
 }
 
 /** A skill as the loader returns it: a {@link Skill} plus a fingerprint of what it was read from. */

@@ -23,10 +23,20 @@ export function zodIssuesToLoadErrors(
     if (keys !== undefined) {
       for (const key of keys) {
         const at = [...base, key];
-        out.push(withLine({ file, path: at.join('.'), message: `unknown field "${key}"` }, locate(at)));
+        out.push(
+          withLine(
+            { file, path: at.join('.'), code: 'manifest_unknown_field', message: `unknown field "${key}"` },
+            locate(at),
+          ),
+        );
       }
     } else {
-      out.push(withLine({ file, path: base.join('.'), message: issue.message }, locate(base)));
+      out.push(
+        withLine(
+          { file, path: base.join('.'), code: 'manifest_invalid', message: issue.message },
+          locate(base),
+        ),
+      );
     }
   }
   return out;
@@ -69,7 +79,7 @@ export function parseYaml(
       const pos = lineCounter.linePos(err.pos[0]);
       const line = pos.line + lineOffset;
       const message = `YAML syntax error at line ${line}, column ${pos.col}: ${err.message}`;
-      problems.push({ file, path: '', line, message });
+      problems.push({ file, path: '', line, code: 'yaml_syntax', message });
     }
     return undefined;
   }
@@ -78,7 +88,7 @@ export function parseYaml(
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     const reason = err instanceof YAMLError || err instanceof Error ? err.message : String(err);
-    problems.push({ file, path: '', message: `YAML error: ${reason}` });
+    problems.push({ file, path: '', code: 'yaml_syntax', message: `YAML error: ${reason}` });
     return undefined;
   }
   const locate = (p: FieldPath): number | undefined => {

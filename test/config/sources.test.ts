@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, ValidationError } from '../../src/errors/index.js';
+import { configWarnings, loadConfig } from '../../src/config/index.js';
+
+const dirs: string[] = [];
+function tempDir(yaml?: string): string {
+  const d = mkdtempSync(join(tmpdir(), 'sp-config-src-'));
+  dirs.push(d);
+  if (yaml !== undefined) writeFileSync(join(d, 'skillplane.yaml'), yaml);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('an invalid value is blamed on where it came from', () => {
+  it('names the environment variable and its value, not the YAML file', () => {
+    const dir = tempDir('server: {port: 9000}\n');
+    const err = configError(() => loadConfig({ cwd: dir, env: { SKILLPLANE_SERVER__PORT: 'abc' } }));
+    expect(err.message).toBe('invalid configuration in SKILLPLANE_SERVER__PORT');
+    expect(err.message).not.toContain('skillplane.yaml');
+    expect(err.issues).toHaveLength(1);
+    expect(err.issues[0]!.file).toBeUndefined();
+    expect(err.issues[0]!.path).toBe('server.port');
+    expect(err.issues[0]!.message).toMatch(/^SKILLPLANE_SERVER__PORT=abc: .*number/);
+  });
+
+  it('blames the file for its own mistakes and the variable for its, in one error', () => {
+    const dir = tempDir('agents: {max_parallel_agents: "8"}\n');
+    const file = join(dir, 'skillplane.yaml');
+    const err = configError(() =>
+      loadConfig({ cwd: dir, env: { SKILLPLANE_SKILLS__ALLOW_SHELL: 'yes-please' } }),
+    );
+    expect(err.message).toBe(`invalid configuration in ${file} and SKILLPLANE_SKILLS__ALLOW_SHELL`);
+    const byPath = Object.fromEntries(err.issues.map((i) => [i.path, i]));
+    expect(byPath['agents.max_parallel_agents']!.file).toBe(file);
+    expect(byPath['skills.allow_shell']!.file).toBeUndefined();
+    expect(byPath['skills.allow_shell']!.message).toMatch(/^SKILLPLANE_SKILLS__ALLOW_SHELL=yes-please: /);
+  });
+
+  it('blames an unknown key on the variable that introduced it, the file for its own', () => {
+    const dir = tempDir('server: {nope: 1}\n');
+    const file = join(dir, 'skillplane.yaml');
+    const err = configError(() => loadConfig({ cwd: dir, env: { SKILLPLANE_SERVER__BOGUS: '1' } }));
+    const fromEnv = err.issues.find((i) => i.file === undefined);
+    const fromFile = err.issues.find((i) => i.file === file);
+    expect(fromEnv?.message).toBe('SKILLPLANE_SERVER__BOGUS=1: unknown setting "server.bogus"');
+    expect(fromFile?.message).toMatch(/"nope"/);
+    expect(fromFile?.message).not.toMatch(/bogus/);
+  });
+
+  it('never echoes the value of a variable that may hold a secret', () => {
+    const err = configError(() =>
+      loadConfig({
+        cwd: tempDir(),
+        env: { SKILLPLANE_MODELS__DEFAULT__BASE_URL: 'hunter2' },
+      }),
+    );
+    expect(err.issues[0]!.message).toMatch(/^SKILLPLANE_MODELS__DEFAULT__BASE_URL \(value hidden\): /);
+    expect(JSON.stringify(err.issues)).not.toContain('hunter2');
+  });
+
+  it('reads a variable that looks like a number as text where the setting is text', () => {
+    const { config } = loadConfig({
+      cwd: tempDir(),
+      env: { SKILLPLANE_MODELS__DEFAULT__API_KEY: '1234567890', SKILLPLANE_SERVER__PORT: '9100' },
+    });
+    expect(config.models.default?.api_key).toBe('1234567890');
+    expect(config.server.port).toBe(9100);
+  });
+
+  it('still blames the file when the variable is valid and the file is not', () => {
+    const dir = tempDir('server: {port: "x"}\n');
+    const err = configError(() => loadConfig({ cwd: dir, env: { SKILLPLANE_STORE__LEASE_SEC: '2' } }));
+    expect(err.issues).toEqual([
+      expect.objectContaining({ file: join(dir, 'skillplane.yaml'), path: 'server.port' }),
+    ]);
+  });
+});
+
+describe('settings that do nothing yet', () => {
+  it('refuses workers.enabled: true with config_unsupported, naming where it was set', () => {
+    const dir = tempDir('workers: {enabled: true}\n');
+    let error: unknown;
+    try {
+      loadConfig({ cwd: dir, env: {} });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    const v = error as ValidationError;
+    expect(v.code).toBe('config_unsupported');
+    expect(v.message).toContain(join(dir, 'skillplane.yaml'));
+    expect(v.issues[0]!.path).toBe('workers.enabled');
+    expect(v.issues[0]!.message).toMatch(/worker plane is not implemented/);
+    expect(() => loadConfig({ cwd: tempDir(), env: { SKILLPLANE_WORKERS__ENABLED: 'true' } })).toThrow(
+      /workers\.enabled: true \(from SKILLPLANE_WORKERS__ENABLED\) is not supported yet/,
+    );
+  });
+
+  it('warns about tracing.otlp_endpoint and worker URLs, once each, naming the key and its source', () => {
+    const dir = tempDir(
+      'tracing: {otlp_endpoint: http://collector:4318}\nworkers: {broker_url: redis://queue:6379}\n',
+    );
+    const loaded = loadConfig({
+      cwd: dir,
+      env: { SKILLPLANE_WORKERS__RESULT_BACKEND: 'redis://results:6379' },
+    });
+    const file = join(dir, 'skillplane.yaml');
+    expect(loaded.warnings).toEqual([
+      expect.objectContaining({ code: 'config_no_effect', key: 'tracing.otlp_endpoint', source: file }),
+      expect.objectContaining({ key: 'workers.broker_url', source: file }),
+      expect.objectContaining({
+        key: 'workers.result_backend',
+        source: 'SKILLPLANE_WORKERS__RESULT_BACKEND',
+      }),
+    ]);
+    for (const w of loaded.warnings!) expect(w.message).toMatch(new RegExp(`^${w.key} has no effect yet`));
+  });
+
+  it('has nothing to say about the defaults', () => {
+    const loaded = loadConfig({ cwd: tempDir(), env: {} });
+    expect(loaded.warnings).toEqual([]);
+    expect(configWarnings(loaded.config)).toEqual([]);
+  });
+});
