@@ -12,18 +12,8 @@ import { PRIORITIES, RUN_STATUSES } from '../vocabulary/index.js';
 const runStatus = z.enum(RUN_STATUSES);
 const priority = z.enum(PRIORITIES);
 
-/** A problem document (`application/problem+json`). */
-export const problemSchema = z
-  .looseObject({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string(),
-    request_id: z.string().optional(),
-    issues: z.array(z.looseObject({ path: z.string(), message: z.string() })).optional(),
-  })
-  .meta({ id: 'Problem' });
+// The problem document and the error answers of every operation (re-exported for the routes).
+export { PROBLEM_MEDIA_TYPE, problemResponses, problemSchema, type ProblemStatus } from './problems.js';
 
 // ---------------------------------------------------------------------------------------- runs
 
@@ -55,8 +45,62 @@ export function selectRunBodySchema(data: unknown): z.ZodType {
 
 export const createRunQuerySchema = z.strictObject({
   /** Wait up to this many seconds for the run to settle (200) before answering 202. */
-  wait: z.coerce.number().min(0).max(300).optional(),
+  wait: z.coerce
+    .number()
+    .min(0)
+    .max(300)
+    .optional()
+    .describe(
+      'Wait up to this many seconds for the run to settle (then 200 with its steps) before answering 202',
+    ),
 });
+
+/** A structured error stored on a failed run or step (`StoredError`). */
+export const runErrorSchema = z
+  .looseObject({
+    code: z.string().describe('The stable error code (`model_error`, `budget_exhausted`, `timeout`, …)'),
+    message: z.string(),
+    data: z.record(z.string(), z.unknown()).optional().describe('Details of the error, by code'),
+  })
+  .meta({ id: 'RunError' });
+
+/** Something a completed run's result carries besides its answer (a truncated model answer, …). */
+export const runWarningSchema = z
+  .looseObject({
+    code: z.string().describe('`truncated`, …'),
+    message: z.string(),
+    step_key: z.string().optional().describe('The step the warning is about'),
+    agent: z.string().optional(),
+  })
+  .meta({ id: 'RunWarning' });
+
+/** What a completed run answered: the final text plus what its strategy adds. */
+export const runResultSchema = z
+  .looseObject({
+    output: z.string().describe('The final answer'),
+    agent: z.string().optional().describe('single, router, handoff: the agent that gave the answer'),
+    handoffs: z.array(z.string()).optional().describe('handoff: the agents the conversation passed through'),
+    routed_by: z.string().optional().describe('router: how the agent was chosen (`rule` or `agent`)'),
+    outputs: z
+      .record(z.string(), z.string().nullable())
+      .optional()
+      .describe('parallel_map, sequence: each branch’s or agent’s answer (`null`: the branch failed)'),
+    branches: z
+      .array(
+        z.looseObject({
+          label: z.string(),
+          agent: z.string(),
+          ok: z.boolean(),
+          output: z.string().optional(),
+          error: runErrorSchema.optional(),
+        }),
+      )
+      .optional()
+      .describe('parallel_map: every branch, in item order'),
+    roles: z.record(z.string(), z.unknown()).optional().describe('Opta-LMX runs: `outputs` by role'),
+    warnings: z.array(runWarningSchema).optional(),
+  })
+  .meta({ id: 'RunResult' });
 
 const usageSchema = z.looseObject({
   steps: z.number(),
@@ -78,7 +122,7 @@ export const stepSchema = z
     output: z.unknown(),
     status: z.string(),
     attempt: z.number().int(),
-    error: z.unknown(),
+    error: runErrorSchema.nullable(),
     started_at: z.string(),
     finished_at: z.string().nullable(),
     /** Opta: the role (agent or branch) of the step. */
@@ -102,8 +146,8 @@ export const runSchema = z
     traceparent: z.string(),
     limits: z.looseObject({}),
     usage: usageSchema,
-    result: z.unknown(),
-    error: z.unknown(),
+    result: runResultSchema.nullable().describe('The answer of a completed run, else `null`'),
+    error: runErrorSchema.nullable().describe('Why a failed (or cancelled) run ended, else `null`'),
     checkpoint: z.number().int(),
     metadata: z.record(z.string(), z.unknown()),
     created_at: z.string(),
@@ -121,6 +165,23 @@ export const runSchema = z
   })
   .meta({ id: 'Run' });
 
+/** Request headers of run creation. */
+export const createRunHeadersSchema = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .max(256)
+    .optional()
+    .describe(
+      'Creating again with the same key (per principal) returns the same run with `Idempotent-Replayed: true` ' +
+        'instead of a new one; a different body with a used key is `idempotency_conflict` (409). ' +
+        'Same as the body field `idempotency_key`, which it overrides.',
+    ),
+  'x-priority': z
+    .string()
+    .optional()
+    .describe('`interactive`, `normal` or `batch` (also `high`, `low`) when the body names no priority'),
+});
+
 export const runPageSchema = z.looseObject({
   runs: z.array(runSchema),
   next_cursor: z.string().nullable(),
@@ -133,24 +194,39 @@ const statusList = z
 
 export const listRunsQuerySchema = z.strictObject({
   status: statusList,
-  agent: z.string().min(1).optional(),
-  priority: priority.optional(),
-  created_after: z.iso.datetime({ offset: true }).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
-  cursor: z.string().min(1).optional(),
+  agent: z.string().min(1).optional().describe('Only runs of this agent'),
+  priority: priority.optional().describe('Only runs of this priority'),
+  created_after: z.iso.datetime({ offset: true }).optional().describe('Only runs created after this time'),
+  limit: z.coerce.number().int().min(1).max(500).optional().describe('Most runs in the page (default 50)'),
+  cursor: z.string().min(1).optional().describe('The `next_cursor` of the previous page'),
 });
 
-export const runIdParamsSchema = z.strictObject({ id: z.string().min(1).max(200) });
+export const runIdParamsSchema = z.strictObject({ id: z.string().min(1).max(200).describe('The run id') });
 
 // ---------------------------------------------------------------------------------------- events
 
 export const eventsQuerySchema = z.strictObject({
   /** Resume after this event seq (like `Last-Event-ID`). */
-  after: z.coerce.number().int().min(0).optional(),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Resume after this event seq (like `Last-Event-ID`)'),
+});
+
+/** Request headers of an event stream. */
+export const eventStreamHeadersSchema = z.looseObject({
+  'last-event-id': z
+    .string()
+    .optional()
+    .describe('Resume after this event: the `id` of the last event received'),
 });
 
 export const multiEventsQuerySchema = z.strictObject({
-  run_id: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)]),
+  run_id: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1).max(100)])
+    .describe('The runs to follow (up to 100): repeated or comma-separated'),
 });
 
 // ---------------------------------------------------------------------------------------- approvals
@@ -159,6 +235,8 @@ export const approvalSchema = z
   .looseObject({
     id: z.string(),
     run_id: z.string(),
+    /** `skill`: one risk-tagged skill call; `run`: the whole run, before it starts (`skill_id` empty). */
+    kind: z.enum(['skill', 'run']),
     step_key: z.string(),
     skill_id: z.string(),
     args: z.unknown(),
@@ -173,9 +251,18 @@ export const approvalSchema = z
   .meta({ id: 'Approval' });
 
 export const listApprovalsQuerySchema = z.strictObject({
-  status: z.enum(['pending', 'approved', 'denied', 'expired']).optional(),
-  run_id: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
+  status: z
+    .enum(['pending', 'approved', 'denied', 'expired'])
+    .optional()
+    .describe('Only approvals in this state'),
+  run_id: z.string().min(1).optional().describe('Only approvals of this run'),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('Most approvals to return (default 100)'),
 });
 
 export const decideBodySchema = z.strictObject({
@@ -183,7 +270,9 @@ export const decideBodySchema = z.strictObject({
   reason: z.string().max(2000).optional(),
 });
 
-export const approvalIdParamsSchema = z.strictObject({ id: z.string().min(1).max(200) });
+export const approvalIdParamsSchema = z.strictObject({
+  id: z.string().min(1).max(200).describe('The approval id'),
+});
 
 // ---------------------------------------------------------------------------------------- skills
 
@@ -197,6 +286,10 @@ export const skillSummarySchema = z
     description: z.string(),
     tags: z.array(z.string()),
     risk_tags: z.array(z.string()),
+    idempotent: z.boolean().meta({
+      description:
+        'false: a call in flight at a crash is settled as interrupted instead of run again, and failed calls are not retried',
+    }),
     requires_approval: z.boolean(),
     execution: z.string(),
   })
@@ -212,14 +305,23 @@ export const skillDetailSchema = skillSummarySchema
   .meta({ id: 'SkillDetail' });
 
 export const listSkillsQuerySchema = z.strictObject({
-  namespace: z.string().min(1).optional(),
-  kind: z.enum(['tool', 'prompt', 'workflow']).optional(),
-  tag: z.string().min(1).optional(),
+  namespace: z.string().min(1).optional().describe('Only skills of this namespace (`acme`)'),
+  kind: z.enum(['tool', 'prompt', 'workflow']).optional().describe('Only skills of this kind'),
+  tag: z.string().min(1).optional().describe('Only skills with this tag'),
   /** Every version, not only the latest of each id. */
-  all_versions: z.enum(['true', 'false']).optional(),
+  all_versions: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('`true`: every version, not only the latest of each id'),
 });
 
-export const skillIdParamsSchema = z.strictObject({ id: z.string().min(1).max(300) });
+export const skillIdParamsSchema = z.strictObject({
+  id: z
+    .string()
+    .min(1)
+    .max(300)
+    .describe('The skill id, percent-encoded, optionally with `@version` or a range'),
+});
 
 /** Ours `{input, approval?}` or Opta's `{arguments, approved, timeout_sec}`. */
 export const executeSkillBodySchema = z
@@ -241,7 +343,7 @@ export const executeSkillResponseSchema = z
     output: z.unknown(),
     duration_ms: z.number(),
     ok: z.boolean(),
-    error: z.unknown().nullable(),
+    error: z.null().describe('Always `null` here: a failed call answers a problem document with `ok: false`'),
     timed_out: z.boolean(),
     denied: z.boolean(),
     requires_approval: z.boolean(),
@@ -249,9 +351,20 @@ export const executeSkillResponseSchema = z
   })
   .meta({ id: 'ExecuteSkillResult' });
 
+/** A skill that failed to load: the file, the field and why. */
+export const skillLoadErrorSchema = z
+  .object({
+    file: z.string(),
+    path: z.string().describe('Dotted path of the field (empty: the whole file)'),
+    message: z.string(),
+    line: z.number().int().optional(),
+    code: z.string().optional().describe('Stable kind of problem, e.g. `manifest_invalid`, `yaml_syntax`'),
+  })
+  .meta({ id: 'SkillLoadError' });
+
 export const reloadResponseSchema = z.looseObject({
   skills: z.number().int(),
-  errors: z.array(z.unknown()),
+  errors: z.array(skillLoadErrorSchema),
 });
 
 // ---------------------------------------------------------------------------------------- system
@@ -269,6 +382,31 @@ export const agentsResponseSchema = z.looseObject({
 });
 
 export const healthSchema = z.looseObject({ status: z.string() });
+
+/** One model backend's answer to the readiness probe (`GET /models`). */
+const backendHealthSchema = z.object({
+  backend: z.string().describe('The backend’s key under `models`'),
+  ok: z.boolean(),
+  status: z.number().int().optional().describe('The HTTP status, when the server answered'),
+  reason: z.string().optional().describe('Why it is down'),
+  detail: z.string().optional(),
+  latency_ms: z.number(),
+});
+
+export const readinessSchema = z.looseObject({
+  status: z.string().describe('`ready`'),
+  store: z.string().describe('The store driver'),
+  models: z.array(backendHealthSchema).optional().describe('Each model backend, probed'),
+  sandbox: z
+    .looseObject({ kind: z.string(), description: z.string(), warnings: z.array(z.string()) })
+    .describe('How tool skills are confined'),
+});
+
+export const openApiDocumentSchema = z.looseObject({
+  openapi: z.string(),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.unknown()),
+});
 
 export const workersResponseSchema = z.looseObject({
   enabled: z.boolean(),

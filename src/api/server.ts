@@ -5,17 +5,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyI
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EdgePorts } from '../ports/index.js';
 import { zodIssues } from '../config/index.js';
-import { ValidationError } from '../errors/index.js';
+import { SkillplaneError, ValidationError } from '../errors/index.js';
 import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler, statusForCode } from './errors.js';
@@ -33,7 +28,13 @@ import { approvalRoutes } from './routes/approvals.js';
 import { runRoutes } from './routes/runs.js';
 import { skillRoutes } from './routes/skills.js';
 import { systemRoutes } from './routes/system.js';
-import { createRunBodySchema, selectRunBodySchema } from './schemas.js';
+import { openApiOptions } from './openapi.js';
+import {
+  createRunBodySchema,
+  openApiDocumentSchema,
+  problemResponses,
+  selectRunBodySchema,
+} from './schemas.js';
 import { SseHub } from './sse.js';
 
 /** Options of {@link buildServer}. */
@@ -126,7 +127,9 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
       const id = Array.isArray(given) ? given[0] : given;
       return id !== undefined && REQUEST_ID.test(id) ? id : randomUUID();
     },
-    return503OnClosing: true,
+    // Fastify's own 503 while closing is bare JSON; the first hook below refuses instead, with a
+    // problem document (preClose sets `shuttingDown` as soon as closing starts).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   };
   const fastify: FastifyInstance = Fastify({
@@ -160,6 +163,10 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   applyConnectionLimit(fastify, config);
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (ctx.state.shuttingDown) {
+      void reply.header('connection', 'close');
+      throw new SkillplaneError('shutting_down', 'server is shutting down');
+    }
   });
   metrics.install(fastify);
   // Root hooks, in order: host/origin guard, CORS (answers preflights), auth (before the body is
@@ -174,22 +181,7 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   installAuth(fastify, auth, new RateLimiter(opts.now));
   installJsonLimits(fastify, requestJsonLimits(config));
 
-  await fastify.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'skillplane',
-        version: '0.1.0',
-        description: 'Multi-agent runtime with native skills. Errors are application/problem+json.',
-      },
-      components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API key' } },
-      },
-      security: auth.open ? [] : [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  await fastify.register(swagger, openApiOptions(config, { open: auth.open }));
   // The docs plugin's own routes are all public (it takes no route config, so mark them as added).
   await fastify.register(async (docs) => {
     docs.addHook('onRoute', (route) => {
@@ -197,8 +189,25 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     });
     await docs.register(swaggerUi, { routePrefix: '/docs' });
   });
-  fastify.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
-    fastify.swagger(),
+  fastify.get(
+    '/openapi.json',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'getOpenApiDocument',
+        summary: 'This OpenAPI document',
+        description: 'Public (no key). The interactive docs are at `/docs`.',
+        tags: ['system'],
+        response: {
+          200: {
+            description: 'The OpenAPI 3.1 document',
+            content: { 'application/json': { schema: openApiDocumentSchema } },
+          },
+          ...problemResponses(403),
+        },
+      },
+    },
+    async () => fastify.swagger(),
   );
 
   const api = fastify.withTypeProvider<ZodTypeProvider>();

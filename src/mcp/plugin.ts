@@ -335,5 +335,6 @@ export async function mcpPlugin(fastify: FastifyInstance, opts: McpPluginOptions
     }
   };
 
-  fastify.route({ method: ['GET', 'POST', 'DELETE'], url: path, handler });
+  // Not in the OpenAPI document: MCP is JSON-RPC with its own spec (the document names the door).
+  fastify.route({ method: ['GET', 'POST', 'DELETE'], url: path, schema: { hide: true }, handler });
 }

@@ -9,10 +9,8 @@ import {
   approvalSchema,
   decideBodySchema,
   listApprovalsQuerySchema,
-  problemSchema,
+  problemResponses,
 } from '../schemas.js';
-
-const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
 
 /** Approvals: list (pending by filter) and decide. */
 export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
@@ -22,10 +20,20 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     '/v1/approvals',
     {
       schema: {
-        summary: 'List approvals (e.g. `?status=pending`)',
+        operationId: 'listApprovals',
+        summary: 'List approvals',
+        description: 'Filter with `?status=pending`, `?run_id=`. Scope `runs:read`.',
         tags: ['approvals'],
         querystring: listApprovalsQuerySchema,
-        response: { 200: z.looseObject({ approvals: z.array(approvalSchema) }), ...errors },
+        response: {
+          200: {
+            description: 'The approvals, newest first',
+            content: {
+              'application/json': { schema: z.looseObject({ approvals: z.array(approvalSchema) }) },
+            },
+          },
+          ...problemResponses(400, 401, 403, 429),
+        },
       },
     },
     async (request) => {
@@ -46,11 +54,19 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async 
     '/v1/approvals/:id',
     {
       schema: {
+        operationId: 'decideApproval',
         summary: 'Approve or deny a pending approval',
+        description: 'A decided or expired approval is `already_decided` (409). Scope `approvals:write`.',
         tags: ['approvals'],
         params: approvalIdParamsSchema,
         body: decideBodySchema,
-        response: { 200: approvalSchema, ...errors, 409: problemSchema },
+        response: {
+          200: {
+            description: 'The decided approval',
+            content: { 'application/json': { schema: approvalSchema } },
+          },
+          ...problemResponses(400, 401, 403, 404, 409, 413, 415, 429),
+        },
       },
     },
     async (request) => {

@@ -229,8 +229,11 @@ export async function openclawPlugin(fastify: FastifyInstance, opts: OpenclawPlu
       new InvokeError(405, 'method_not_allowed', `${request.method} is not allowed; use POST`),
     );
   };
+  // Not in the OpenAPI document (OpenClaw's protocol, its own error shape; the document names the
+  // door), and neither are the 405 answers to other methods.
+  const hidden = { hide: true };
   for (const url of OPENCLAW_INVOKE_PATHS) {
-    fastify.route({ method: 'POST', url, bodyLimit: OPENCLAW_BODY_LIMIT, handler });
-    fastify.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, handler: notAllowed });
+    fastify.route({ method: 'POST', url, bodyLimit: OPENCLAW_BODY_LIMIT, schema: hidden, handler });
+    fastify.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, schema: hidden, handler: notAllowed });
   }
 }

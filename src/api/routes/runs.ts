@@ -7,20 +7,19 @@ import { header, traceContext, type ApiContext } from '../context.js';
 import { presentRun, toRunRequest } from '../present.js';
 import {
   createRunBodySchema,
+  createRunHeadersSchema,
   createRunQuerySchema,
   eventsQuerySchema,
+  eventStreamHeadersSchema,
   listRunsQuerySchema,
   multiEventsQuerySchema,
-  problemSchema,
+  problemResponses,
   runIdParamsSchema,
   runPageSchema,
   runSchema,
 } from '../schemas.js';
 import { parseLastEventId, parseMultiplexedEventId, streamEvents, type StreamTarget } from '../sse.js';
 import { getVisibleRun, ownerFilter, scopedIdempotencyKey } from '../visibility.js';
-
-const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
-const sseErrors = { ...errors, 429: problemSchema };
 
 function parseStatuses(value: string | string[] | undefined): RunStatus[] | undefined {
   if (value === undefined) return undefined;
@@ -35,6 +34,16 @@ function parseStatuses(value: string | string[] | undefined): RunStatus[] | unde
   return list as RunStatus[];
 }
 
+/** Response headers of run creation. */
+const runCreatedHeaders = {
+  Location: { type: 'string', description: 'The run’s URL' },
+  'Idempotent-Replayed': {
+    type: 'string',
+    enum: ['true'],
+    description: 'Present when an `Idempotency-Key` returned an existing run',
+  },
+};
+
 /** Runs: create (ours and Opta-LMX's bodies), list, get, cancel, and their event streams. */
 export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const runtime = ctx.ports.runs;
@@ -43,15 +52,30 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     '/v1/agents/runs',
     {
       schema: {
+        operationId: 'createRun',
         summary: 'Create a run',
         description:
           'Accepts our body or Opta-LMX bodies (`{request: {...}}`, legacy `{agent, input: {...}}`). ' +
           '`Idempotency-Key` header (or `idempotency_key`) returns the same run for the same body. ' +
-          '`?wait=SECONDS` answers 200 once the run is terminal or waiting for approval.',
+          '`?wait=SECONDS` answers 200 once the run is terminal or waiting for approval. Scope `runs:write`.',
         tags: ['runs'],
+        headers: createRunHeadersSchema,
         body: createRunBodySchema,
         querystring: createRunQuerySchema,
-        response: { 200: runSchema, 202: runSchema, ...errors, 409: problemSchema, 429: problemSchema },
+        response: {
+          200: {
+            description: 'With `?wait`: the run settled (terminal or waiting for approval), with its steps',
+            content: { 'application/json': { schema: runSchema } },
+            headers: runCreatedHeaders,
+          },
+          202: {
+            description:
+              'The run is accepted (or replayed for a used `Idempotency-Key`) and runs in the background',
+            content: { 'application/json': { schema: runSchema } },
+            headers: runCreatedHeaders,
+          },
+          ...problemResponses(400, 401, 403, 409, 413, 415, 429, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -93,10 +117,15 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     '/v1/agents/runs',
     {
       schema: {
+        operationId: 'listRuns',
         summary: 'List runs, newest first',
+        description: 'Pages with `next_cursor`. Scope `runs:read`.',
         tags: ['runs'],
         querystring: listRunsQuerySchema,
-        response: { 200: runPageSchema, ...errors },
+        response: {
+          200: { description: 'A page of runs', content: { 'application/json': { schema: runPageSchema } } },
+          ...problemResponses(400, 401, 403, 429),
+        },
       },
     },
     async (request) => {
@@ -120,10 +149,18 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     '/v1/agents/runs/:id',
     {
       schema: {
+        operationId: 'getRun',
         summary: 'One run with its steps and usage',
+        description: 'Scope `runs:read`.',
         tags: ['runs'],
         params: runIdParamsSchema,
-        response: { 200: runSchema, ...errors },
+        response: {
+          200: {
+            description: 'The run with its steps',
+            content: { 'application/json': { schema: runSchema } },
+          },
+          ...problemResponses(400, 401, 403, 404, 429),
+        },
       },
     },
     async (request) => {
@@ -137,10 +174,17 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     '/v1/agents/runs/:id/cancel',
     {
       schema: {
-        summary: 'Cancel a run (idempotent; a completed or failed run is already_terminal)',
+        operationId: 'cancelRun',
+        summary: 'Cancel a run',
+        description:
+          'Idempotent: cancelling a cancelled run answers it again; a completed or failed run is ' +
+          '`already_terminal` (409). Scope `runs:write`.',
         tags: ['runs'],
         params: runIdParamsSchema,
-        response: { 200: runSchema, ...errors, 409: problemSchema },
+        response: {
+          200: { description: 'The cancelled run', content: { 'application/json': { schema: runSchema } } },
+          ...problemResponses(400, 401, 403, 404, 409, 429),
+        },
       },
     },
     async (request) => {
@@ -156,15 +200,20 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       description: 'Server-Sent Events: `id:` is the event seq, `event:` its type, `data:` the event as JSON',
       content: { 'text/event-stream': { schema: z.string() } },
     },
-    ...sseErrors,
+    ...problemResponses(400, 401, 403, 404, 429),
   };
 
   fastify.get(
     '/v1/agents/runs/:id/events',
     {
       schema: {
-        summary: 'Stream a run’s events (SSE), resumable with Last-Event-ID',
+        operationId: 'streamRunEvents',
+        summary: 'Stream a run’s events (SSE)',
+        description:
+          'Resumable with `Last-Event-ID` (or `?after`); the stream ends after the run’s terminal event. ' +
+          'Scope `runs:read`.',
         tags: ['runs'],
+        headers: eventStreamHeadersSchema,
         params: runIdParamsSchema,
         querystring: eventsQuerySchema,
         response: sseResponse,
@@ -191,9 +240,13 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     '/v1/events',
     {
       schema: {
-        summary:
-          'Stream the events of several runs (SSE); an event id lists every run’s position (`run_a:3,run_b:7`)',
+        operationId: 'streamEvents',
+        summary: 'Stream the events of several runs (SSE)',
+        description:
+          'An event id lists every run’s position (`run_a:3,run_b:7`); send it back as `Last-Event-ID` to ' +
+          'resume. Scope `runs:read`.',
         tags: ['runs'],
+        headers: eventStreamHeadersSchema,
         querystring: multiEventsQuerySchema,
         response: sseResponse,
       },

@@ -4,21 +4,20 @@ import { grantApproval } from '../../access/index.js';
 import { SkillplaneError, ValidationError, toSkillplaneError } from '../../errors/index.js';
 import { authorize } from '../auth.js';
 import type { JsonLimits } from '../../limits/index.js';
-import { clientGone, traceContext, type ApiContext } from '../context.js';
+import { clientGone, header, traceContext, type ApiContext } from '../context.js';
 import { jsonLimitError, requestJsonLimits } from '../guards.js';
 import { presentSkill } from '../present.js';
 import {
   executeSkillBodySchema,
   executeSkillResponseSchema,
   listSkillsQuerySchema,
-  problemSchema,
+  problemResponses,
   reloadResponseSchema,
   skillDetailSchema,
   skillIdParamsSchema,
+  skillLoadErrorSchema,
   skillSummarySchema,
 } from '../schemas.js';
-
-const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 404: problemSchema };
 
 type ExecuteBody = z.infer<typeof executeSkillBodySchema>;
 
@@ -72,10 +71,28 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     '/v1/skills',
     {
       schema: {
-        summary: 'List skills (latest version of each id unless `all_versions=true`)',
+        operationId: 'listSkills',
+        summary: 'List skills',
+        description:
+          'The latest version of each id unless `all_versions=true`; `load_errors` counts skills that failed ' +
+          'to load. Scope `skills:read`.',
         tags: ['skills'],
         querystring: listSkillsQuerySchema,
-        response: { 200: z.looseObject({ skills: z.array(skillSummarySchema) }), ...errors },
+        response: {
+          200: {
+            description: 'The catalogue',
+            content: {
+              'application/json': {
+                schema: z.looseObject({
+                  skills: z.array(skillSummarySchema),
+                  load_errors: z.number().int(),
+                  load_error_details: z.array(skillLoadErrorSchema),
+                }),
+              },
+            },
+          },
+          ...problemResponses(400, 401, 403, 429),
+        },
       },
     },
     async (request) => {
@@ -90,6 +107,8 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       return {
         skills: list.map((s) => presentSkill(s, skills.policy)),
         load_errors: skills.loadErrors().length,
+        // Which files failed and why (the count alone says nothing to act on).
+        load_error_details: skills.loadErrors(),
       };
     },
   );
@@ -98,10 +117,19 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     '/v1/skills/:id',
     {
       schema: {
-        summary: 'One skill; the id is percent-encoded and may pin `@version` or a range',
+        operationId: 'getSkill',
+        summary: 'One skill',
+        description:
+          'The id is percent-encoded and may pin `@version` or a range (`acme%2Fsearch%40%5E1`). Scope `skills:read`.',
         tags: ['skills'],
         params: skillIdParamsSchema,
-        response: { 200: skillDetailSchema, ...errors },
+        response: {
+          200: {
+            description: 'The skill with its schemas and manifest',
+            content: { 'application/json': { schema: skillDetailSchema } },
+          },
+          ...problemResponses(400, 401, 403, 404, 429),
+        },
       },
     },
     async (request) => {
@@ -121,19 +149,22 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     '/v1/skills/:id/execute',
     {
       schema: {
-        summary: 'Execute a skill directly (policy applies; risk-tagged skills need an approval)',
+        operationId: 'executeSkill',
+        summary: 'Execute a skill directly',
         description:
-          'Body `{input, approval?: {approved, reason?}}` or Opta’s `{arguments, approved, timeout_sec}`. ' +
-          'Approving needs the `approvals:write` scope; the audit trail records who approved.',
+          'Policy applies: a risk-tagged skill needs an approval. Body `{input, approval?: {approved, reason?}}` ' +
+          'or Opta’s `{arguments, approved, timeout_sec}`. Approving needs the `approvals:write` scope; the ' +
+          'audit trail records who approved. A failure’s problem document also carries Opta’s `ok: false`, ' +
+          '`error: {code, message}`, `timed_out`, `denied` and `requires_approval`. Scope `skills:execute`.',
         tags: ['skills'],
         params: skillIdParamsSchema,
         body: executeSkillBodySchema,
         response: {
-          200: executeSkillResponseSchema,
-          ...errors,
-          422: problemSchema,
-          500: problemSchema,
-          504: problemSchema,
+          200: {
+            description: 'The skill’s output',
+            content: { 'application/json': { schema: executeSkillResponseSchema } },
+          },
+          ...problemResponses(400, 401, 403, 404, 413, 415, 422, 429, 500, 504),
         },
       },
     },
@@ -143,6 +174,7 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
       const input = inputOf(body, jsonLimits);
       const skill = skills.registry.resolve(request.params.id);
       const approved = body.approval?.approved === true || body.approved === true;
+      const idempotencyKey = header(request, 'idempotency-key');
       const gone = clientGone(reply);
       try {
         const grant = grantApproval(principal, approved, body.approval?.reason);
@@ -152,6 +184,8 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
           door: 'http',
           principal: principal.name,
           signal: gone.signal,
+          // Passed to the skill as ctx.idempotencyKey (else the invoker makes a fresh one).
+          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
           ...(body.timeout_sec === undefined ? {} : { timeoutMs: body.timeout_sec * 1000 }),
           ...(grant === undefined ? {} : { approval: grant }),
           ...traceContext(request),
@@ -179,13 +213,25 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     '/v1/skills/reload',
     {
       schema: {
-        summary: 'Reload every skill folder (admin)',
+        operationId: 'reloadSkills',
+        summary: 'Reload every skill folder',
         description:
           'A risk tag that a manifest dropped keeps applying to every version of its skill until an ' +
-          'operator accepts the change with `?reset_risk_tags=true` (or restarts the server).',
+          'operator accepts the change with `?reset_risk_tags=true` (or restarts the server). Scope `admin`.',
         tags: ['skills'],
-        querystring: z.strictObject({ reset_risk_tags: z.enum(['true', 'false']).optional() }),
-        response: { 200: reloadResponseSchema, ...errors },
+        querystring: z.strictObject({
+          reset_risk_tags: z
+            .enum(['true', 'false'])
+            .optional()
+            .describe('`true`: accept the risk tags that manifests dropped'),
+        }),
+        response: {
+          200: {
+            description: 'How many skills loaded, and each load error',
+            content: { 'application/json': { schema: reloadResponseSchema } },
+          },
+          ...problemResponses(400, 401, 403, 429),
+        },
       },
     },
     async (request) => {
