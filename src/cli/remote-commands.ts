@@ -7,7 +7,23 @@ import {
   type RunEvent,
   type RunStatus,
 } from '../client/index.js';
-import { ValidationError } from '../errors/index.js';
+import { SkillplaneError } from '../errors/index.js';
+import { APPROVAL_STATUSES, RUN_STATUSES } from '../vocabulary/index.js';
+import { driveRun, type RunHandle } from './drive-run.js';
+import { EXIT, exitCodeForStatus } from './exit-codes.js';
+import { createEventPrinter, followRemoteRun } from './live-view.js';
+import {
+  choiceList,
+  choiceOption,
+  collectItems,
+  fanOutFields,
+  nameList,
+  nonNegativeNumber,
+  priorityOption,
+  serverUrl,
+  strategyOption,
+} from './options.js';
+import { cliUser } from './context.js';
 import { out, outJson, reportError, table } from './output.js';
 
 /** Flags every remote command takes. */
@@ -20,27 +36,42 @@ interface RemoteFlags {
 interface SubmitFlags extends RemoteFlags {
   input: string;
   strategy?: string;
-  agents?: string;
+  agents?: string[];
+  items?: unknown[];
+  reducer?: string;
+  failFast?: boolean;
+  timeout?: number;
   priority?: string;
   idempotencyKey?: string;
-  wait?: string;
+  wait?: number;
+  follow?: boolean;
+  approveAll?: boolean;
 }
 
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
 function remote(cmd: Command): Command {
   return cmd
-    .option('--url <url>', `server URL (default: $SKILLPLANE_URL or ${DEFAULT_URL})`)
+    .option('--url <url>', `server URL (default: $SKILLPLANE_URL or ${DEFAULT_URL})`, serverUrl)
     .option('--key <key>', 'API key (default: $SKILLPLANE_API_KEY)')
     .option('--json', 'machine-readable output');
 }
 
 function clientFor(flags: RemoteFlags): SkillplaneClient {
   const apiKey = flags.key ?? process.env.SKILLPLANE_API_KEY;
+  const envUrl = process.env.SKILLPLANE_URL;
+  let baseUrl = flags.url ?? DEFAULT_URL;
+  if (flags.url === undefined && envUrl !== undefined && envUrl !== '') {
+    try {
+      baseUrl = serverUrl(envUrl);
+    } catch (err) {
+      throw new SkillplaneError('invalid_option', `SKILLPLANE_URL=${envUrl}: ${(err as Error).message}`);
+    }
+  }
   return new SkillplaneClient({
-    baseUrl: flags.url ?? process.env.SKILLPLANE_URL ?? DEFAULT_URL,
+    baseUrl,
     ...(apiKey === undefined || apiKey === '' ? {} : { apiKey }),
-    ...(process.env.USER === undefined ? {} : { userId: `cli:${process.env.USER}` }),
+    userId: `cli:${cliUser()}`,
   });
 }
 
@@ -58,15 +89,6 @@ function action<A extends string[], F extends RemoteFlags>(
       process.exitCode = reportError(err, flags.json === true);
     }
   };
-}
-
-function positiveNumber(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0)
-    throw new ValidationError(`${flag} must be a non-negative number`, [
-      { path: flag.replace(/^--/, ''), message: `got ${value}` },
-    ]);
-  return n;
 }
 
 function short(value: unknown, max = 60): string {
@@ -123,7 +145,24 @@ function describeEvent(e: RunEvent): string {
 }
 
 function approvalRows(list: Approval[]): string[][] {
-  return list.map((a) => [a.id, a.run_id, a.skill_id, a.risk_tags.join(','), a.status, short(a.args, 40)]);
+  // A run-level approval (no skill) gates the whole run; its args name the agents and the input.
+  const subject = (a: Approval) => (a.skill_id === '' ? '(whole run)' : a.skill_id);
+  return list.map((a) => [a.id, a.run_id, subject(a), a.risk_tags.join(','), a.status, short(a.args, 40)]);
+}
+
+/** The remote side of {@link driveRun}: the run over the HTTP API, decisions as the caller's key. */
+function remoteRun(client: SkillplaneClient, runId: string, print: (e: RunEvent) => void): RunHandle {
+  return {
+    follow: (afterSeq) => followRemoteRun(client, runId, print, { afterSeq }),
+    status: async () => (await client.getRun(runId)).status,
+    pendingApprovals: () => client.listApprovals({ run_id: runId, status: 'pending' }),
+    decide: async (id, approve) => {
+      await client.decideApproval(id, {
+        decision: approve ? 'approve' : 'deny',
+        reason: 'decided on the CLI (submit --follow)',
+      });
+    },
+  };
 }
 
 /** `skillplane runs …`, `skillplane approvals …` and `skillplane submit` against a running server. */
@@ -132,19 +171,21 @@ export function registerRemoteCommands(program: Command): void {
 
   remote(runs.command('list'))
     .description('list runs, newest first')
-    .option('--status <list>', 'only these statuses (comma-separated)')
+    .option(
+      '--status <list>',
+      `only these statuses (comma-separated: ${RUN_STATUSES.join(', ')})`,
+      choiceList(RUN_STATUSES),
+    )
     .option('--agent <name>', 'only this agent')
-    .option('--limit <n>', 'page size', '20')
+    .option('--limit <n>', 'page size', nonNegativeNumber, 20)
     .option('--cursor <cursor>', 'the next_cursor of a previous page')
     .action(
-      action<[], RemoteFlags & { status?: string; agent?: string; limit: string; cursor?: string }>(
+      action<[], RemoteFlags & { status?: RunStatus[]; agent?: string; limit: number; cursor?: string }>(
         async (_args, f) => {
           const page = await clientFor(f).listRuns({
-            ...(f.status === undefined
-              ? {}
-              : { status: f.status.split(',').map((s) => s.trim()) as RunStatus[] }),
+            ...(f.status === undefined ? {} : { status: f.status }),
             ...(f.agent === undefined ? {} : { agent: f.agent }),
-            limit: positiveNumber(f.limit, '--limit'),
+            limit: f.limit,
             ...(f.cursor === undefined ? {} : { cursor: f.cursor }),
           });
           if (f.json === true) return outJson(page);
@@ -188,19 +229,16 @@ export function registerRemoteCommands(program: Command): void {
 
   remote(runs.command('events <id>'))
     .description("follow a run's events until it ends (resumes after a dropped connection)")
-    .option('--after <seq>', 'start after this event seq', '0')
+    .option('--after <seq>', 'start after this event seq', nonNegativeNumber, 0)
     .action(
-      action<[string], RemoteFlags & { after: string }>(async ([id], flags) => {
+      action<[string], RemoteFlags & { after: number }>(async ([id], flags) => {
         const client = clientFor(flags);
-        const after = positiveNumber(flags.after, '--after');
-        let last: RunEvent | undefined;
-        for await (const e of client.events(id, { afterSeq: after })) {
-          last = e;
+        for await (const e of client.events(id, { afterSeq: flags.after })) {
           // One JSON object per line (NDJSON), so a script can follow the stream.
           if (flags.json === true) process.stdout.write(`${JSON.stringify(e)}\n`);
           else out(describeEvent(e));
         }
-        return last?.type === 'run.completed' || last === undefined ? 0 : 1;
+        return exitCodeForStatus((await client.getRun(id)).status);
       }),
     );
 
@@ -208,27 +246,26 @@ export function registerRemoteCommands(program: Command): void {
 
   remote(approvals.command('list'))
     .description('approvals (pending by default)')
-    .option('--status <status>', 'pending | approved | denied | expired', 'pending')
+    .addOption(choiceOption('--status <status>', 'only this status', APPROVAL_STATUSES, 'pending'))
     .option('--run <id>', 'only this run')
-    .option('--limit <n>', 'how many', '50')
+    .option('--limit <n>', 'how many', nonNegativeNumber, 50)
     .action(
-      action<[], RemoteFlags & { status: string; run?: string; limit: string }>(async (_args, f) => {
-        const list = await clientFor(f).listApprovals({
-          status: f.status as Approval['status'],
-          ...(f.run === undefined ? {} : { run_id: f.run }),
-          limit: positiveNumber(f.limit, '--limit'),
-        });
-        if (f.json === true) return outJson({ approvals: list });
-        out(table(['ID', 'RUN', 'SKILL', 'RISK', 'STATUS', 'ARGS'], approvalRows(list)));
-      }),
+      action<[], RemoteFlags & { status: Approval['status']; run?: string; limit: number }>(
+        async (_args, f) => {
+          const list = await clientFor(f).listApprovals({
+            status: f.status,
+            ...(f.run === undefined ? {} : { run_id: f.run }),
+            limit: f.limit,
+          });
+          if (f.json === true) return outJson({ approvals: list });
+          out(table(['ID', 'RUN', 'SKILL', 'RISK', 'STATUS', 'ARGS'], approvalRows(list)));
+        },
+      ),
     );
 
-  for (const [name, decision] of [
-    ['approve', 'approve'],
-    ['deny', 'deny'],
-  ] as const) {
-    remote(approvals.command(`${name} <id>`))
-      .description(`${name} a pending approval`)
+  for (const decision of ['approve', 'deny'] as const) {
+    remote(approvals.command(`${decision} <id>`))
+      .description(`${decision} a pending approval (recorded as the API key's principal)`)
       .option('--reason <text>', 'why (kept in the audit trail)')
       .action(
         action<[string], RemoteFlags & { reason?: string }>(async ([id], flags) => {
@@ -244,39 +281,63 @@ export function registerRemoteCommands(program: Command): void {
   }
 
   remote(program.command('submit <agent>'))
-    .description('create a run on a server (and wait for it with --wait)')
+    .description('create a run on a server; --wait for it to settle or --follow its live view')
     .requiredOption('-i, --input <text>', 'the request')
-    .option('-s, --strategy <name>', 'single | router | handoff | parallel_map')
-    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)')
-    .option('--priority <p>', 'interactive | normal | batch')
+    .addOption(strategyOption())
+    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)', nameList)
+    .option(
+      '--items <item>',
+      'parallel_map: one branch per item (a JSON array, or repeat the flag)',
+      collectItems,
+    )
+    .option('--reducer <agent>', 'parallel_map: the agent that merges the branches')
+    .option('--no-fail-fast', 'parallel_map: let the other branches finish when one fails')
+    .addOption(priorityOption())
+    .option('--timeout <sec>', 'run timeout in seconds', nonNegativeNumber)
     .option('--idempotency-key <key>', 'the same key and body return the same run')
-    .option('--wait <sec>', 'wait up to this many seconds for the run to settle')
+    .option('--wait <sec>', 'wait up to this many seconds for the run to settle', nonNegativeNumber)
+    .option('--follow', "print the run's steps live until it ends (like `skillplane run`)")
+    .option('--approve-all', 'with --follow: approve every approval the run asks for, as your key')
     .action(
       action<[string], SubmitFlags>(async ([agent], f) => {
         const body: CreateRunBody = {
           agent,
           input: f.input,
           ...(f.strategy === undefined ? {} : { strategy: f.strategy as CreateRunBody['strategy'] }),
-          ...(f.agents === undefined
-            ? {}
-            : {
-                agents: f.agents
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean),
-              }),
           ...(f.priority === undefined ? {} : { priority: f.priority as CreateRunBody['priority'] }),
+          ...fanOutFields(f),
         };
-        const wait = f.wait === undefined ? undefined : positiveNumber(f.wait, '--wait');
-        const run = await clientFor(f).createRun(body, {
+        const client = clientFor(f);
+        const run = await client.createRun(body, {
           ...(f.idempotencyKey === undefined ? {} : { idempotencyKey: f.idempotencyKey }),
-          ...(wait === undefined ? {} : { wait }),
+          ...(f.wait === undefined || f.follow === true ? {} : { wait: f.wait }),
         });
+        if (f.follow === true || f.approveAll === true) return followSubmitted(client, run, f);
         if (f.json === true) outJson(run);
-        else if (wait === undefined) out(`run ${run.id} ${run.status}`);
+        else if (f.wait === undefined) out(`run ${run.id} ${run.status}`);
         else printRun(run);
-        if (wait === undefined) return 0;
-        return run.status === 'completed' ? 0 : run.status === 'waiting_approval' ? 3 : 1;
+        return f.wait === undefined ? EXIT.ok : exitCodeForStatus(run.status);
       }),
     );
+}
+
+/** `submit --follow`: the live view of `skillplane run`, over the API; the run's exit code. */
+async function followSubmitted(client: SkillplaneClient, run: ApiRun, f: SubmitFlags): Promise<number> {
+  const write = f.json === true ? () => undefined : (l: string) => out(l);
+  if (f.json !== true) out(`run ${run.id} (${run.strategy}, ${run.priority})`);
+  const status = await driveRun(remoteRun(client, run.id, createEventPrinter(write)), {
+    runId: run.id,
+    write,
+    ...(f.approveAll === undefined ? {} : { approveAll: f.approveAll }),
+  });
+  const settled = await client.getRun(run.id);
+  if (f.json === true) outJson(settled);
+  else if (status === 'completed') {
+    const text = resultText(settled);
+    if (text !== '') out(`\n${text}`);
+    out(
+      `\nusage: ${settled.usage.steps} steps, ${settled.usage.input_tokens}+${settled.usage.output_tokens} tokens, $${settled.usage.cost_usd.toFixed(6)}`,
+    );
+  }
+  return exitCodeForStatus(status);
 }

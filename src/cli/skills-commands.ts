@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../errors/index.js';
-import { loadSkillsFromDirectories, createSkillService, type Skill } from '../skills/index.js';
+import { loadSkillsFromDirectories, createSkillService, SKILL_KINDS, type Skill } from '../skills/index.js';
+import { choiceOption } from './options.js';
 import { out, outJson, reportError, table } from './output.js';
-import { loadCliConfig, type GlobalOptions } from './context.js';
+import { cliUser, loadCliConfig, type GlobalOptions } from './context.js';
 
 function skillSummary(s: Skill) {
   return {
@@ -14,6 +15,7 @@ function skillSummary(s: Skill) {
     description: s.manifest.description,
     tags: s.manifest.tags,
     risk_tags: s.manifest.risk_tags,
+    idempotent: s.manifest.idempotent,
     execution: s.manifest.execution,
     source: s.source,
     dir: s.dir,
@@ -40,7 +42,7 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
     .command('list')
     .description('list the skills in the configured directories')
     .option('--namespace <ns>', 'only this namespace')
-    .option('--kind <kind>', 'only this kind (tool, prompt, workflow)')
+    .addOption(choiceOption('--kind <kind>', 'only this kind', SKILL_KINDS))
     .option('--tag <tag>', 'only skills with this tag or risk tag')
     .option('--all-versions', 'list every version, not only the latest')
     .option('--json', 'machine-readable output')
@@ -70,7 +72,8 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
                   s.id,
                   s.version,
                   s.manifest.kind,
-                  s.manifest.risk_tags.join(',') || '-',
+                  [...s.manifest.risk_tags, ...(s.manifest.idempotent ? [] : ['not-idempotent'])].join(',') ||
+                    '-',
                   s.manifest.description.length > 70
                     ? `${s.manifest.description.slice(0, 67)}...`
                     : s.manifest.description,
@@ -113,6 +116,9 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
           out(`file:        ${skill.file}`);
           out(`versions:    ${detail.versions.join(', ')}`);
           out(`risk tags:   ${skill.manifest.risk_tags.join(', ') || 'none'}`);
+          out(
+            `idempotent:  ${skill.manifest.idempotent ? 'yes (re-run if in flight at a crash)' : 'no (never re-run: settled as interrupted)'}`,
+          );
           out(`permissions: ${JSON.stringify(skill.manifest.permissions)}`);
           out(`roots:       ${skill.manifest.roots.join(', ') || 'none'}`);
           out(`timeout:     ${skill.manifest.timeouts.execute_sec} s, execution ${skill.manifest.execution}`);
@@ -172,9 +178,7 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
             door: 'cli',
             signal: controller.signal,
             principal: 'cli',
-            ...(opts.approve === true
-              ? { approval: { approved_by: `cli:${process.env.USER ?? 'user'}` } }
-              : {}),
+            ...(opts.approve === true ? { approval: { approved_by: `cli:${cliUser()}` } } : {}),
           });
           if (opts.json === true)
             outJson({

@@ -1,4 +1,9 @@
-import { apiErrorFrom, SkillplaneApiError, SkillplaneConnectionError } from './errors.js';
+import {
+  apiErrorFrom,
+  describeNetworkFailure,
+  SkillplaneApiError,
+  SkillplaneConnectionError,
+} from './errors.js';
 import { isTerminal, isTerminalEvent } from '../vocabulary/index.js';
 import { queryString, sleep } from './query.js';
 import { parseSse } from './sse.js';
@@ -155,6 +160,7 @@ export class SkillplaneClient {
         throw new SkillplaneConnectionError(
           `event stream of ${runId} dropped; gave up after ${maxRetries} reconnects`,
           lastError,
+          { url: this.baseUrl, ...describeNetworkFailure(lastError) },
         );
       const delay = Math.min(10_000, baseMs * 2 ** (failures - 1));
       await sleep(delay * (0.75 + Math.random() * 0.5), options.signal);
@@ -371,10 +377,11 @@ export class SkillplaneClient {
       });
     } catch (err) {
       init.signal?.throwIfAborted();
-      throw new SkillplaneConnectionError(
-        `${method} ${this.url(path)} failed: ${(err as Error).message}`,
-        err,
-      );
+      const why = describeNetworkFailure(err);
+      throw new SkillplaneConnectionError(`${method} ${this.url(path)} failed: ${why.reason}`, err, {
+        url: this.baseUrl,
+        ...why,
+      });
     }
     if (!res.ok) throw await apiErrorFrom(res);
     return (await res.json()) as T;

@@ -106,6 +106,8 @@ export interface SkillSummary {
   description: string;
   tags: string[];
   risk_tags: string[];
+  /** False: a call in flight at a crash is settled as interrupted, never run again. */
+  idempotent: boolean;
   requires_approval: boolean;
   execution: string;
   [field: string]: unknown;
