@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, symlink } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +114,25 @@ export default async (input, ctx) => ({
     const skill = await toolSkill(READ);
     const err = await failure(executor().execute(skill, { path: '/etc/passwd' }, { signal: neverAborted() }));
     expect(err.code).toBe('permission_denied');
+  });
+
+  it('says what was refused and what the grant allows, whichever layer refused it', async () => {
+    const skill = await toolSkill(`export default async ({ how }) => {
+  if (how === 'spawn') return (await import('node:child_process')).execFileSync('/bin/true');
+  return (await import('node:fs')).readFileSync('/etc/passwd', 'utf8');
+};`);
+    const exec = executor();
+    // Refused by our fs guard: the path and the readable paths are named.
+    const guard = await failure(exec.execute(skill, { how: 'read' }, { signal: neverAborted() }));
+    expect(guard.code).toBe('permission_denied');
+    expect(guard.message).toContain('/etc/passwd');
+    expect(guard.message).toContain(realpathSync(skill.dir));
+    // Refused by Node's permission model itself, whose own message is only "Access to this API
+    // has been restricted": the child says what kind of access it was.
+    const node = await failure(exec.execute(skill, { how: 'spawn' }, { signal: neverAborted() }));
+    expect(node.code).toBe('permission_denied');
+    expect(node.message).not.toMatch(/has been restricted/);
+    expect(node.message).toMatch(/starting a child process is not allowed in a tool skill/);
   });
 
   it('denies reading ../../ outside its roots', async () => {

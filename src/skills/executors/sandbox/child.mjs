@@ -38,7 +38,7 @@ function describe(err) {
       break;
     }
   }
-  const message = (err instanceof Error ? err.message : String(err)).slice(0, 4096);
+  const message = explainDenial(err) ?? (err instanceof Error ? err.message : String(err)).slice(0, 4096);
   const originalCode =
     err !== null &&
     typeof err === 'object' &&
@@ -47,6 +47,31 @@ function describe(err) {
       ? err.code
       : undefined;
   return { code, message, ...(originalCode === undefined ? {} : { original_code: originalCode }) };
+}
+
+/**
+ * Node's permission model says only "Access to this API has been restricted"; say what was
+ * refused (the path, or the kind of API) and what the skill's grant allows instead.
+ */
+function explainDenial(err) {
+  for (let e = err, depth = 0; e !== null && e !== undefined && depth < 5; e = e.cause, depth += 1) {
+    if (e.code !== 'ERR_ACCESS_DENIED' || !/has been restricted/.test(String(e.message))) continue;
+    const resource = typeof e.resource === 'string' ? e.resource.slice(0, 1024) : undefined;
+    const list = (paths) => (paths.length === 0 ? 'none' : paths.join(', '));
+    switch (e.permission) {
+      case 'FileSystemRead':
+        return `reading ${resource ?? 'a file'} is not allowed: the skill may read only its folder, its roots and permissions.fs.read (${list(config.fsRead)})`;
+      case 'FileSystemWrite':
+        return `writing ${resource ?? 'a file'} is not allowed: the skill may write only permissions.fs.write (${list(config.fsWrite)})`;
+      case 'ChildProcess':
+        return 'starting a child process is not allowed in a tool skill (use a command skill with permissions.shell)';
+      case 'WorkerThreads':
+        return 'worker threads are not allowed in a tool skill';
+      default:
+        return `the sandbox refused ${e.permission ?? 'this API'}${resource === undefined ? '' : ` for ${resource}`}: not in the skill's grant`;
+    }
+  }
+  return undefined;
 }
 
 /** Resolves a helper path (relative to the first root) and keeps it inside the roots. */
