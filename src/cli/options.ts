@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PRIORITIES, STRATEGIES } from '../agents/index.js';
 
 /**
@@ -117,4 +117,28 @@ export function serverUrl(value: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new InvalidArgumentError('expected an http(s) URL such as http://127.0.0.1:8787.');
   return value;
+}
+
+/**
+ * The options that shape a run, shared by `run` (in-process) and `submit` (over the API) so the
+ * two take the same flags: input, strategy, agents, parallel_map items/reducer/fail-fast,
+ * priority, timeout.
+ */
+export function runShapeOptions(
+  command: Command,
+  defaults: { strategy?: string; priority?: string } = {},
+): Command {
+  return command
+    .requiredOption('-i, --input <text>', 'the request')
+    .addOption(strategyOption(defaults.strategy))
+    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)', nameList)
+    .option(
+      '--items <item>',
+      'parallel_map: one branch per item (a JSON array, or repeat the flag)',
+      collectItems,
+    )
+    .option('--reducer <agent>', 'parallel_map: the agent that merges the branches')
+    .option('--no-fail-fast', 'parallel_map: let the other branches finish when one fails')
+    .addOption(priorityOption(defaults.priority))
+    .option('--timeout <sec>', 'run timeout in seconds', nonNegativeNumber);
 }

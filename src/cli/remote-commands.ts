@@ -15,13 +15,10 @@ import { createEventPrinter, followRemoteRun } from './live-view.js';
 import {
   choiceList,
   choiceOption,
-  collectItems,
+  runShapeOptions,
   fanOutFields,
-  nameList,
   nonNegativeNumber,
-  priorityOption,
   serverUrl,
-  strategyOption,
 } from './options.js';
 import { cliUser } from './context.js';
 import { out, outJson, reportError, table } from './output.js';
@@ -280,20 +277,11 @@ export function registerRemoteCommands(program: Command): void {
       );
   }
 
-  remote(program.command('submit <agent>'))
-    .description('create a run on a server; --wait for it to settle or --follow its live view')
-    .requiredOption('-i, --input <text>', 'the request')
-    .addOption(strategyOption())
-    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)', nameList)
-    .option(
-      '--items <item>',
-      'parallel_map: one branch per item (a JSON array, or repeat the flag)',
-      collectItems,
-    )
-    .option('--reducer <agent>', 'parallel_map: the agent that merges the branches')
-    .option('--no-fail-fast', 'parallel_map: let the other branches finish when one fails')
-    .addOption(priorityOption())
-    .option('--timeout <sec>', 'run timeout in seconds', nonNegativeNumber)
+  runShapeOptions(
+    remote(program.command('submit <agent>')).description(
+      'create a run on a server; --wait for it to settle or --follow its live view',
+    ),
+  )
     .option('--idempotency-key <key>', 'the same key and body return the same run')
     .option('--wait <sec>', 'wait up to this many seconds for the run to settle', nonNegativeNumber)
     .option('--follow', "print the run's steps live until it ends (like `skillplane run`)")

@@ -8,14 +8,7 @@ import type { RunEvent } from '../store/index.js';
 import { driveRun, type RunHandle } from './drive-run.js';
 import { exitCodeForStatus } from './exit-codes.js';
 import { createEventPrinter, followRun } from './live-view.js';
-import {
-  collectItems,
-  fanOutFields,
-  nameList,
-  nonNegativeNumber,
-  priorityOption,
-  strategyOption,
-} from './options.js';
+import { fanOutFields, runShapeOptions } from './options.js';
 import { out, outJson, reportError } from './output.js';
 import { cliUser, loadCliConfig, type GlobalOptions } from './context.js';
 
@@ -77,22 +70,11 @@ async function runToEnd(
 
 /** `skillplane run` and `skillplane demo`. */
 export function registerRunCommands(program: Command, globals: () => GlobalOptions): void {
-  program
-    .command('run [agent]')
-    .description('run an agent in-process with a live view of its steps')
-    .requiredOption('-i, --input <text>', 'the request')
-    .addOption(strategyOption('single'))
-    .option('--agents <names>', 'comma-separated agents (router candidates, parallel_map fan-out)', nameList)
-    .option(
-      '--items <item>',
-      'parallel_map: one branch per item (a JSON array, or repeat the flag)',
-      collectItems,
-    )
-    .option('--reducer <agent>', 'parallel_map: the agent that merges the branches')
-    .addOption(priorityOption('interactive'))
-    .option('--no-fail-fast', 'parallel_map: let the other branches finish when one fails')
+  runShapeOptions(
+    program.command('run [agent]').description('run an agent in-process with a live view of its steps'),
+    { strategy: 'single', priority: 'interactive' },
+  )
     .option('--approve-all', 'approve every approval the run asks for')
-    .option('--timeout <sec>', 'run timeout in seconds', nonNegativeNumber)
     .option('--json', 'print the finished run as JSON')
     .action(async (agent: string | undefined, flags: RunFlags) => {
       let app: App | undefined;

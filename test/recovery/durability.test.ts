@@ -4,13 +4,9 @@
  * Crashes are real restarts on one SQLite file: node A's store stops answering at a chosen call
  * (as a SIGKILL would leave it) and node B, a fresh runtime on its own handle, recovers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { App } from '../../src/app/index.js';
 import { MemoryRunStore, SqliteRunStore, type RunStore } from '../../src/store/index.js';
-import { startScriptedModelServer, type ScriptedModelServer } from '../../src/testing/index.js';
 import {
   buildApp,
   isSkillCompletion,
@@ -18,33 +14,22 @@ import {
   pausingStore,
   recordScript,
   writeKeyedSkills,
-  writeTestSkills,
+  cleanupsAfterEach,
+  recoveryEnv,
+  type RecoveryEnv,
 } from './helpers.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
-interface Env {
-  dir: string;
-  workspace: string;
-  sideFile: string;
-  dbPath: string;
-  server: ScriptedModelServer;
-}
+type Env = RecoveryEnv;
 
 async function setup(tool: string): Promise<Env> {
-  const dir = mkdtempSync(join(tmpdir(), 'sp-durability-'));
-  const { sideFile, workspace } = writeTestSkills(dir);
-  writeKeyedSkills(dir, workspace);
-  const server = await startScriptedModelServer({
-    script: recordScript({ calls: 1, delayMs: 5, tool }),
-    model: 'test-model',
-  });
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cleanups.push(() => server.close());
-  return { dir, workspace, sideFile, dbPath: join(dir, 'runs.db'), server };
+  return recoveryEnv(
+    cleanups,
+    'sp-durability-',
+    recordScript({ calls: 1, delayMs: 5, tool }),
+    writeKeyedSkills,
+  );
 }
 
 async function node(env: Env, store: RunStore, nodeId: string): Promise<App> {

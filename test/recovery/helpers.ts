@@ -1,5 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import type { App } from '../../src/app/index.js';
 import type { AgentDefinition } from '../../src/config/index.js';
 import {
@@ -10,8 +12,13 @@ import {
   type RunStore,
   type Step,
 } from '../../src/store/index.js';
-import { createTestApp, type Script } from '../../src/testing/index.js';
-import { executions, toolResultCount, userText } from '../agents/harness.js';
+import {
+  createTestApp,
+  startScriptedModelServer,
+  type ScriptedModelServer,
+  type Script,
+} from '../../src/testing/index.js';
+import { executions, toolResultCount, userText, writeTestSkills } from '../agents/harness.js';
 
 export { executions, writeTestSkills, type Execution } from '../agents/harness.js';
 
@@ -476,4 +483,38 @@ export async function seedRun(store: RunStore, fields: Omit<NewRun, 'id'> & { id
  */
 export function tamperRun(store: RunStore, id: string, patch: RunPatch, by = 'test'): Promise<Run> {
   return store.transitionRun(id, patch, { type: 'run.resumed', data: { node: by } });
+}
+
+/** Teardowns registered by a recovery test file, run in reverse after each test. */
+export function cleanupsAfterEach(): (() => Promise<void> | void)[] {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return cleanups;
+}
+
+/** A temp folder with the test skills, a scripted model server and where a SQLite store goes. */
+export interface RecoveryEnv {
+  dir: string;
+  workspace: string;
+  sideFile: string;
+  dbPath: string;
+  server: ScriptedModelServer;
+}
+
+/** Builds a {@link RecoveryEnv} (torn down through `cleanups`); `extra` adds skills to the folder. */
+export async function recoveryEnv(
+  cleanups: (() => Promise<void> | void)[],
+  prefix: string,
+  script: Script,
+  extra: (dir: string, workspace: string) => void,
+): Promise<RecoveryEnv> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const { sideFile, workspace } = writeTestSkills(dir);
+  extra(dir, workspace);
+  const server = await startScriptedModelServer({ script, model: 'test-model' });
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => server.close());
+  return { dir, workspace, sideFile, dbPath: join(dir, 'runs.db'), server };
 }

@@ -1,14 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { App } from '../../src/app/index.js';
 import { isStoreOutage, LeaseLostError } from '../../src/agents/recovery.js';
 import { SkillplaneError } from '../../src/errors/index.js';
 import { mapPgError } from '../../src/store/postgres/errors.js';
 import { mapSqliteError } from '../../src/store/sqlite/errors.js';
 import { MemoryRunStore, SqliteRunStore, type RunStore } from '../../src/store/index.js';
-import { startScriptedModelServer, type ScriptedModelServer } from '../../src/testing/index.js';
 import {
   allRuns,
   buildApp,
@@ -21,31 +17,18 @@ import {
   tamperRun,
   until,
   writeSlowDangerSkill,
-  writeTestSkills,
+  cleanupsAfterEach,
+  recoveryEnv,
+  type RecoveryEnv,
 } from './helpers.js';
 
 /** Everything a test opened, torn down after it. */
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
-interface Env {
-  dir: string;
-  workspace: string;
-  sideFile: string;
-  dbPath: string;
-  server: ScriptedModelServer;
-}
+type Env = RecoveryEnv;
 
 async function setup(script = recordScript({ calls: 3, delayMs: 15 })): Promise<Env> {
-  const dir = mkdtempSync(join(tmpdir(), 'sp-recovery-'));
-  const { sideFile, workspace } = writeTestSkills(dir);
-  writeSlowDangerSkill(dir, workspace);
-  const server = await startScriptedModelServer({ script, model: 'test-model' });
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cleanups.push(() => server.close());
-  return { dir, workspace, sideFile, dbPath: join(dir, 'runs.db'), server };
+  return recoveryEnv(cleanups, 'sp-recovery-', script, writeSlowDangerSkill);
 }
 
 async function openSqlite(path: string): Promise<SqliteRunStore> {
