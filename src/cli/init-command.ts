@@ -110,7 +110,9 @@ export function registerInitCommand(program: Command): void {
         out('next:');
         if (target !== process.cwd()) out(`  cd ${shown(target)}`);
         out('  skillplane skills validate        # check the skill');
-        out('  skillplane serve                  # start the API (needs the model server above)');
+        out(
+          '  skillplane serve                  # start the API (needs the model server in skillplane.yaml)',
+        );
         out('  skillplane run assistant -i "How many words are in: to be or not to be?"');
       } catch (err) {
         process.exitCode = reportError(err, flags.json === true);

@@ -285,7 +285,7 @@ export function registerRemoteCommands(program: Command): void {
     .option('--idempotency-key <key>', 'the same key and body return the same run')
     .option('--wait <sec>', 'wait up to this many seconds for the run to settle', nonNegativeNumber)
     .option('--follow', "print the run's steps live until it ends (like `skillplane run`)")
-    .option('--approve-all', 'with --follow: approve every approval the run asks for, as your key')
+    .option('--approve-all', 'approve every approval the run asks for, as your key (implies --follow)')
     .action(
       action<[string], SubmitFlags>(async ([agent], f) => {
         const body: CreateRunBody = {

@@ -117,7 +117,7 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
           out(`versions:    ${detail.versions.join(', ')}`);
           out(`risk tags:   ${skill.manifest.risk_tags.join(', ') || 'none'}`);
           out(
-            `idempotent:  ${skill.manifest.idempotent ? 'yes (re-run if in flight at a crash)' : 'no (never re-run: settled as interrupted)'}`,
+            `idempotent:  ${idempotencyLine(skill.manifest.idempotent, service.registry.riskTags(skill.id).length > 0)}`,
           );
           out(`permissions: ${JSON.stringify(skill.manifest.permissions)}`);
           out(`roots:       ${skill.manifest.roots.join(', ') || 'none'}`);
@@ -199,8 +199,17 @@ export function registerSkillsCommands(program: Command, globals: () => GlobalOp
         }
       } catch (err) {
         process.exitCode = reportError(err, opts.json === true);
+        if (opts.json !== true && (err as { code?: unknown }).code === 'approval_required')
+          process.stderr.write('hint: pass --approve to approve this one call\n');
       } finally {
         await service.close();
       }
     });
+}
+
+/** What a crash does to a call of this skill in flight, as the Durability table says. */
+function idempotencyLine(idempotent: boolean, riskTagged: boolean): string {
+  if (!idempotent) return 'no (never re-run: settled as interrupted)';
+  if (riskTagged) return 'yes, but risk-tagged (never re-run: settled as interrupted)';
+  return 'yes (re-run if in flight at a crash)';
 }

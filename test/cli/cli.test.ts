@@ -100,6 +100,11 @@ describe('skillplane CLI (the built binary)', { timeout: 120_000 }, () => {
       version: '1.0.0',
       risk_tags: ['destructive'],
     });
+    // What a crash does to a call in flight, as the README's Durability table says.
+    const risky = await cli(['skills', 'show', 'files/write']);
+    expect(risky.stdout).toMatch(/idempotent: +yes, but risk-tagged \(never re-run/);
+    const plain = await cli(['skills', 'show', 'files/read']);
+    expect(plain.stdout).toMatch(/idempotent: +yes \(re-run if in flight at a crash\)/);
   });
 
   it('validates a folder, listing every error and exiting 1', async () => {
@@ -162,6 +167,10 @@ describe('skillplane CLI (the built binary)', { timeout: 120_000 }, () => {
     ]);
     expect(denied.code).toBe(1);
     expect(JSON.parse(denied.stdout)).toMatchObject({ ok: false, error: { code: 'approval_required' } });
+    const deniedText = await cli(['skills', 'run', 'files/write', '--input', '{"path":"x.md","text":"hi"}']);
+    expect(deniedText.code).toBe(1);
+    expect(deniedText.stderr).toContain('error [approval_required]');
+    expect(deniedText.stderr).toContain('hint: pass --approve');
     const invalid = await cli(['skills', 'run', 'files/read', '--input', '{"nope":1}']);
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain('error [input_invalid]');

@@ -229,10 +229,12 @@ describe('ModelClient', () => {
     await server.close();
     servers.length = 0;
     const c = new ModelClient('gone', backend(url, { max_retries: 1 }), { sleep: async () => undefined });
-    await expect(c.chat(hello)).rejects.toMatchObject({
-      code: 'model_error',
-      data: { status: null, backend: 'gone' },
-    });
+    const err = await c.chat(hello).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'model_error', data: { status: null, backend: 'gone' } });
+    // It says where to look, not only "fetch failed".
+    expect((err as Error).message).toMatch(
+      /^cannot reach model backend gone: .*connection refused.*is the model server running\? \(models\.gone\.base_url/i,
+    );
   });
 
   it('fails with a timeout when the server is slower than timeout_sec', async () => {

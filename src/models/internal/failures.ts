@@ -38,12 +38,16 @@ export class Failures {
 
   /** No HTTP answer at all (refused, reset, DNS, a socket closed mid-body). */
   unreachable(err: unknown): ModelError {
-    return new ModelError(`cannot reach model backend ${this.backend}: ${describeNetworkError(err)}`, {
-      status: null,
-      backend: this.backend,
-      reason: 'unreachable',
-      cause: err,
-    });
+    const hint = `is the model server running? (models.${this.backend}.base_url in the config)`;
+    return new ModelError(
+      `cannot reach model backend ${this.backend}: ${describeNetworkError(err)}; ${hint}`,
+      {
+        status: null,
+        backend: this.backend,
+        reason: 'unreachable',
+        cause: err,
+      },
+    );
   }
 
   /** Parses a body or a chunk; one that is not JSON (garbage, an HTML page) fails, not retried. */
