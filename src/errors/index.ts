@@ -140,3 +140,4 @@ export function toSkillplaneError(err: unknown, fallbackCode = 'internal_error')
   }
   return new SkillplaneError(fallbackCode, String(err));
 }
+export { describeNetworkFailure } from './network.js';

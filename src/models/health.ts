@@ -1,4 +1,5 @@
 import type { ModelBackendConfig } from '../config/index.js';
+import { describeNetworkFailure } from '../errors/index.js';
 
 /** Why a backend did not answer its probe. */
 export type BackendDownReason = 'connection_refused' | 'unreachable' | 'timeout' | 'http_status';
@@ -28,34 +29,6 @@ export interface BackendProbeOptions {
   fetch?: typeof fetch;
   /** Clock for the cache; default `Date.now`. */
   now?: () => number;
-}
-
-const NETWORK_CODES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ECONNRESET: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  UND_ERR_SOCKET: 'connection closed',
-};
-
-/** The deepest cause's message (`fetch failed` says nothing; `bad port` does). */
-function rootMessage(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; e instanceof Error && e.cause instanceof Error && depth < 4; depth++) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
-}
-
-function networkCode(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return code;
-    // AggregateError (happy eyeballs: one error per address).
-    const first = (e as { errors?: unknown[] }).errors?.[0];
-    if (first !== undefined) return networkCode(first);
-  }
-  return undefined;
 }
 
 /** `GET {base_url}/models` with the backend's key; never throws. */
@@ -97,12 +70,12 @@ export async function probeBackend(
         detail: `no answer to GET /models within ${timeoutMs} ms`,
         latency_ms: elapsed(),
       };
-    const code = networkCode(err);
+    const why = describeNetworkFailure(err);
     return {
       backend: name,
       ok: false,
-      reason: code === 'ECONNREFUSED' ? 'connection_refused' : 'unreachable',
-      detail: (code === undefined ? undefined : NETWORK_CODES[code]) ?? `cannot connect: ${rootMessage(err)}`,
+      reason: why.errno === 'ECONNREFUSED' ? 'connection_refused' : 'unreachable',
+      detail: why.errno === undefined ? `cannot connect: ${why.reason}` : why.reason,
       latency_ms: elapsed(),
     };
   }

@@ -1,4 +1,5 @@
 import { errorMessageOf } from './completion.js';
+import { describeNetworkFailure } from '../../errors/index.js';
 
 /** Longest server text quoted in an error message. */
 export const MAX_QUOTED_CHARS = 300;
@@ -85,19 +86,7 @@ export function serverErrorOf(body: unknown): ServerErrorBody | undefined {
 /** A network error with its cause, on one line. */
 export function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? err.cause : undefined;
-  const plain = NETWORK_CODES[(cause as { code?: string } | undefined)?.code ?? ''];
-  const detail = cause === undefined ? err.message : `${err.message}: ${cause.message}`;
-  return plain === undefined ? detail : `${plain} (${detail})`;
+  const detail = err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+  const why = describeNetworkFailure(err);
+  return why.errno === undefined ? detail : `${why.reason} (${detail})`;
 }
-
-/** The errno codes of undici's `fetch failed`, said plainly. */
-const NETWORK_CODES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-};
