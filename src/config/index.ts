@@ -11,5 +11,5 @@ export {
 } from './load.js';
 export type { LoadedConfig, LoadConfigOptions, EnvOverride } from './load.js';
 /** Settings accepted without effect yet (warned at start-up) and ones refused as `config_unsupported`. */
-export { assertSupported, configWarnings } from './unsupported.js';
+export { configWarnings } from './unsupported.js';
 export type { ConfigWarning, SourceOf } from './unsupported.js';

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, type Issue } from '../errors/index.js';
 import { configSchema, type Config } from './schema.js';
 import { blameIssues, type EnvOverride } from './sources.js';
-import { assertSupported, configWarnings, type ConfigWarning } from './unsupported.js';
+import { configWarnings, type ConfigWarning } from './unsupported.js';
 
 export type { EnvOverride } from './sources.js';
 
@@ -163,7 +163,6 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     throw new ConfigError(`invalid configuration${whereFrom(issues, file)}`, issues);
   }
   const sourceOf = (path: readonly string[]) => sourceLabel(path, envEntries, file, options.overrides);
-  assertSupported(parsed.data, sourceOf);
   return {
     config: parsed.data,
     file,

@@ -192,9 +192,64 @@ export const configSchema = z.strictObject({
     .prefault({}),
   workers: z
     .strictObject({
+      /** The BullMQ worker plane: skills routed to it run in `skillplane worker` processes. */
       enabled: z.boolean().default(false),
-      broker_url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /** The Redis that carries the queues (and, when enabled, run notifications between nodes). */
+      broker_url: z
+        .string()
+        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+        .default('redis://127.0.0.1:6379'),
+      /** Accepted for Opta-LMX configs; BullMQ keeps results in the broker, so only `broker_url` is used. */
       result_backend: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /** Prefix of every Redis key and channel (one per deployment sharing a Redis). */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, `_`, `.`, `-`; at most 64')
+        .default('skillplane'),
+      /** The queue skills go to unless a route names another. */
+      queue: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, `_`, `.`, `-`; at most 64')
+        .default('skills'),
+      /**
+       * Besides `execution: worker` in a manifest, what else runs on workers: each rule matches by
+       * skill id pattern (`acme/*`), tag or kind (all given members must match) and may name a queue.
+       */
+      routes: z
+        .array(
+          z
+            .strictObject({
+              skill: z.string().min(1).optional(),
+              tag: z.string().min(1).optional(),
+              /** Prompt skills run where the model client is (the API node), so they are not routable. */
+              kind: z.enum(['tool', 'workflow']).optional(),
+              queue: z
+                .string()
+                .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+                .optional(),
+            })
+            .refine((r) => r.skill !== undefined || r.tag !== undefined || r.kind !== undefined, {
+              message: 'a route needs at least one of skill, tag, kind',
+            }),
+        )
+        .max(1000)
+        .default([]),
+      /** Further attempts of a failed job on the worker plane (never for risk-tagged or non-idempotent skills). */
+      job_retries: z.number().int().min(0).max(20).default(2),
+      /** Base of the exponential backoff between job attempts. */
+      retry_base_ms: z.number().int().min(1).max(600_000).default(1000),
+      /** Default job slots of one `skillplane worker` (`--concurrency` overrides). */
+      concurrency: z.number().int().min(1).max(1000).default(4),
+      /** How long a job's lock lasts without renewal: a worker that dies is noticed after this. */
+      lock_sec: z.number().positive().max(3600).default(30),
+      /** How often workers look for stalled jobs (whose worker died) to deliver again. */
+      stalled_interval_sec: z.number().positive().max(3600).default(15),
+      /** How often a worker says it is alive; it is listed as gone after three missed beats. */
+      heartbeat_sec: z.number().positive().max(600).default(5),
+      /** On SIGTERM, how long a worker lets running jobs finish before handing them back. */
+      shutdown_grace_sec: z.number().min(0).max(3600).default(30),
+      /** Dead letters kept per queue (oldest dropped first). */
+      max_dead_letters: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
   auth: z

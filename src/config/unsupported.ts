@@ -1,8 +1,7 @@
-import { ValidationError } from '../errors/index.js';
-import { configSchema, type Config } from './schema.js';
+import type { Config } from './schema.js';
 
 /**
- * A setting the schema accepts but this version does not act on yet. Said loudly at start-up, so
+ * A setting the schema accepts but this version does not act on. Said loudly at start-up, so
  * nobody believes it works.
  */
 export interface ConfigWarning {
@@ -18,36 +17,10 @@ export interface ConfigWarning {
 /** Names where the value at a key came from (the file, `SKILLPLANE_…`, an override, the defaults). */
 export type SourceOf = (path: readonly string[]) => string;
 
-const DEFAULTS = configSchema.parse({});
-
 /**
- * Refuses settings that would mislead if accepted: `workers.enabled: true` asks for the BullMQ
- * worker plane, which does not exist yet, so `execution: worker` skills would quietly run in this
- * process instead. Throws a `ValidationError` with code `config_unsupported`.
- */
-export function assertSupported(config: Config, sourceOf: SourceOf): void {
-  if (config.workers.enabled) {
-    const source = sourceOf(['workers', 'enabled']);
-    throw new ValidationError(
-      `workers.enabled: true (from ${source}) is not supported yet: this version has no worker plane`,
-      [
-        {
-          ...(source.startsWith('SKILLPLANE_') ? {} : { file: source }),
-          path: 'workers.enabled',
-          message:
-            'the BullMQ worker plane is not implemented yet, so nothing would run on workers; ' +
-            'set workers.enabled: false (skills with `execution: worker` are then refused at load, ' +
-            'every other skill runs in this process)',
-        },
-      ],
-      'config_unsupported',
-    );
-  }
-}
-
-/**
- * Settings that are accepted but have no effect yet: `tracing.otlp_endpoint` (no spans are
- * exported) and `workers.broker_url` / `workers.result_backend` (no worker plane).
+ * Settings that are accepted but have no effect: `tracing.otlp_endpoint` (no spans are exported
+ * yet) and a `workers.result_backend` other than `workers.broker_url` (Opta-LMX's Celery setting:
+ * BullMQ keeps results in the broker).
  */
 export function configWarnings(
   config: Config,
@@ -61,12 +34,10 @@ export function configWarnings(
       ['tracing', 'otlp_endpoint'],
       'tracing.otlp_endpoint has no effect yet: this version exports no OpenTelemetry spans (runs still carry trace ids)',
     );
-  for (const key of ['broker_url', 'result_backend'] as const) {
-    if (config.workers[key] !== DEFAULTS.workers[key])
-      warn(
-        ['workers', key],
-        `workers.${key} has no effect yet: this version has no worker plane and connects to no broker`,
-      );
-  }
+  if (config.workers.result_backend !== config.workers.broker_url)
+    warn(
+      ['workers', 'result_backend'],
+      'workers.result_backend has no effect: BullMQ keeps job results in the broker (workers.broker_url)',
+    );
   return out;
 }

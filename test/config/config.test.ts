@@ -35,8 +35,10 @@ describe('loadConfig', () => {
       allow_shell: false,
       require_approval_tags: ['destructive', 'external_side_effect'],
     });
-    expect(config.workers).toEqual({
+    expect(config.workers).toMatchObject({
       enabled: false,
+      queue: 'skills',
+      prefix: 'skillplane',
       broker_url: 'redis://127.0.0.1:6379',
       result_backend: 'redis://127.0.0.1:6379',
     });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, ValidationError } from '../../src/errors/index.js';
+import { ConfigError } from '../../src/errors/index.js';
 import { configWarnings, loadConfig } from '../../src/config/index.js';
 
 const dirs: string[] = [];
@@ -91,27 +91,24 @@ describe('an invalid value is blamed on where it came from', () => {
   });
 });
 
-describe('settings that do nothing yet', () => {
-  it('refuses workers.enabled: true with config_unsupported, naming where it was set', () => {
-    const dir = tempDir('workers: {enabled: true}\n');
-    let error: unknown;
-    try {
-      loadConfig({ cwd: dir, env: {} });
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ValidationError);
-    const v = error as ValidationError;
-    expect(v.code).toBe('config_unsupported');
-    expect(v.message).toContain(join(dir, 'skillplane.yaml'));
-    expect(v.issues[0]!.path).toBe('workers.enabled');
-    expect(v.issues[0]!.message).toMatch(/worker plane is not implemented/);
-    expect(() => loadConfig({ cwd: tempDir(), env: { SKILLPLANE_WORKERS__ENABLED: 'true' } })).toThrow(
-      /workers\.enabled: true \(from SKILLPLANE_WORKERS__ENABLED\) is not supported yet/,
+describe('worker plane and tracing settings', () => {
+  it('accepts workers.enabled: true from the file or the environment', () => {
+    expect(loadConfig({ cwd: tempDir('workers: {enabled: true}\n'), env: {} }).config.workers.enabled).toBe(
+      true,
     );
+    const fromEnv = loadConfig({ cwd: tempDir(), env: { SKILLPLANE_WORKERS__ENABLED: 'true' } });
+    expect(fromEnv.config.workers.enabled).toBe(true);
+    expect(fromEnv.warnings).toEqual([]);
   });
 
-  it('warns about tracing.otlp_endpoint and worker URLs, once each, naming the key and its source', () => {
+  it('refuses a broker URL that is not redis:// or rediss://, naming the key', () => {
+    const err = configError(() =>
+      loadConfig({ cwd: tempDir('workers: {broker_url: amqp://rabbit:5672}\n'), env: {} }),
+    );
+    expect(err.issues).toEqual([expect.objectContaining({ path: 'workers.broker_url' })]);
+  });
+
+  it('warns about tracing.otlp_endpoint and a result backend BullMQ does not use, naming the key and its source', () => {
     const dir = tempDir(
       'tracing: {otlp_endpoint: http://collector:4318}\nworkers: {broker_url: redis://queue:6379}\n',
     );
@@ -122,13 +119,18 @@ describe('settings that do nothing yet', () => {
     const file = join(dir, 'skillplane.yaml');
     expect(loaded.warnings).toEqual([
       expect.objectContaining({ code: 'config_no_effect', key: 'tracing.otlp_endpoint', source: file }),
-      expect.objectContaining({ key: 'workers.broker_url', source: file }),
       expect.objectContaining({
         key: 'workers.result_backend',
         source: 'SKILLPLANE_WORKERS__RESULT_BACKEND',
       }),
     ]);
-    for (const w of loaded.warnings!) expect(w.message).toMatch(new RegExp(`^${w.key} has no effect yet`));
+    for (const w of loaded.warnings!) expect(w.message).toMatch(new RegExp(`^${w.key} has no effect`));
+    // The same URL for both (Opta-LMX's usual config) says nothing.
+    const same = loadConfig({
+      cwd: tempDir('workers: {broker_url: redis://q:6379, result_backend: redis://q:6379}\n'),
+      env: {},
+    });
+    expect(same.warnings).toEqual([]);
   });
 
   it('has nothing to say about the defaults', () => {
