@@ -9,7 +9,7 @@ import type { ChatMessage, ChatResult, ToolDefinition } from '../models/index.js
 import type { Skill } from '../skills/index.js';
 import { formatTraceparent } from '../tracing/index.js';
 import type { RunEnvironment } from './environment.js';
-import type { RunExecution } from './execution.js';
+import type { RunExecution, StepSpec } from './execution.js';
 import { skillPatternMatches } from './definitions.js';
 
 /** A tool that ends the agent's turn and hands control elsewhere (handoff or route). */
@@ -334,45 +334,45 @@ async function callSkill(
   // Risk tags are the union over every loaded version of the id.
   const risky = env.skills.riskTags(skill).length > 0;
   const notRepeatable = risky ? 'risk_tagged' : skill.manifest.idempotent ? undefined : 'not_idempotent';
+  const spec: StepSpec = {
+    key,
+    kind: 'skill',
+    name: skill.ref,
+    input: args,
+    branch: p.branch,
+    agent: p.agent,
+    maxRetries: env.config.agents.max_step_retries,
+    // A skill whose repeated call is not harmless is never retried nor re-run after a crash.
+    ...(notRepeatable === undefined ? {} : { notRepeatable }),
+  };
   try {
-    return await exec.step(
-      {
-        key,
-        kind: 'skill',
-        name: skill.ref,
-        input: args,
-        branch: p.branch,
-        agent: p.agent,
-        maxRetries: env.config.agents.max_step_retries,
-        // A skill whose repeated call is not harmless is never retried nor re-run after a crash.
-        ...(notRepeatable === undefined ? {} : { notRepeatable }),
-      },
-      async (signal, attempt, spanId, seq) => {
-        try {
-          const r = await env.skills.invoke({
-            skill,
-            input: args,
-            door: 'run',
-            signal,
-            principal: exec.run.principal,
-            runId: exec.run.id,
-            stepKey: key,
-            // Stable across retries and re-runs after a crash (same seq); attempt counts them.
-            idempotencyKey: `${exec.run.id}:${seq}`,
-            attempt,
-            traceparent: formatTraceparent(exec.run.trace_id, spanId),
-            ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
-            ...(approval === undefined ? {} : { approval }),
-          });
-          return { output: r.output };
-        } catch (err) {
-          const e = toSkillplaneError(err);
-          if (signal.aborted || !TOOL_LEVEL_ERRORS.has(e.code)) throw e;
-          // Recorded as a completed step holding the error, so a resumed run does not call it again.
-          return { output: { error: e.toJSON() } };
-        }
-      },
-    );
+    return await exec.step(spec, async (signal, attempt, spanId, seq) => {
+      try {
+        const r = await env.skills.invoke({
+          skill,
+          input: args,
+          door: 'run',
+          signal,
+          principal: exec.run.principal,
+          runId: exec.run.id,
+          stepKey: key,
+          // Stable across retries and re-runs after a crash (same seq); attempt counts them.
+          idempotencyKey: `${exec.run.id}:${seq}`,
+          attempt,
+          traceparent: formatTraceparent(exec.run.trace_id, spanId),
+          ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
+          ...(approval === undefined ? {} : { approval }),
+          // A call on the worker plane reports its progress into the run's stream.
+          onProgress: (progress) => exec.progress(spec, seq, progress),
+        });
+        return { output: r.output };
+      } catch (err) {
+        const e = toSkillplaneError(err);
+        if (signal.aborted || !TOOL_LEVEL_ERRORS.has(e.code)) throw e;
+        // Recorded as a completed step holding the error, so a resumed run does not call it again.
+        return { output: { error: e.toJSON() } };
+      }
+    });
   } catch (err) {
     const e = toSkillplaneError(err);
     // Only the skill's own failures (after any retries) go back to the model; cancellation,

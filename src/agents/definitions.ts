@@ -82,10 +82,4 @@ export function buildAgentCatalog(definitions: AgentDefinition[], dirs: string[]
   return catalog;
 }
 
-/** True when a skill id matches an agent's skill pattern (`acme/search`, `acme/*`, `*`, `acme/search@^1`). */
-export function skillPatternMatches(pattern: string, id: string): boolean {
-  const bare = pattern.split('@')[0]!;
-  if (bare === '*' || bare === '*/*') return true;
-  if (bare.endsWith('/*')) return id.startsWith(bare.slice(0, -1));
-  return bare === id;
-}
+export { skillPatternMatches } from '../skills/pattern.js';

@@ -75,6 +75,8 @@ export interface ExecutionOptions {
    */
   firstExecution?: boolean;
   onStep?: (step: Step, phase: 'started' | 'finished' | 'replayed') => void;
+  /** Called after an event that is not a step's start or end was written (`step.progress`). */
+  onEvent?: () => void;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -369,6 +371,23 @@ export class RunExecution {
     ).catch(() => undefined);
     if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
     return err;
+  }
+
+  /**
+   * Records progress of a step in flight on the worker plane (`step.progress`), in order with the
+   * step's other writes; a failed write is dropped (progress is informative, the step goes on).
+   */
+  progress(
+    spec: StepSpec,
+    seq: number,
+    p: { stage: string; worker?: string; attempt?: number; code?: string; message?: string },
+  ): void {
+    void this.write(() =>
+      this.store.appendEvent(this.run.id, { type: 'step.progress', data: { ...this.ref(spec), seq, ...p } }),
+    ).then(
+      () => this.opts.onEvent?.(),
+      () => undefined,
+    );
   }
 
   /** How a step is named in its events. */

@@ -152,6 +152,7 @@ export class RunExecutor {
       // Never started before (started_at unset when read): nothing to replay.
       firstExecution: startedAt === null,
       onStep: () => this.o.notify(runId),
+      onEvent: () => this.o.notify(runId),
       ...(this.o.sleep === undefined ? {} : { sleep: this.o.sleep }),
     });
     try {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { RunBus, RunBusHealth } from '../bus/index.js';
 import type { Config } from '../config/index.js';
 import { CancelledError, ConflictError, NotFoundError, toSkillplaneError } from '../errors/index.js';
 import {
@@ -62,6 +63,19 @@ export interface RuntimeOptions {
    * Default `'on'`.
    */
   recovery?: 'on' | 'off';
+  /**
+   * Checked for each valid request before anything is stored: throws to refuse it (the worker
+   * plane refuses runs that need it while its broker is down: `worker_unavailable`, 503).
+   */
+  admit?: (request: RunRequest) => void | Promise<void>;
+  /**
+   * The nodes sharing the store: run notifications go both ways (streams and waits on any node
+   * follow a run executing on another) and a cancel of a run another live node executes is asked
+   * of that node. Closed by {@link Runtime.close}.
+   */
+  bus?: RunBus;
+  /** How long a cancel waits for the owner node to settle the run before settling it here (default 5 s). */
+  cancelWaitMs?: number;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
@@ -70,7 +84,8 @@ const IDEMPOTENCY_TTL_SEC = 24 * 3600;
  * The runtime facade over the scheduler, the lifecycle and the store: validates and admits run
  * requests, stores them, executes them under the scheduler with their strategy, and handles
  * cancel, approvals, waiting, recovery and shutdown. Live notifications: {@link subscribe} for one
- * run, `runtime.notifier.on('run')` for all.
+ * run (its changes on any node sharing the store, with a bus), `runtime.notifier.on('run')` for all
+ * of this node's.
  */
 export class Runtime {
   readonly scheduler: Scheduler;
@@ -101,6 +116,16 @@ export class Runtime {
     this.leaseMs = options.leaseMs ?? 30_000;
     const notify: RunNotify = (runId, status, change) => this.notifier.notify(runId, status, change);
     if (options.logger !== undefined) logRunLifecycle(this.notifier, options.logger);
+    if (options.bus !== undefined)
+      this.notifier.attach(options.bus, {
+        // Another node asks: only the node executing the run can stop it.
+        onCancel: (runId, principal) => {
+          if (!this.executor.controllers.has(runId)) return;
+          this.cancelHere(runId, principal).catch((err: unknown) =>
+            this.logger?.warn({ run: runId, err: toSkillplaneError(err).message }, 'remote cancel failed'),
+          );
+        },
+      });
     this.lifecycle = new RunLifecycle(options.store, this.clock, notify);
     const a = options.config.agents;
     this.scheduler = new Scheduler({
@@ -217,6 +242,7 @@ export class Runtime {
   ): Promise<{ run: Run; created: boolean }> {
     if (this.closing) throw new ShutdownError();
     const req = this.parseRequest(input);
+    await this.options.admit?.(req);
     const id = newRunId(this.clock.now());
     this.scheduler.admit({ id, priority: req.priority });
     let admittedUsed = false;
@@ -290,7 +316,11 @@ export class Runtime {
 
   /**
    * Cancels a run, reaching every branch, model request and skill process. Cancelling a
-   * cancelled run returns it; a completed or failed run is `already_terminal`.
+   * cancelled run returns it; a completed or failed run is `already_terminal`. A run another live
+   * node executes (it owns it, its lease runs) is cancelled by that node, asked over the bus; this
+   * waits for it to settle the run (at most `cancelWaitMs`), then settles it here if it still has
+   * not (a silent owner then loses the run at its next lease renewal), as it does when the owner
+   * is dead or there is no bus.
    */
   async cancel(runId: string, principal: string | null = null): Promise<Run> {
     const run = await this.getRun(runId);
@@ -301,6 +331,19 @@ export class Runtime {
       });
     }
     void this.audit({ principal, action: 'run.cancel', target: runId, runId, traceId: run.trace_id });
+    const bus = this.options.bus;
+    const owner = run.owner;
+    const leaseLive = run.lease_expires_at !== null && Date.parse(run.lease_expires_at) > this.clock.now();
+    if (bus !== undefined && owner !== null && owner !== this.nodeId && leaseLive && bus.health().listening) {
+      bus.publish({ type: 'cancel', runId, principal });
+      await this.wait(runId, { timeoutMs: this.options.cancelWaitMs ?? 5_000 });
+    }
+    await this.cancelHere(runId, principal);
+    return this.getRun(runId);
+  }
+
+  /** Aborts the run's execution here, if any, and settles it as cancelled unless it settled. */
+  private async cancelHere(runId: string, principal: string | null): Promise<void> {
     const controller = this.executor.controllers.get(runId);
     if (controller !== undefined) {
       controller.abort(new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`));
@@ -311,18 +354,18 @@ export class Runtime {
     // (it had just suspended for an approval), is cancelled here; a settled run stays as it is.
     await this.lifecycle.tryMove(runId, 'cancel', { error: new CancelledError('run cancelled') });
     await this.approvals.expireForRun(runId, principal, 'run cancelled');
-    return this.getRun(runId);
   }
 
   /**
    * Calls `listener` whenever run `runId` has new events (read them from the store with
-   * {@link listEvents}). Returns the unsubscribe function.
+   * {@link listEvents}), wherever it executes when the runtime has a bus (other nodes' changes
+   * arrive over it; `resync` after a reconnect: re-read). Returns the unsubscribe function.
    */
   subscribe(runId: string, listener: (n: RunNotification) => void): () => void {
     return this.notifier.subscribe(runId, listener);
   }
 
-  /** Waits until the run is terminal or waiting for approval, or `timeoutMs` passes. */
+  /** Waits until the run is terminal or waiting for approval (on any node, with a bus), or `timeoutMs` passes. */
   wait(runId: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Run> {
     return waitForSettled(this.notifier, (id) => this.getRun(id), runId, opts);
   }
@@ -391,5 +434,12 @@ export class Runtime {
       await Promise.allSettled([...this.executor.inflight.values()]);
     }
     await this.recovery.stop();
+    this.notifier.detach();
+    await this.options.bus?.close();
+  }
+
+  /** The run bus's state (`undefined` without one: a single node). */
+  busHealth(): RunBusHealth | undefined {
+    return this.options.bus?.health();
   }
 }

@@ -4,11 +4,19 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { resolveConfigPath, type Config, type LoadedConfig } from '../config/index.js';
 import type { AgentCatalog } from '../agents/index.js';
-import { buildAgentCatalog, Runtime, skillPatternMatches, type SkillPort } from '../agents/index.js';
+import {
+  buildAgentCatalog,
+  Runtime,
+  skillPatternMatches,
+  type RunRequest,
+  type SkillPort,
+} from '../agents/index.js';
+import { openRunBus, type RunBus } from '../bus/index.js';
 import { ModelRegistry } from '../models/index.js';
 import { createSkillService, type SkillService, type ToolProcessEvent } from '../skills/index.js';
 import { openRunStore, type RunStore } from '../store/index.js';
 import type { EdgePorts } from '../ports/index.js';
+import { QueuedDispatcher, WorkerPlane, workerQueueFor } from '../workers/index.js';
 import { edgePorts } from './ports.js';
 
 /** Everything a server, the CLI or a test needs, wired from one configuration. */
@@ -20,6 +28,8 @@ export interface App {
   models: ModelRegistry;
   agents: AgentCatalog;
   runtime: Runtime;
+  /** The BullMQ worker plane (`workers.enabled`), else undefined. */
+  workers: WorkerPlane | undefined;
   /** The narrow ports the edges (API, MCP) work through. */
   ports: EdgePorts;
   /** Stops the runtime (graceful), the watchers, warm processes and the store. */
@@ -97,6 +107,38 @@ export function agentWarnings(
   return out;
 }
 
+/** The agents a run request names (any of them may call skills). */
+function agentsOf(req: RunRequest): string[] {
+  const names = new Set<string>();
+  if (req.agent !== undefined) names.add(req.agent);
+  for (const a of req.agents ?? []) names.add(a);
+  for (const r of req.options?.routes ?? []) names.add(r.agent);
+  if (req.options?.reducer !== undefined) names.add(req.options.reducer);
+  return [...names];
+}
+
+/**
+ * True when an agent of the request may call a skill routed to the worker plane (its skill
+ * patterns against the loaded skills), so the run cannot make progress without the broker.
+ */
+export function runNeedsWorkers(
+  req: RunRequest,
+  agents: AgentCatalog,
+  skills: SkillService,
+  routing: Config['workers'],
+): boolean {
+  const loaded = skills.registry.list({ latestOnly: true });
+  for (const name of agentsOf(req)) {
+    const agent = agents.list().find((a) => a.name === name);
+    if (agent === undefined) continue;
+    for (const pattern of agent.skills)
+      for (const skill of loaded)
+        if (skillPatternMatches(pattern, skill.id) && workerQueueFor(skill, routing) !== undefined)
+          return true;
+  }
+  return false;
+}
+
 /** Opens the configured store (creating the SQLite folder) unless one is given. */
 export async function openConfiguredStore(loaded: LoadedConfig): Promise<RunStore> {
   const s = loaded.config.store;
@@ -122,14 +164,31 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
     opts.nodeId ??
     (opts.recovery === 'off'
       ? `cli-${randomBytes(6).toString('hex')}`
-      : (config.server.node_id ?? undefined));
+      : (config.server.node_id ?? `node-${randomBytes(4).toString('hex')}`));
   const leaseMs = opts.leaseMs ?? config.store.lease_sec * 1000;
   const store = opts.store ?? (await openConfiguredStore(loaded));
   let skills: SkillService | undefined;
   let models: ModelRegistry | undefined;
+  let bus: RunBus | undefined;
+  let workers: WorkerPlane | undefined;
   try {
     const logger = opts.logger;
+    if (config.workers.enabled)
+      workers = new WorkerPlane({ config: config.workers, ...(logger === undefined ? {} : { logger }) });
+    const plane = workers;
     skills = await createSkillService(loaded, {
+      ...(plane === undefined
+        ? {}
+        : {
+            // Skills routed to the worker plane go to BullMQ; the rest run here.
+            wrapDispatcher: (local, { policy }) =>
+              new QueuedDispatcher({
+                local,
+                plane,
+                routing: config.workers,
+                repeatable: (skill) => skill.manifest.idempotent && policy.riskTags(skill).length === 0,
+              }),
+          }),
       ...(opts.watch === undefined ? {} : { watch: opts.watch }),
       ...(logger === undefined ? {} : { logger }),
       ...(opts.onProcessEvent === undefined ? {} : { onProcessEvent: opts.onProcessEvent }),
@@ -154,6 +213,13 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
     );
     for (const warning of agentWarnings(agents, models, skills))
       logger?.warn(warning.fields, warning.message);
+    // Run notifications and cancels between the nodes sharing the store (none for a single node).
+    bus = await openRunBus(config, {
+      node: nodeId,
+      onError: (err, driver) =>
+        logger?.warn({ err: err.message, driver }, 'run bus connection lost, retrying'),
+    });
+    const svc = skills;
     const runtime = new Runtime({
       config,
       store,
@@ -165,23 +231,36 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
       ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
       leaseMs,
       ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
+      ...(plane === undefined
+        ? {}
+        : {
+            // New runs that need the worker plane get 503 + Retry-After while its broker is down.
+            admit: async (req: RunRequest) => {
+              if (!plane.health.ok && runNeedsWorkers(req, agents, svc, config.workers))
+                await plane.assertAvailable();
+            },
+          }),
+      ...(bus === undefined ? {} : { bus }),
     });
     if (opts.start ?? true) await runtime.start();
     const s = skills;
     const m = models;
-    const parts = { loaded, config, store, skills: s, models: m, agents, runtime };
+    const parts = { loaded, config, store, skills: s, models: m, agents, runtime, workers: plane };
     return {
       ...parts,
       ports: edgePorts(parts),
       async close(graceMs?: number) {
         await runtime.close(graceMs);
         await s.close();
+        await plane?.close();
         m.close();
         if (opts.store === undefined) await store.close();
       },
     };
   } catch (err) {
+    await bus?.close().catch(() => undefined);
     await skills?.close().catch(() => undefined);
+    await workers?.close().catch(() => undefined);
     models?.close();
     if (opts.store === undefined) await store.close().catch(() => undefined);
     throw err;

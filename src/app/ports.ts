@@ -4,6 +4,7 @@ import type { App } from './create-app.js';
 /** The narrow ports the edges get of an application (see src/ports). */
 export function edgePorts(app: Omit<App, 'ports' | 'close'>): EdgePorts {
   const { runtime, skills, store } = app;
+  const plane = app.workers;
   return {
     config: app.config,
     runs: {
@@ -50,5 +51,14 @@ export function edgePorts(app: Omit<App, 'ports' | 'close'>): EdgePorts {
         }),
     },
     models: { stats: () => app.models.stats() },
+    workers:
+      plane === undefined
+        ? undefined
+        : {
+            health: () => plane.health.state,
+            status: () => plane.status(),
+            listDeadLetters: (q) => plane.listDeadLetters(q),
+            redrive: (id, principal) => plane.redrive(id, principal),
+          },
   };
 }

@@ -16,6 +16,7 @@ import type { Approval, ListApprovalsQuery, StoreHealth } from '../store/index.j
 import type { BackendHealth } from '../models/index.js';
 import type { RunNotification } from '../agents/index.js';
 import type { Priority } from '../vocabulary/index.js';
+import type { BrokerState, DeadLetter, WorkerPlaneStatus } from '../workers/index.js';
 
 /** Runs: create, read, follow, wait for and cancel. */
 export interface RunsPort extends Pick<
@@ -85,6 +86,18 @@ export interface ModelsPort {
   stats(): Record<string, { inFlight: number; capacity: number; waiting: Record<Priority, number> }>;
 }
 
+/** The BullMQ worker plane, when `workers.enabled`. */
+export interface WorkersPort {
+  /** Whether the broker answers now, and since when (no I/O). */
+  health(): BrokerState;
+  /** Workers seen, queue depths, health (reads the broker; never throws). */
+  status(): Promise<WorkerPlaneStatus>;
+  /** Dead letters, newest first; `worker_unavailable` while the broker is down. */
+  listDeadLetters(query: { queue?: string; limit: number }): Promise<DeadLetter[]>;
+  /** Queues a dead letter's call again; `not_found`, `worker_unavailable`. */
+  redrive(id: string, principal: string | null): Promise<{ dead_letter: DeadLetter; job_id: string }>;
+}
+
 /** Everything an edge gets. */
 export interface EdgePorts {
   config: Config;
@@ -94,4 +107,6 @@ export interface EdgePorts {
   health: HealthPort;
   audit: AuditPort;
   models: ModelsPort;
+  /** The worker plane; undefined when it is not enabled (every skill runs in this process). */
+  workers: WorkersPort | undefined;
 }

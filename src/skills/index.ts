@@ -19,7 +19,14 @@ export type {
   JsonSchema,
   AgentSkillFrontMatter,
 } from './manifest.js';
-export type { Skill, SkillSource, ApprovalGrant, SkillCallContext, SkillExecutor } from './types.js';
+export type {
+  Skill,
+  SkillSource,
+  ApprovalGrant,
+  SkillCallContext,
+  SkillCallProgress,
+  SkillExecutor,
+} from './types.js';
 export { loadSkillsFromDirectories } from './loader.js';
 export type { SkillLoadError, LoadSkillsOptions, LoadSkillsResult } from './loader.js';
 export { SkillRegistry } from './registry.js';
@@ -38,6 +45,7 @@ export type {
   SkillAuditEntry,
   AuditSink,
 } from './invoke.js';
+export { skillPatternMatches } from './pattern.js';
 export { LocalDispatcher } from './dispatch.js';
 export type { Dispatcher, LocalExecutors } from './dispatch.js';
 export { SkillWatcher } from './watcher.js';

@@ -11,7 +11,7 @@ import {
 import { assertJsonLimits, findJsonLimitViolation } from '../limits/index.js';
 import { parseTraceparent } from '../tracing/index.js';
 import type { Dispatcher } from './dispatch.js';
-import type { ApprovalGrant, Skill, SkillCallContext } from './types.js';
+import type { ApprovalGrant, Skill, SkillCallContext, SkillDoor } from './types.js';
 import { assertMatchesSchema } from './validation.js';
 
 /** What the invoker needs from the registry. */
@@ -40,8 +40,7 @@ export const DEFAULT_SKILL_IO_LIMITS: SkillIoLimits = {
   maxOutputBytes: 4 * 1024 * 1024,
 };
 
-/** Where a skill call came from. */
-export type SkillDoor = 'http' | 'openclaw' | 'mcp' | 'run' | 'cli' | 'workflow';
+export type { SkillDoor } from './types.js';
 
 /** One skill call, as every door describes it. */
 export interface SkillInvocation {
@@ -73,6 +72,8 @@ export interface SkillInvocation {
   logger?: Logger;
   /** Completes a rendered prompt with a model (prompt skills run by agents). */
   complete?: SkillCallContext['complete'];
+  /** Told of progress of a call on the worker plane. */
+  onProgress?: SkillCallContext['onProgress'];
 }
 
 /** The result of one skill call. */
@@ -199,6 +200,9 @@ export class SkillInvoker {
     try {
       const output = await this.dispatcher.dispatch(skill, inv.input, {
         signal: controller.signal,
+        door: inv.door,
+        deadline: Date.now() + timeoutMs,
+        ...(inv.onProgress === undefined ? {} : { onProgress: inv.onProgress }),
         ...(inv.principal === undefined || inv.principal === null ? {} : { principal: inv.principal }),
         ...(inv.approval === undefined ? {} : { approval: inv.approval }),
         ...(inv.traceparent === undefined ? {} : { traceparent: inv.traceparent }),

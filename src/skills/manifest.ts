@@ -129,6 +129,11 @@ function buildManifestSchema(strict: boolean) {
     } else if (m.kind === 'prompt') {
       need(m.prompt !== undefined, 'prompt', 'a prompt skill needs a prompt');
       need(
+        m.execution === 'local',
+        'execution',
+        'prompt skills run where the model client is (the API node); execution: worker is for tool and workflow skills',
+      );
+      need(
         m.entry === undefined && m.command === undefined,
         'entry',
         'a prompt skill has no entry or command',

@@ -5,7 +5,7 @@ import { loadSkillsFromDirectories, type SkillLoadError } from './loader.js';
 import { SkillRegistry } from './registry.js';
 import { SkillPolicy, policyConfigFrom } from './policy.js';
 import { SkillInvoker, type AuditSink } from './invoke.js';
-import { LocalDispatcher } from './dispatch.js';
+import { LocalDispatcher, type Dispatcher } from './dispatch.js';
 import { PromptExecutor } from './executors/prompt.js';
 import { WorkflowExecutor } from './executors/workflow.js';
 import { SkillWatcher } from './watcher.js';
@@ -45,6 +45,14 @@ export async function createSkillService(
     audit?: AuditSink;
     /** Called on every sandbox process spawn, reuse and exit (metrics, benchmarks). */
     onProcessEvent?: (event: ToolProcessEvent) => void;
+    /**
+     * Wraps this process's dispatcher (the worker plane's queued dispatcher sends some calls to
+     * workers and the rest to `local`).
+     */
+    wrapDispatcher?: (
+      local: Dispatcher,
+      parts: { policy: SkillPolicy; registry: SkillRegistry },
+    ) => Dispatcher;
   } = {},
 ): Promise<SkillService> {
   const cfg = loaded.config.skills;
@@ -76,7 +84,7 @@ export async function createSkillService(
     fileSizeMb: l.file_size_mb,
   };
   const holder: { invoker?: SkillInvoker } = {};
-  const dispatcher = new LocalDispatcher({
+  const local = new LocalDispatcher({
     prompt: new PromptExecutor(),
     // Each workflow step is a full skill call (policy, approval, limits, its own audit entry).
     workflow: new WorkflowExecutor((ref, input, ctx) =>
@@ -113,6 +121,7 @@ export async function createSkillService(
       limits,
     }),
   });
+  const dispatcher = opts.wrapDispatcher?.(local, { policy, registry }) ?? local;
   const invoker = new SkillInvoker({
     registry,
     policy,

@@ -42,8 +42,27 @@ export interface ApprovalGrant {
   reason?: string;
 }
 
+/** Where a skill call came from. */
+export type SkillDoor = 'http' | 'openclaw' | 'mcp' | 'run' | 'cli' | 'workflow';
+
+/** Progress of a call running elsewhere (the worker plane), for the run's event stream. */
+export interface SkillCallProgress {
+  /** `started` (a worker took it), `waiting_for_broker` (the worker plane is down), … */
+  stage: string;
+  worker?: string;
+  attempt?: number;
+  code?: string;
+  message?: string;
+}
+
 /** What an executor gets besides the input. */
 export interface SkillCallContext {
+  /** Where the call came from (set by the invoker). */
+  door?: SkillDoor;
+  /** Epoch ms of the call's one deadline (set by the invoker; `signal` aborts then). */
+  deadline?: number;
+  /** Told of progress when the call runs on the worker plane (a run records `step.progress`). */
+  onProgress?: (progress: SkillCallProgress) => void;
   /** Aborts the call: the child process is killed. */
   signal?: AbortSignal;
   /** W3C trace context of the caller, passed to the skill. */

@@ -46,6 +46,18 @@ export interface RunEventMap {
     error: EventError & { data?: Record<string, unknown> };
     attempt: number;
   };
+  /**
+   * A step running on the worker plane moved on: `started` (a worker took it), `waiting_for_broker`
+   * (code `worker_unavailable`: the broker is down; the step waits for it within its deadline).
+   */
+  'step.progress': StepRef & {
+    seq: number;
+    stage: string;
+    worker?: string;
+    attempt?: number;
+    code?: string;
+    message?: string;
+  };
   'approval.requested': {
     approval_id: string;
     step_key: string;
@@ -74,6 +86,7 @@ export const RUN_EVENT_TYPES: readonly RunEventType[] = [
   'step.completed',
   'step.failed',
   'step.cancelled',
+  'step.progress',
   'approval.requested',
   'approval.decided',
 ];

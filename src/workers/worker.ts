@@ -1,0 +1,371 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { isRetryable } from '../agents/retry.js';
+import type { LoadedConfig } from '../config/index.js';
+import { SkillExecutionError, TimeoutError, toSkillplaneError } from '../errors/index.js';
+import { createSkillService, type SkillService } from '../skills/index.js';
+import { encodeJobError, parseJobPayload, type JobResult } from './payload.js';
+import {
+  cancelChannel,
+  cancelMessageSchema,
+  deadLetterQueueName,
+  workersKey,
+  type DeadLetterData,
+  type WorkerInfo,
+} from './plane.js';
+import { bullConnection, openRedis, redactUrl } from './redis.js';
+
+/** Options of {@link SkillWorker}. */
+export interface SkillWorkerOptions {
+  loaded: LoadedConfig;
+  /** Queues to take jobs from (default: `workers.queue`). */
+  queues?: string[];
+  /** Job slots per queue (default: `workers.concurrency`). */
+  concurrency?: number;
+  /** This worker's id (default `<host>-<pid>-<random>`). */
+  id?: string;
+  logger?: Logger;
+  /** Hot reload of the skill folders (default: `skills.watch`). */
+  watch?: boolean;
+}
+
+/** Why a job stopped without failing: the worker is leaving and gives it back to the queue. */
+class HandBack extends Error {
+  constructor() {
+    super('worker shutting down: job handed back');
+    this.name = 'HandBack';
+  }
+}
+
+/**
+ * A `skillplane worker` process's engine: takes jobs from the worker plane's queues with bounded
+ * concurrency and runs each through the same invoker and sandboxed executors as an API node
+ * (policy, approval, limits, schema, deadline — nothing in a job is trusted), loads the same skill
+ * folders (hot reload included), heartbeats, reports progress, stops a job when asked (cancel
+ * requests on the broker), writes jobs that failed their last attempt to the dead-letter queue, and
+ * on {@link close} lets running jobs finish within a grace period, then hands the rest back.
+ */
+export class SkillWorker {
+  readonly id: string;
+  private readonly workers: Worker[] = [];
+  private readonly deadLetters = new Map<string, Queue>();
+  private subscriber: Redis | undefined;
+  private control: Redis | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private state: 'running' | 'draining' = 'running';
+  private handingBack = false;
+  private inFlight = 0;
+  private done = 0;
+  private failed = 0;
+  private lastErrorLog = 0;
+
+  private constructor(
+    private readonly opts: SkillWorkerOptions,
+    readonly skills: SkillService,
+    readonly queues: string[],
+    readonly concurrency: number,
+  ) {
+    this.id = opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  /** Loads the skills and starts taking jobs. */
+  static async start(opts: SkillWorkerOptions): Promise<SkillWorker> {
+    const cfg = opts.loaded.config.workers;
+    const skills = await createSkillService(opts.loaded, {
+      ...(opts.watch === undefined ? {} : { watch: opts.watch }),
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+    });
+    const w = new SkillWorker(opts, skills, opts.queues ?? [cfg.queue], opts.concurrency ?? cfg.concurrency);
+    try {
+      w.begin();
+    } catch (err) {
+      await skills.close();
+      throw err;
+    }
+    return w;
+  }
+
+  private get cfg(): LoadedConfig['config']['workers'] {
+    return this.opts.loaded.config.workers;
+  }
+
+  private logError(err: Error): void {
+    const now = Date.now();
+    if (now - this.lastErrorLog < 10_000) return;
+    this.lastErrorLog = now;
+    this.opts.logger?.warn(
+      { err: err.message, broker: redactUrl(this.cfg.broker_url), code: 'worker_unavailable' },
+      'worker plane broker error (retrying)',
+    );
+  }
+
+  private begin(): void {
+    const cfg = this.cfg;
+    for (const name of this.queues) {
+      const worker = new Worker(name, (job, token, signal) => this.process(job, token, signal), {
+        connection: bullConnection(cfg.broker_url, 'blocking'),
+        prefix: cfg.prefix,
+        concurrency: this.concurrency,
+        lockDuration: Math.round(cfg.lock_sec * 1000),
+        stalledInterval: Math.round(cfg.stalled_interval_sec * 1000),
+        maxStalledCount: 1,
+        name: this.id,
+      });
+      worker.on('error', (err) => this.logError(err));
+      worker.on('failed', (job, err) => {
+        if (job !== undefined) void this.onFailed(name, job, err).catch((e: Error) => this.logError(e));
+      });
+      this.workers.push(worker);
+      const dead = new Queue(deadLetterQueueName(name), {
+        connection: bullConnection(cfg.broker_url, 'blocking'),
+        prefix: cfg.prefix,
+      });
+      dead.on('error', (err) => this.logError(err));
+      this.deadLetters.set(name, dead);
+    }
+    this.subscriber = openRedis(cfg.broker_url, 'blocking', (err) => this.logError(err));
+    void this.subscriber.subscribe(cancelChannel(cfg.prefix)).catch((err: Error) => this.logError(err));
+    this.subscriber.on('message', (_channel: string, message: string) => this.onCancel(message));
+    this.control = openRedis(cfg.broker_url, 'blocking', (err) => this.logError(err));
+    void this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), Math.round(cfg.heartbeat_sec * 1000));
+    this.heartbeat.unref();
+    this.opts.logger?.info(
+      {
+        worker: this.id,
+        queues: this.queues,
+        concurrency: this.concurrency,
+        broker: redactUrl(cfg.broker_url),
+        skills: this.skills.registry.list({ latestOnly: false }).length,
+        confinement: this.skills.confinement.kind,
+      },
+      'worker started',
+    );
+  }
+
+  /** This worker as its heartbeat describes it. */
+  info(): WorkerInfo {
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      queues: this.queues,
+      concurrency: this.concurrency,
+      in_flight: this.inFlight,
+      jobs_done: this.done,
+      jobs_failed: this.failed,
+      skills: this.skills.registry
+        .list({ latestOnly: false })
+        .map((s) => s.ref)
+        .slice(0, 10_000),
+      started_at: this.startedAt,
+      last_heartbeat: new Date().toISOString(),
+      state: this.state,
+    };
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.control?.hset(workersKey(this.cfg.prefix), this.id, JSON.stringify(this.info()));
+    } catch (err) {
+      this.logError(err as Error);
+    }
+  }
+
+  private onCancel(message: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      return;
+    }
+    const m = cancelMessageSchema.safeParse(parsed);
+    if (!m.success || !this.queues.includes(m.data.queue)) return;
+    for (const w of this.workers) if (w.name === m.data.queue) w.cancelJob(m.data.job_id, m.data.reason);
+  }
+
+  private async process(
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<JobResult> {
+    const started = performance.now();
+    this.inFlight++;
+    try {
+      return await this.run(job, signal, started);
+    } catch (raw) {
+      if (this.handingBack && raw instanceof HandBack) {
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      const err = toSkillplaneError(raw, 'skill_failed');
+      this.opts.logger?.info(
+        {
+          worker: this.id,
+          job: job.id,
+          skill: (job.data as { skill?: unknown })?.skill,
+          code: err.code,
+          attempt: job.attemptsMade + 1,
+        },
+        'worker job failed',
+      );
+      // Only a passing failure is tried again; a cancel, a refusal or a bad input is final.
+      if (err.code === 'cancelled' || !isRetryable(err)) throw new UnrecoverableError(encodeJobError(err));
+      throw new Error(encodeJobError(err));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async run(job: Job, signal: AbortSignal | undefined, started: number): Promise<JobResult> {
+    const payload = parseJobPayload(job.data);
+    const remaining = payload.deadline - Date.now();
+    if (remaining <= 0)
+      throw new TimeoutError(`the deadline of ${payload.skill} passed before a worker took it`, 0);
+    const skill = this.skills.registry.get(payload.skill);
+    if (skill === undefined || skill.ref !== payload.skill)
+      throw new SkillExecutionError(
+        `worker ${this.id} has no skill ${payload.skill}`,
+        'worker_skill_missing',
+        {
+          data: { retryable: true, worker: this.id },
+        },
+      );
+    const repeatable = skill.manifest.idempotent && this.skills.policy.riskTags(skill).length === 0;
+    // Delivered again after its worker died: it may have had its effect already.
+    if (!repeatable && job.stalledCounter > 0)
+      throw new SkillExecutionError(
+        `the worker running ${payload.skill} died mid-call and the skill may not run twice`,
+        'interrupted',
+        { data: { retryable: false, reason: skill.manifest.idempotent ? 'risk_tagged' : 'not_idempotent' } },
+      );
+    await job.updateProgress({ stage: 'started', worker: this.id, attempt: job.attemptsMade + 1 });
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(this.handingBack ? new HandBack() : signal?.reason);
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await this.skills.invoker.invoke({
+        skill,
+        input: payload.input,
+        door: payload.door,
+        principal: payload.principal,
+        timeoutMs: remaining,
+        signal: controller.signal,
+        ...(payload.approval === undefined ? {} : { approval: payload.approval }),
+        ...(payload.traceparent === undefined ? {} : { traceparent: payload.traceparent }),
+        ...(payload.tracestate === undefined ? {} : { tracestate: payload.tracestate }),
+        ...(payload.run_id === null ? {} : { runId: payload.run_id }),
+        idempotencyKey: payload.idempotency_key,
+        // The step's attempt, plus the deliveries of this job before this one (failed attempts and
+        // re-deliveries after a worker died), so a skill sees every repeat.
+        attempt: payload.attempt + Math.max(job.attemptsMade, (job.attemptsStarted ?? 1) - 1),
+        ...(this.opts.logger === undefined ? {} : { logger: this.opts.logger }),
+      });
+      this.done++;
+      return { output: r.output, worker: this.id, duration_ms: Math.round(performance.now() - started) };
+    } catch (err) {
+      if (controller.signal.reason instanceof HandBack) throw controller.signal.reason;
+      this.failed++;
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A job that failed its last attempt (and was not cancelled) becomes a dead letter. */
+  private async onFailed(queue: string, job: Job, err: Error): Promise<void> {
+    if ((await job.getState()) !== 'failed' || job.id === undefined) return;
+    let code = 'skill_failed';
+    let message = err.message;
+    try {
+      const e = JSON.parse(err.message) as { code?: unknown; message?: unknown };
+      if (typeof e.code === 'string') code = e.code;
+      if (typeof e.message === 'string') message = e.message;
+    } catch {
+      // not ours (a stalled job that ran out of deliveries)
+    }
+    if (code === 'cancelled') return;
+    let payload;
+    try {
+      payload = parseJobPayload(job.data);
+    } catch {
+      return; // nothing to re-drive
+    }
+    const data: DeadLetterData = {
+      payload,
+      queue,
+      source_job_id: job.id,
+      error: {
+        code: /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'skill_failed',
+        message: message.slice(0, 8000),
+      },
+      attempts: job.attemptsMade,
+      failed_at: new Date().toISOString(),
+      worker: this.id,
+      redrives: [],
+    };
+    const dead = this.deadLetters.get(queue);
+    if (dead === undefined) return;
+    await dead.add(payload.skill, data, { jobId: `dead-${job.id}` });
+    this.opts.logger?.warn(
+      {
+        worker: this.id,
+        job: job.id,
+        skill: payload.skill,
+        run_id: payload.run_id,
+        code: data.error.code,
+        attempts: data.attempts,
+      },
+      'worker job dead-lettered',
+    );
+    // Oldest dead letters go first beyond the cap.
+    const count = await dead.count();
+    if (count > this.cfg.max_dead_letters) {
+      const old = await dead.getJobs(['waiting'], 0, count - this.cfg.max_dead_letters - 1, true);
+      await Promise.all(old.map((j) => j.remove().catch(() => undefined)));
+    }
+  }
+
+  /**
+   * Stops taking jobs, lets running ones finish for `graceMs` (default `workers.shutdown_grace_sec`),
+   * then hands the rest back to the queue (another worker takes them) and closes.
+   */
+  async close(graceMs = this.cfg.shutdown_grace_sec * 1000): Promise<{ handedBack: number }> {
+    this.state = 'draining';
+    await this.beat();
+    const closing = Promise.allSettled(this.workers.map((w) => w.close()));
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+    ]);
+    const handedBack = timedOut ? this.inFlight : 0;
+    if (timedOut) {
+      this.handingBack = true;
+      for (const w of this.workers) w.cancelAllJobs('worker shutting down');
+      // Handing back needs the broker; one that is down leaves the jobs to stalled-job recovery.
+      const cut = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), 5000).unref()),
+      ]);
+      if (cut) await Promise.allSettled(this.workers.map((w) => w.disconnect()));
+    }
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    await this.control?.hdel(workersKey(this.cfg.prefix), this.id).catch(() => undefined);
+    this.control?.disconnect();
+    this.subscriber?.disconnect();
+    await Promise.race([
+      Promise.allSettled([...this.deadLetters.values()].map((q) => q.close())),
+      new Promise<void>((r) => setTimeout(r, 2000).unref()),
+    ]);
+    await Promise.allSettled([...this.deadLetters.values()].map((q) => q.disconnect()));
+    await this.skills.close();
+    this.opts.logger?.info({ worker: this.id, handed_back: handedBack }, 'worker stopped');
+    return { handedBack };
+  }
+}
