@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /*
  * The bodies of the skill catalogue (list, show, execute, reload) and the system routes (agents,
- * health, readiness, OpenAPI, workers). Part of the HTTP API's schemas (`schemas.ts` re-exports
+ * health, readiness, OpenAPI, the worker plane and its dead letters). Part of the HTTP API's schemas (`schemas.ts` re-exports
  * them): request bodies strict, response objects loose.
  */
 
@@ -132,6 +132,10 @@ export const readinessSchema = z.looseObject({
   sandbox: z
     .looseObject({ kind: z.string(), description: z.string(), warnings: z.array(z.string()) })
     .describe('How tool skills are confined'),
+  workers: z
+    .looseObject({ ok: z.literal(true), broker: z.string().describe('The broker URL, password redacted') })
+    .optional()
+    .describe('The worker plane’s broker, when the plane is enabled'),
 });
 
 export const openApiDocumentSchema = z.looseObject({
@@ -140,8 +144,134 @@ export const openApiDocumentSchema = z.looseObject({
   paths: z.record(z.string(), z.unknown()),
 });
 
-export const workersResponseSchema = z.looseObject({
-  enabled: z.boolean(),
-  executor: z.string(),
-  workers: z.array(z.unknown()),
+// --------------------------------------------------------------------------------------- workers
+
+/** Whether the worker plane's broker answers, and since when. */
+const brokerStateSchema = z
+  .object({
+    ok: z.boolean(),
+    reason: z.string().optional().describe('Why the broker does not answer (`worker_unavailable`)'),
+    since: z.string().describe('ISO time the state began'),
+  })
+  .meta({ id: 'BrokerState' });
+
+/** One `skillplane worker` process, as its last heartbeat describes it. */
+export const workerInfoSchema = z
+  .object({
+    id: z.string(),
+    host: z.string(),
+    pid: z.number().int(),
+    queues: z.array(z.string()).describe('The queues it takes jobs from'),
+    concurrency: z.number().int().describe('Jobs it runs at once'),
+    in_flight: z.number().int().describe('Jobs it runs now'),
+    jobs_done: z.number().int(),
+    jobs_failed: z.number().int(),
+    skills: z.array(z.string()).describe('The skill references it can run'),
+    started_at: z.string(),
+    last_heartbeat: z.string(),
+    state: z.enum(['running', 'draining']).describe('`draining`: finishing its jobs after SIGTERM'),
+    alive: z.boolean().describe('A heartbeat arrived within three heartbeat intervals'),
+  })
+  .meta({ id: 'WorkerInfo' });
+
+/** Job counts of one queue. */
+export const queueDepthSchema = z
+  .object({
+    name: z.string(),
+    waiting: z.number().int().describe('Queued (prioritised included)'),
+    active: z.number().int(),
+    delayed: z.number().int().describe('Waiting for a retry backoff'),
+    failed: z.number().int(),
+    completed: z.number().int(),
+    dead: z.number().int().describe('In the dead-letter queue'),
+  })
+  .meta({ id: 'QueueDepth' });
+
+/** The in-process scheduler of this node. */
+const schedulerLoadSchema = z.looseObject({
+  running: z.number().int(),
+  max_concurrent: z.number().int(),
+  queued: z.record(z.string(), z.number().int()).describe('Runs waiting for a slot, by priority'),
+});
+
+const workersCommon = {
+  description: z.string(),
+  node_id: z.string().describe('This API node'),
+  scheduler: schedulerLoadSchema,
+};
+
+export const workersResponseSchema = z
+  .discriminatedUnion('enabled', [
+    z.looseObject({
+      enabled: z.literal(false),
+      executor: z.literal('in-process'),
+      ...workersCommon,
+      workers: z.array(workerInfoSchema).max(0),
+      queues: z.array(queueDepthSchema).max(0),
+    }),
+    z.looseObject({
+      enabled: z.literal(true),
+      executor: z.literal('bullmq'),
+      ...workersCommon,
+      broker: z.string().describe('The broker URL, password redacted'),
+      health: brokerStateSchema,
+      workers: z.array(workerInfoSchema).describe('Workers seen in the last hour, by id'),
+      queues: z.array(queueDepthSchema),
+    }),
+  ])
+  .meta({ id: 'WorkersStatus' });
+
+const deadLetterId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, `_`, `.`, `-`');
+
+export const deadLettersQuerySchema = z.strictObject({
+  queue: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, `_`, `.`, `-`')
+    .optional()
+    .describe('Only this queue (default: every configured queue)'),
+  limit: z.coerce.number().int().min(1).max(500).default(50).describe('At most this many, newest first'),
+});
+
+export const deadLetterIdParamsSchema = z.strictObject({
+  id: deadLetterId.describe('The dead letter’s id'),
+});
+
+/** A job that failed for good, kept in its queue's dead-letter queue (its input only by size). */
+export const deadLetterSchema = z
+  .object({
+    id: z.string(),
+    queue: z.string().describe('The queue the job failed on'),
+    skill: z.string().describe('The skill reference'),
+    run_id: z.string().nullable(),
+    step_seq: z.number().int().nullable(),
+    source_job_id: z.string(),
+    attempts: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string() }),
+    failed_at: z.string(),
+    worker: z.string().nullable().describe('The worker of the last attempt'),
+    input_bytes: z.number().int(),
+    redrives: z
+      .array(
+        z.object({
+          job_id: z.string(),
+          at: z.string(),
+          by: z.string().nullable().describe('The principal who re-drove it'),
+          state: z.string().optional().describe('The re-driven job’s state now (`gone` once removed)'),
+        }),
+      )
+      .describe('Each retry of it, oldest first'),
+  })
+  .meta({ id: 'DeadLetter' });
+
+export const deadLettersResponseSchema = z.looseObject({ dead_letters: z.array(deadLetterSchema) });
+
+export const retryDeadLetterResponseSchema = z.looseObject({
+  dead_letter: deadLetterSchema,
+  job_id: z.string().describe('The job queued for the retry'),
 });

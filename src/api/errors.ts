@@ -32,6 +32,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   already_decided: 409,
   invalid_transition: 409,
   cancelled: 409,
+  worker_plane_disabled: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   headers_too_large: 431,
@@ -60,6 +61,7 @@ const RETRY_CODES = new Set([
   'shutting_down',
   'too_many_streams',
   'too_many_sessions',
+  'worker_unavailable',
 ]);
 
 /** Codes whose message may reveal internals: the client sees a generic detail instead. */

@@ -1,7 +1,87 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EdgePorts } from '../ports/index.js';
+import type { EdgePorts, WorkersPort } from '../ports/index.js';
 import type { RunNotification } from '../agents/index.js';
+import type { WorkerPlaneStatus } from '../workers/index.js';
+
+/** The job states `skillplane_worker_queue_jobs` reports, by their `QueueDepth` field. */
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'dead'] as const;
+
+/**
+ * The worker plane's gauges, collected at scrape time from one `status()` read per scrape (the
+ * gauges of a scrape are collected together and share it). A failed read reports the broker down
+ * and no queues or workers; collecting never throws.
+ */
+function registerWorkerMetrics(registers: Registry[], workers: WorkersPort): void {
+  let pending: Promise<WorkerPlaneStatus | undefined> | undefined;
+  const snapshot = (): Promise<WorkerPlaneStatus | undefined> => {
+    if (pending === undefined) {
+      const read = Promise.resolve()
+        .then(() => workers.status())
+        .catch(() => undefined);
+      pending = read;
+      // Cleared once settled: the next scrape reads again.
+      void read.finally(() => {
+        if (pending === read) pending = undefined;
+      });
+    }
+    return pending;
+  };
+  new Gauge({
+    name: 'skillplane_worker_broker_up',
+    help: "1 while the worker plane's broker answers, else 0",
+    registers,
+    async collect() {
+      this.set((await snapshot())?.health.ok === true ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'skillplane_worker_queue_jobs',
+    help: 'Jobs of each worker-plane queue, by state (dead: in its dead-letter queue)',
+    labelNames: ['queue', 'state'],
+    registers,
+    async collect() {
+      const status = await snapshot();
+      this.reset();
+      for (const q of status?.queues ?? [])
+        for (const state of QUEUE_STATES) this.set({ queue: q.name, state }, q[state]);
+    },
+  });
+  new Gauge({
+    name: 'skillplane_workers',
+    help: 'Workers seen in the last hour, by state (alive: a heartbeat within three intervals)',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      const seen = (await snapshot())?.workers ?? [];
+      const alive = seen.filter((w) => w.alive === true).length;
+      this.set({ state: 'alive' }, alive);
+      this.set({ state: 'gone' }, seen.length - alive);
+    },
+  });
+  new Gauge({
+    name: 'skillplane_worker_jobs_in_flight',
+    help: 'Jobs each live worker runs now',
+    labelNames: ['worker'],
+    registers,
+    async collect() {
+      const seen = (await snapshot())?.workers ?? [];
+      this.reset();
+      for (const w of seen) if (w.alive === true) this.set({ worker: w.id }, w.in_flight);
+    },
+  });
+  new Gauge({
+    name: 'skillplane_worker_concurrency',
+    help: 'Jobs each live worker may run at once',
+    labelNames: ['worker'],
+    registers,
+    async collect() {
+      const seen = (await snapshot())?.workers ?? [];
+      this.reset();
+      for (const w of seen) if (w.alive === true) this.set({ worker: w.id }, w.concurrency);
+    },
+  });
+}
 
 /** Prometheus metrics of one server; a registry of its own, so several servers can coexist. */
 export class ApiMetrics {
@@ -104,6 +184,7 @@ export class ApiMetrics {
           for (const [p, n] of Object.entries(s.waiting)) this.set({ backend: b, priority: p }, n);
       },
     });
+    if (ports.workers !== undefined) registerWorkerMetrics(registers, ports.workers);
   }
 
   /** Counts every response (plugin routes included) with its route pattern, not its URL. */

@@ -131,6 +131,9 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     // problem document (preClose sets `shuttingDown` as soon as closing starts).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Skill refs and dead-letter ids may be longer than Fastify's default 100 characters, whose
+    // refusal (414) would not be a problem document; the routes' own schemas bound them.
+    routerOptions: { maxParamLength: 512 },
   };
   const fastify: FastifyInstance = Fastify({
     ...fastifyOptions,

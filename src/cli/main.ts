@@ -25,6 +25,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./run-commands.js')).registerRunCommands,
   demo: async () => (await import('./run-commands.js')).registerRunCommands,
   serve: async () => (await import('./serve-command.js')).registerServeCommand,
+  worker: async () => (await import('./worker-command.js')).registerWorkerCommand,
+  workers: async () => (await import('./workers-commands.js')).registerWorkersCommands,
   runs: async () => (await import('./remote-commands.js')).registerRemoteCommands,
   approvals: async () => (await import('./remote-commands.js')).registerRemoteCommands,
   submit: async () => (await import('./remote-commands.js')).registerRemoteCommands,

@@ -24,7 +24,7 @@ import { cliUser } from './context.js';
 import { out, outJson, reportError, table } from './output.js';
 
 /** Flags every remote command takes. */
-interface RemoteFlags {
+export interface RemoteFlags {
   url?: string;
   key?: string;
   json?: boolean;
@@ -47,14 +47,16 @@ interface SubmitFlags extends RemoteFlags {
 
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
-function remote(cmd: Command): Command {
+/** Adds the flags every remote command takes (`--url`, `--key`, `--json`). */
+export function remote(cmd: Command): Command {
   return cmd
     .option('--url <url>', `server URL (default: $SKILLPLANE_URL or ${DEFAULT_URL})`, serverUrl)
     .option('--key <key>', 'API key (default: $SKILLPLANE_API_KEY)')
     .option('--json', 'machine-readable output');
 }
 
-function clientFor(flags: RemoteFlags): SkillplaneClient {
+/** The API client of a remote command's flags (`$SKILLPLANE_URL`, `$SKILLPLANE_API_KEY`). */
+export function clientFor(flags: RemoteFlags): SkillplaneClient {
   const apiKey = flags.key ?? process.env.SKILLPLANE_API_KEY;
   const envUrl = process.env.SKILLPLANE_URL;
   let baseUrl = flags.url ?? DEFAULT_URL;
@@ -73,7 +75,7 @@ function clientFor(flags: RemoteFlags): SkillplaneClient {
 }
 
 /** Runs a command body; errors are printed with their code and set the exit code. */
-function action<A extends string[], F extends RemoteFlags>(
+export function action<A extends string[], F extends RemoteFlags>(
   body: (args: A, flags: F) => Promise<number | void>,
 ) {
   return async (...args: unknown[]): Promise<void> => {
@@ -88,7 +90,8 @@ function action<A extends string[], F extends RemoteFlags>(
   };
 }
 
-function short(value: unknown, max = 60): string {
+/** A value on one line, at most `max` characters. */
+export function short(value: unknown, max = 60): string {
   const s =
     typeof value === 'string' ? value : value === null || value === undefined ? '' : JSON.stringify(value);
   const one = s.replace(/\s+/g, ' ').trim();

@@ -14,6 +14,9 @@ import type {
   ApprovalDecisionBody,
   CreateRunBody,
   CreateRunOptions,
+  DeadLetter,
+  DeadLetterRetry,
+  DeadLettersQuery,
   EventsOptions,
   ExecuteSkillOptions,
   ExecuteSkillResult,
@@ -27,6 +30,7 @@ import type {
   SkillDetail,
   SkillSummary,
   WaitForRunOptions,
+  WorkersStatus,
 } from './types.js';
 
 /** Options of {@link SkillplaneClient}. */
@@ -335,6 +339,38 @@ export class SkillplaneClient {
   /** `GET /readyz`: the store is healthy and the server is not shutting down. */
   ready(options: { signal?: AbortSignal } = {}): Promise<HealthStatus> {
     return this.json<HealthStatus>('GET', '/readyz', options);
+  }
+
+  // ------------------------------------------------------------------------------------ worker plane
+
+  /** `GET /v1/workers`: where skills run; with the worker plane enabled, its broker, workers and queues. */
+  workers(options: { signal?: AbortSignal } = {}): Promise<WorkersStatus> {
+    return this.json<WorkersStatus>('GET', '/v1/workers', options);
+  }
+
+  /**
+   * The worker plane's dead letters, newest first; `worker_plane_disabled` (409) when the plane is
+   * not enabled, `worker_unavailable` (503) while its broker does not answer.
+   */
+  async deadLetters(
+    query: DeadLettersQuery = {},
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DeadLetter[]> {
+    const page = await this.json<{ dead_letters: DeadLetter[] }>(
+      'GET',
+      `/v1/workers/dead-letters${queryString({ ...query })}`,
+      options,
+    );
+    return page.dead_letters;
+  }
+
+  /** Queues a dead letter's job again (scope `admin`); the dead letter lists the retry. */
+  retryDeadLetter(id: string, options: { signal?: AbortSignal } = {}): Promise<DeadLetterRetry> {
+    return this.json<DeadLetterRetry>(
+      'POST',
+      `/v1/workers/dead-letters/${encodeURIComponent(id)}/retry`,
+      options,
+    );
   }
 
   // ------------------------------------------------------------------------------------ plumbing

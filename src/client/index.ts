@@ -1,7 +1,7 @@
 /**
  * A typed client of the skillplane HTTP API (`skillplane/client`): runs, their event streams with
- * automatic `Last-Event-ID` resume, approvals, agents and skills. It imports server code only as
- * types, so it loads nothing but `fetch`-based code at runtime.
+ * automatic `Last-Event-ID` resume, approvals, agents, skills and the worker plane. It imports
+ * server code only as types, so it loads nothing but `fetch`-based code at runtime.
  */
 export { SkillplaneClient } from './client.js';
 export type { SkillplaneClientOptions } from './client.js';
@@ -20,8 +20,12 @@ export type {
   Approval,
   ApprovalDecisionBody,
   ApprovalStatus,
+  BrokerState,
   CreateRunBody,
   CreateRunOptions,
+  DeadLetter,
+  DeadLetterRetry,
+  DeadLettersQuery,
   EventsOptions,
   ExecuteSkillOptions,
   ExecuteSkillResult,
@@ -30,6 +34,7 @@ export type {
   ListRunsQuery,
   ListSkillsQuery,
   Priority,
+  QueueDepth,
   ReloadResult,
   Run,
   RunEvent,
@@ -39,4 +44,6 @@ export type {
   SkillSummary,
   Step,
   WaitForRunOptions,
+  WorkerInfo,
+  WorkersStatus,
 } from './types.js';

@@ -176,3 +176,89 @@ export interface WaitForRunOptions {
   stopOnApproval?: boolean;
   signal?: AbortSignal;
 }
+
+/** Whether the worker plane's broker answers, and since when. */
+export interface BrokerState {
+  ok: boolean;
+  /** Why not, when not ok. */
+  reason?: string;
+  /** ISO time the state began. */
+  since: string;
+}
+
+/** One `skillplane worker` process, as its last heartbeat describes it. */
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  in_flight: number;
+  jobs_done: number;
+  jobs_failed: number;
+  skills: string[];
+  started_at: string;
+  last_heartbeat: string;
+  /** `draining`: finishing its jobs after SIGTERM. */
+  state: 'running' | 'draining';
+  /** A heartbeat arrived within three heartbeat intervals. */
+  alive: boolean;
+}
+
+/** Job counts of one worker-plane queue (`dead`: in its dead-letter queue). */
+export interface QueueDepth {
+  name: string;
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+  dead: number;
+}
+
+/** `GET /v1/workers`: where skills run; with the worker plane enabled, its broker, workers and queues. */
+export interface WorkersStatus {
+  enabled: boolean;
+  /** `in-process`, or `bullmq` with the worker plane enabled. */
+  executor: 'in-process' | 'bullmq';
+  description: string;
+  node_id: string;
+  scheduler: { running: number; max_concurrent: number; queued: Record<string, number> };
+  /** The broker URL, password redacted (plane enabled). */
+  broker?: string;
+  /** The broker's health (plane enabled). */
+  health?: BrokerState;
+  workers: WorkerInfo[];
+  queues: QueueDepth[];
+}
+
+/** A worker-plane job that failed for good, as `GET /v1/workers/dead-letters` lists it. */
+export interface DeadLetter {
+  id: string;
+  queue: string;
+  skill: string;
+  run_id: string | null;
+  step_seq: number | null;
+  source_job_id: string;
+  attempts: number;
+  error: { code: string; message: string };
+  failed_at: string;
+  worker: string | null;
+  input_bytes: number;
+  /** Each retry, oldest first, with its job's state now (`gone` once removed). */
+  redrives: { job_id: string; at: string; by: string | null; state?: string }[];
+}
+
+/** Filters of {@link SkillplaneClient.deadLetters}. */
+export interface DeadLettersQuery {
+  queue?: string;
+  /** 1–500 (server default 50). */
+  limit?: number;
+}
+
+/** The answer of `POST /v1/workers/dead-letters/{id}/retry`. */
+export interface DeadLetterRetry {
+  dead_letter: DeadLetter;
+  /** The job queued for the retry. */
+  job_id: string;
+}

@@ -111,6 +111,9 @@ describe('the OpenAPI document', () => {
       decideApproval: 'post /v1/approvals/{id}',
       executeSkill: 'post /v1/skills/{id}/execute',
       getHealth: 'get /healthz',
+      getWorkers: 'get /v1/workers',
+      listDeadLetters: 'get /v1/workers/dead-letters',
+      retryDeadLetter: 'post /v1/workers/dead-letters/{id}/retry',
     });
   });
 

@@ -43,7 +43,7 @@ describe('health, readiness, metrics, workers', () => {
 
   it('describes the worker plane', async () => {
     const res = await h.api.inject({ url: '/v1/workers' });
-    expect(json(res)).toMatchObject({ enabled: false, executor: 'in-process', workers: [] });
+    expect(json(res)).toMatchObject({ enabled: false, executor: 'in-process', workers: [], queues: [] });
   });
 });
 
@@ -123,6 +123,8 @@ describe('protocol details', () => {
       ['/readyz', 'get'],
       ['/metrics', 'get'],
       ['/v1/workers', 'get'],
+      ['/v1/workers/dead-letters', 'get'],
+      ['/v1/workers/dead-letters/{id}/retry', 'post'],
     ] as const)
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     const create = doc.paths['/v1/agents/runs']!.post as {
