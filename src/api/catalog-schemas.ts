@@ -136,6 +136,14 @@ export const readinessSchema = z.looseObject({
     .looseObject({ ok: z.literal(true), broker: z.string().describe('The broker URL, password redacted') })
     .optional()
     .describe('The worker plane’s broker, when the plane is enabled'),
+  bus: z
+    .looseObject({
+      driver: z.enum(['postgres', 'redis']),
+      listening: z.boolean().describe('Other nodes’ run notifications and cancels reach this one'),
+      detail: z.string().optional(),
+    })
+    .optional()
+    .describe('The bus to the other API nodes sharing the store (PostgreSQL store or worker plane)'),
 });
 
 export const openApiDocumentSchema = z.looseObject({

@@ -38,7 +38,11 @@ export function edgePorts(app: Omit<App, 'ports' | 'close'>): EdgePorts {
       reload: (opts) => skills.reload(opts),
       confinement: skills.confinement,
     },
-    health: { store: () => store.health(), models: () => app.models.health() },
+    health: {
+      store: () => store.health(),
+      models: () => app.models.health(),
+      bus: () => runtime.busHealth(),
+    },
     audit: {
       append: (e) =>
         runtime.audit({

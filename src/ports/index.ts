@@ -16,6 +16,7 @@ import type { Approval, ListApprovalsQuery, StoreHealth } from '../store/index.j
 import type { BackendHealth } from '../models/index.js';
 import type { RunNotification } from '../agents/index.js';
 import type { Priority } from '../vocabulary/index.js';
+import type { RunBusHealth } from '../bus/index.js';
 import type { BrokerState, DeadLetter, WorkerPlaneStatus } from '../workers/index.js';
 
 /** Runs: create, read, follow, wait for and cancel. */
@@ -63,6 +64,8 @@ export interface HealthPort {
   store(): Promise<StoreHealth>;
   /** Whether each model backend answers `GET /models` (cached a few seconds). */
   models(): Promise<BackendHealth[]>;
+  /** The bus to the other API nodes sharing the store; undefined on a single node. */
+  bus(): RunBusHealth | undefined;
 }
 
 /** One audit entry to append (every door's actions). */

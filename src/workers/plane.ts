@@ -605,7 +605,11 @@ export class WorkerPlane {
     const now = Date.now();
     for (const name of configuredQueues(this.config)) {
       const q = this.queue(name);
-      const jobs = await q.getJobs(['active', 'delayed', 'waiting'], 0, 999, true);
+      // Bounded reads: every running job (at most the workers' slots), the oldest queued ones.
+      const jobs = [
+        ...(await q.getJobs(['active'], 0, 499, true)),
+        ...(await q.getJobs(['waiting', 'delayed'], 0, 199, true)),
+      ];
       for (const j of jobs) {
         const p = jobPayloadSchema.safeParse(j.data);
         // Grace: the worker's own timer ends a running job first.

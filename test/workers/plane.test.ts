@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig, type LoadedConfig } from '../../src/config/index.js';
 import { createSkillService, type SkillService } from '../../src/skills/index.js';
-import { QueuedDispatcher, SkillWorker, WorkerPlane } from '../../src/workers/index.js';
+import { QueuedDispatcher, SkillWorker, WorkerPlane, workerQueueFor } from '../../src/workers/index.js';
 import { until } from '../../src/testing/index.js';
 import { cleanup, makeTempDir, writeFiles } from '../skills/helpers.js';
 
@@ -171,5 +171,55 @@ describe('the queued dispatcher and a worker', () => {
     await until(async () => (await r.plane.status()).queues[0]?.active === 1, 10_000, 'the job to be active');
     ac.abort();
     await expect(call).rejects.toMatchObject({ code: 'cancelled' });
+  });
+});
+
+describe('routing and the reaper', () => {
+  it('routes by manifest, then by the first matching rule (skill pattern, tag, kind), never a prompt skill', async () => {
+    const r = await rig({ worker: false });
+    const skill = (id: string) => r.api.registry.get(id)!;
+    const base = { enabled: true, queue: 'skills', routes: [] };
+    expect(workerQueueFor(skill('w/echo'), base)).toBe('skills');
+    expect(workerQueueFor(skill('w/local'), base)).toBeUndefined();
+    expect(workerQueueFor(skill('w/echo'), { ...base, enabled: false })).toBeUndefined();
+    const routes = [
+      { skill: 'w/loc*', queue: 'never' },
+      { skill: 'w/*', kind: 'workflow' as const, queue: 'flows' },
+      { skill: 'w/local', queue: 'heavy' },
+    ];
+    expect(workerQueueFor(skill('w/local'), { ...base, routes })).toBe('heavy');
+    expect(workerQueueFor(skill('w/echo'), { ...base, routes })).toBe('skills');
+  });
+
+  it('drops a queued job whose deadline passed, and a worker refuses one it finds late', async () => {
+    const r = await rig({ worker: false });
+    const payload = {
+      v: 1 as const,
+      run_id: null,
+      step_seq: null,
+      attempt: 1,
+      skill: 'w/echo@1.0.0',
+      input: {},
+      deadline: Date.now() - 10_000,
+      idempotency_key: 'late-1',
+      principal: null,
+      door: 'http' as const,
+    };
+    await r.plane.queue('skills').add(payload.skill, payload, { jobId: 'late-1' });
+    await r.plane
+      .queue('skills')
+      .add(payload.skill, { ...payload, deadline: Date.now() + 60_000 }, { jobId: 'fresh-1' });
+    expect(await r.plane.reap()).toBe(1);
+    expect(await r.plane.queue('skills').getJob('late-1')).toBeUndefined();
+    expect(await r.plane.queue('skills').getJobState('fresh-1')).toBe('waiting');
+    // Past its deadline by the time a worker takes it: refused (timeout), not run, dead-lettered.
+    await r.plane.queue('skills').add(payload.skill, payload, { jobId: 'late-2' });
+    r.worker = await SkillWorker.start({ loaded: r.loaded, watch: false });
+    const dead = await until(
+      async () => (await r.plane.listDeadLetters({ limit: 10 })).find((d) => d.source_job_id === 'late-2'),
+      10_000,
+      'the late job to be dead-lettered',
+    );
+    expect(dead!.error.code).toBe('timeout');
   });
 });

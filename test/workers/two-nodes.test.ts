@@ -49,6 +49,13 @@ describe('two API nodes and a worker', () => {
     const worker = await startWorker(configFile, ['--concurrency', '2']);
     const [a, b] = await Promise.all([startServe(configFile), startServe(configFile)]);
     expect(a.node).not.toBe(b.node);
+    // Both are ready and listen to each other (Redis pub/sub, as the worker plane is enabled).
+    for (const node of [a, b])
+      expect(await (await fetch(`${node.url}/readyz`)).json()).toMatchObject({
+        status: 'ready',
+        workers: { ok: true },
+        bus: { driver: 'redis', listening: true },
+      });
 
     const created = await fetch(`${a.url}/v1/agents/runs`, {
       method: 'POST',

@@ -131,6 +131,7 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
           ),
         );
       const sandbox = ports.skills.confinement;
+      const bus = ports.health.bus();
       return {
         status: 'ready',
         store: ports.config.store.driver,
@@ -139,6 +140,16 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
         ...(broker === undefined
           ? {}
           : { workers: { ok: true as const, broker: redactUrl(ports.config.workers.broker_url) } }),
+        // Reported, not a reason to refuse traffic: this node serves its own runs without it.
+        ...(bus === undefined
+          ? {}
+          : {
+              bus: {
+                driver: bus.driver,
+                listening: bus.listening,
+                ...(bus.detail === undefined ? {} : { detail: bus.detail }),
+              },
+            }),
       };
     },
   );
