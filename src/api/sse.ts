@@ -136,7 +136,11 @@ export function streamEvents(
   raw.write(`retry: 2000\n\n`);
 
   const heartbeat = setInterval(() => {
-    if (!closed) raw.write(`: heartbeat ${new Date().toISOString()}\n\n`);
+    if (closed) return;
+    raw.write(`: heartbeat ${new Date().toISOString()}\n\n`);
+    // A safety net under the notifications: a message another node sent that never arrived (a
+    // bus outage) delays the stream by one heartbeat at most, never for ever.
+    for (const runId of cursors.keys()) pump(runId).catch(fail);
   }, options.heartbeatMs);
   heartbeat.unref();
 

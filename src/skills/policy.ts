@@ -233,6 +233,14 @@ export class SkillPolicy {
     return this.riskTagsOf(skill);
   }
 
+  /**
+   * Whether a repeated call of `skill` is harmless: it is idempotent and has no risk tags. Calls
+   * that are not are never retried, re-run after a crash or handed to another worker.
+   */
+  repeatable(skill: Skill): boolean {
+    return skill.manifest.idempotent && this.riskTagsOf(skill).length === 0;
+  }
+
   /** The risk tags of `skill` that need an approval (`skills.require_approval_tags`). */
   approvalTags(skill: Skill): string[] {
     return this.riskTagsOf(skill).filter((t) => this.config.requireApprovalTags.includes(t));

@@ -1,6 +1,7 @@
 import type { Dispatcher } from '../skills/dispatch.js';
 import type { Skill, SkillCallContext } from '../skills/types.js';
-import type { JobPayload } from './payload.js';
+import { formatTraceparent, parseTraceparent } from '../tracing/index.js';
+import { parseJobPayload, type JobPayload } from './payload.js';
 import type { WorkerPlane } from './plane.js';
 import { workerQueueFor, type RoutingConfig } from './routing.js';
 
@@ -33,7 +34,10 @@ export class QueuedDispatcher implements Dispatcher {
     // A direct caller gets 503 + Retry-After at once; a run's step waits for the broker (bounded
     // by its deadline) and says so in its event stream.
     if (ctx.door !== 'run' && ctx.door !== 'workflow') await this.o.plane.assertAvailable();
-    const payload: JobPayload = {
+    // The worker refuses what its schema does not accept: an unusable trace context is dropped
+    // here, as the local path ignores it, and the whole job is checked before it is queued.
+    const trace = parseTraceparent(ctx.traceparent, ctx.tracestate);
+    const payload: JobPayload = parseJobPayload({
       v: 1,
       run_id: ctx.runId ?? null,
       step_seq: stepSeqOf(ctx.idempotencyKey, ctx.runId),
@@ -41,13 +45,15 @@ export class QueuedDispatcher implements Dispatcher {
       skill: skill.ref,
       input,
       deadline: Math.round(ctx.deadline ?? Date.now() + skill.manifest.timeouts.execute_sec * 1000),
-      ...(ctx.traceparent === undefined ? {} : { traceparent: ctx.traceparent }),
-      ...(ctx.tracestate === undefined ? {} : { tracestate: ctx.tracestate }),
+      ...(trace === undefined
+        ? {}
+        : { traceparent: formatTraceparent(trace.traceId, trace.spanId, trace.flags) }),
+      ...(trace?.tracestate === undefined ? {} : { tracestate: trace.tracestate.slice(0, 512) }),
       idempotency_key: ctx.idempotencyKey ?? `call_${Date.now()}`,
       principal: ctx.principal ?? null,
       ...(ctx.approval === undefined ? {} : { approval: ctx.approval }),
       door: ctx.door ?? 'run',
-    };
+    });
     const result = await this.o.plane.call(queue, payload, {
       repeatable: this.o.repeatable(skill),
       signal: ctx.signal,

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Config } from '../config/index.js';
+import { QUEUE_NAME, type Config } from '../config/index.js';
 import { NotFoundError, SkillExecutionError, SkillplaneError, ValidationError } from '../errors/index.js';
 import {
   decodeJobError,
@@ -35,12 +35,21 @@ export function workersKey(prefix: string): string {
 }
 
 /**
- * The job id of a call: a hash of its idempotency key and skill, so a repeated call of one step
- * (a retry, a resume after a crash, another API node) finds the job that already exists instead of
- * queueing the work twice. BullMQ ids may not contain `:`, hence the hash.
+ * The job id of a call: a hash of where its idempotency key comes from and the key, so a repeated
+ * call of one step (a retry, a resume after a crash, another API node) finds the job that already
+ * exists instead of queueing the work twice. A run's step (`<run id>:<seq>`, made by the server)
+ * has its own namespace; a direct call's key is the caller's, so it is scoped to the principal and
+ * the input (another caller, or another input, under the same key is another job). BullMQ ids may
+ * not contain `:`, hence the hash.
  */
-export function jobIdFor(idempotencyKey: string, skillRef: string): string {
-  return `j${createHash('sha256').update(`${idempotencyKey}\n${skillRef}`).digest('hex').slice(0, 40)}`;
+export function jobIdFor(
+  p: Pick<JobPayload, 'idempotency_key' | 'skill' | 'run_id' | 'principal' | 'input'>,
+): string {
+  const parts =
+    p.run_id !== null
+      ? ['run', p.run_id, p.idempotency_key, p.skill]
+      : ['direct', p.principal ?? '', p.idempotency_key, p.skill, JSON.stringify(p.input ?? null)];
+  return `j${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40)}`;
 }
 
 /** A cancel request on {@link cancelChannel}. */
@@ -67,8 +76,14 @@ export const workerInfoSchema = z.object({
   state: z.enum(['running', 'draining']),
 });
 
-/** One worker as its heartbeat describes it. */
-export type WorkerInfo = z.infer<typeof workerInfoSchema> & { alive?: boolean };
+/**
+ * One worker as its heartbeat describes it; in a status, a worker that missed three beats is
+ * `alive: false` with state `gone` (its last counts kept as they were).
+ */
+export type WorkerInfo = Omit<z.infer<typeof workerInfoSchema>, 'state'> & {
+  state: 'running' | 'draining' | 'gone';
+  alive?: boolean;
+};
 
 /** What a dead letter holds (the data of its job in the dead-letter queue). */
 export const deadLetterDataSchema = z.object({
@@ -78,6 +93,8 @@ export const deadLetterDataSchema = z.object({
   error: jobErrorSchema,
   attempts: z.number().int(),
   failed_at: z.string(),
+  /** The call's whole time budget (deadline − queued at), given again to a re-drive. */
+  budget_ms: z.number().int().positive().optional(),
   worker: z.string().nullable(),
   redrives: z.array(z.object({ job_id: z.string(), at: z.string(), by: z.string().nullable() })).default([]),
 });
@@ -137,10 +154,19 @@ const progressSchema = z.object({
   message: z.string().max(2000).optional(),
 });
 
+/** A call waiting for one job. */
+interface JobWatcher {
+  /** The job moved on (failed, removed): read it again. */
+  wake(): void;
+  /** The job completed with this result. */
+  completed(value: unknown): void;
+  progress?(p: JobProgress): void;
+}
+
 /** Fans a queue's events out to the calls waiting for one job each. */
 class JobEvents {
   readonly events: QueueEvents;
-  private readonly watchers = new Map<string, Set<{ wake(): void; progress?(p: JobProgress): void }>>();
+  private readonly watchers = new Map<string, Set<JobWatcher>>();
 
   constructor(queue: string, prefix: string, connection: Redis, onError: (e: Error) => void) {
     this.events = new QueueEvents(queue, { connection, prefix });
@@ -148,7 +174,11 @@ class JobEvents {
     const wake = ({ jobId }: { jobId: string }) => {
       for (const w of this.watchers.get(jobId) ?? []) w.wake();
     };
-    this.events.on('completed', wake);
+    // A completed job's event carries its result: the waiting call needs no further read.
+    this.events.on('completed', ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
+      const value = typeof returnvalue === 'string' ? safeJson(returnvalue) : returnvalue;
+      for (const w of this.watchers.get(jobId) ?? []) w.completed(value);
+    });
     this.events.on('failed', wake);
     this.events.on('removed', wake);
     this.events.on('progress', ({ jobId, data }: { jobId: string; data: unknown }) => {
@@ -158,7 +188,7 @@ class JobEvents {
     });
   }
 
-  watch(jobId: string, w: { wake(): void; progress?(p: JobProgress): void }): () => void {
+  watch(jobId: string, w: JobWatcher): () => void {
     let set = this.watchers.get(jobId);
     if (set === undefined) {
       set = new Set();
@@ -203,7 +233,14 @@ export class WorkerPlane {
   private readonly logger: Logger | undefined;
   private readonly pollMs: number;
   private reaper: NodeJS.Timeout | undefined;
+  private reaping = false;
   private closed = false;
+  private aliveCache: { at: number; queues: Set<string> } | undefined;
+  private readonly lastNoWorkerLog = new Map<string, number>();
+  /** Calls waiting for each job id in this process: a cancel is sent when the last one gives up. */
+  private readonly waiting = new Map<string, number>();
+  /** Queue names announced by workers' heartbeats (validated, bounded), besides the configured ones. */
+  private readonly seenQueues = new Set<string>();
   private lastErrorLog = 0;
 
   constructor(options: WorkerPlaneOptions) {
@@ -222,6 +259,9 @@ export class WorkerPlane {
           'worker plane broker unreachable',
         );
     });
+    // Event readers start at once: one created on first use would miss the events of its first
+    // calls (it reads from the stream's end) and those calls would wait for the poll.
+    for (const name of configuredQueues(this.config)) this.events(name);
     const reapMs = options.reapIntervalMs ?? 5000;
     if (reapMs > 0) {
       this.reaper = setInterval(() => void this.reap().catch(() => undefined), reapMs);
@@ -262,8 +302,14 @@ export class WorkerPlane {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (q === undefined) {
+      if (!QUEUE_NAME.test(name.replace(/-dead$/, '')) || this.queues.size >= 256)
+        throw new ValidationError(`not a worker plane queue: ${JSON.stringify(name.slice(0, 80))}`, [
+          { path: 'queue', message: 'unknown queue' },
+        ]);
       // Commands wait (offline queue) while the broker is away; callers bound them (abortable).
       q = new Queue(name, { connection: this.client(), prefix: this.config.prefix });
+      // BullMQ listens for `closing` once per command in flight: many concurrent calls are normal.
+      q.setMaxListeners(10_000);
       q.on('error', (err: Error) => this.logBrokerError(err));
       this.queues.set(name, q);
     }
@@ -321,13 +367,19 @@ export class WorkerPlane {
       onProgress?: (p: JobProgress) => void;
     },
   ): Promise<JobResult> {
-    const jobId = jobIdFor(payload.idempotency_key, payload.skill);
+    const jobId = jobIdFor(payload);
     const queue = this.queue(queueName);
     const events = this.events(queueName);
     let wakeUp: (() => void) | undefined;
     let woken = false;
+    let result: { value: unknown } | undefined;
     const unwatch = events.watch(jobId, {
       wake: () => {
+        woken = true;
+        wakeUp?.();
+      },
+      completed: (value) => {
+        result = { value };
         woken = true;
         wakeUp?.();
       },
@@ -335,12 +387,11 @@ export class WorkerPlane {
     });
     let reportedDown = false;
     let adds = 0;
-    const onAbort = () =>
-      void this.cancel(queueName, jobId, String((opts.signal.reason as Error)?.message ?? 'cancelled'));
-    opts.signal.addEventListener('abort', onAbort, { once: true });
+    this.waiting.set(jobId, (this.waiting.get(jobId) ?? 0) + 1);
     try {
       for (;;) {
         opts.signal.throwIfAborted();
+        if (result !== undefined) return parseResult(result.value, payload.skill);
         if (!this.health.ok) {
           if (!reportedDown) {
             reportedDown = true;
@@ -353,11 +404,14 @@ export class WorkerPlane {
           await this.health.whenReady(opts.signal);
         }
         woken = false;
+        const firstAdd = adds === 0;
         const read = await abortable(
           this.readOrQueue(queue, jobId, payload, opts.repeatable, adds),
           opts.signal,
         );
         if (read.added) adds++;
+        // Queued, and no worker takes that queue: say so (the call still waits, within its deadline).
+        if (read.added && firstAdd) void this.warnWithoutWorkers(queueName, opts.onProgress);
         const { job, state } = read;
         if (state === 'completed') return parseResult(job.returnvalue, payload.skill);
         if (state === 'failed')
@@ -382,7 +436,16 @@ export class WorkerPlane {
       }
     } finally {
       unwatch();
-      opts.signal.removeEventListener('abort', onAbort);
+      const left = (this.waiting.get(jobId) ?? 1) - 1;
+      if (left > 0) this.waiting.set(jobId, left);
+      else this.waiting.delete(jobId);
+      // Given up (deadline, cancel, caller gone) and nobody else here waits for it: stop the job.
+      if (opts.signal.aborted && left === 0)
+        void this.cancel(
+          queueName,
+          jobId,
+          String((opts.signal.reason as Error | undefined)?.message ?? 'cancelled'),
+        );
     }
   }
 
@@ -421,8 +484,42 @@ export class WorkerPlane {
         { data: { retryable: true, job_id: jobId } },
       );
     job = await queue.add(payload.skill, payload, this.jobOptions(jobId, repeatable));
-    state = await job.getState();
-    return { job, state, added: true };
+    // Just queued (or queued by another node a moment before: the next read says what it is).
+    return { job, state: 'waiting', added: true };
+  }
+
+  /**
+   * Tells the caller (a `step.progress` event) and the log, at most every 30 s per queue, when no
+   * live worker takes jobs from `queue`: a call then waits for one until its deadline.
+   */
+  private async warnWithoutWorkers(queue: string, onProgress?: (p: JobProgress) => void): Promise<void> {
+    try {
+      const now = Date.now();
+      if (this.aliveCache === undefined || now - this.aliveCache.at > 2000) {
+        const raw = await withTimeout(
+          this.control.hgetall(workersKey(this.config.prefix)),
+          2000,
+          'reading heartbeats',
+        );
+        const staleMs = this.config.heartbeat_sec * 3000;
+        const queues = new Set<string>();
+        for (const json of Object.values(raw)) {
+          const w = workerInfoSchema.safeParse(safeJson(json));
+          if (w.success && now - Date.parse(w.data.last_heartbeat) <= staleMs && w.data.state === 'running')
+            for (const q of w.data.queues) queues.add(q);
+        }
+        this.aliveCache = { at: now, queues };
+      }
+      if (this.aliveCache.queues.has(queue)) return;
+      const message = `no live worker takes jobs from queue ${queue}: the call waits for one until its deadline (start one with: skillplane worker --queue ${queue})`;
+      onProgress?.({ stage: 'waiting_for_worker', code: 'no_workers', message });
+      if (now - (this.lastNoWorkerLog.get(queue) ?? 0) > 30_000) {
+        this.lastNoWorkerLog.set(queue, now);
+        this.logger?.warn({ queue, code: 'no_workers' }, message);
+      }
+    } catch {
+      // best effort
+    }
   }
 
   /**
@@ -467,12 +564,18 @@ export class WorkerPlane {
         const age = now - Date.parse(parsed.data.last_heartbeat);
         // Forgotten an hour after the last beat.
         if (age > 3_600_000) forget.push(id);
-        else workers.push({ ...parsed.data, alive: age <= staleMs });
+        else
+          workers.push(
+            age <= staleMs
+              ? { ...parsed.data, alive: true }
+              : { ...parsed.data, alive: false, state: 'gone' },
+          );
       }
       if (forget.length > 0) await this.control.hdel(workersKey(this.config.prefix), ...forget);
       workers.sort((a, b) => a.id.localeCompare(b.id));
-      const names = new Set(configuredQueues(this.config));
-      for (const w of workers) for (const q of w.queues) names.add(q);
+      for (const w of workers)
+        for (const q of w.queues) if (QUEUE_NAME.test(q) && this.seenQueues.size < 32) this.seenQueues.add(q);
+      const names = this.knownQueues();
       const queues = await withTimeout(
         Promise.all([...names].map((n) => this.depth(n))),
         2000,
@@ -491,6 +594,11 @@ export class WorkerPlane {
         queues: [],
       };
     }
+  }
+
+  /** The configured queues and those workers announced (at most 32 more). */
+  private knownQueues(): string[] {
+    return [...new Set([...configuredQueues(this.config), ...this.seenQueues])];
   }
 
   private async depth(name: string): Promise<QueueDepth> {
@@ -517,7 +625,9 @@ export class WorkerPlane {
   /** Dead letters of every known queue, newest first (`limit` at most 500). */
   async listDeadLetters(opts: { queue?: string; limit: number }): Promise<DeadLetter[]> {
     await this.assertAvailable();
-    const names = opts.queue === undefined ? configuredQueues(this.config) : [opts.queue];
+    const known = this.knownQueues();
+    if (opts.queue !== undefined && !known.includes(opts.queue)) throw new NotFoundError('queue', opts.queue);
+    const names = opts.queue === undefined ? known : [opts.queue];
     const out: DeadLetter[] = [];
     for (const name of names) {
       const jobs = await this.queue(deadLetterQueueName(name)).getJobs(['waiting'], 0, opts.limit - 1, false);
@@ -534,7 +644,7 @@ export class WorkerPlane {
   /** One dead letter by id, or `not_found`. */
   async getDeadLetter(id: string): Promise<{ queue: string; data: DeadLetterData; job: Job }> {
     await this.assertAvailable();
-    for (const name of configuredQueues(this.config)) {
+    for (const name of this.knownQueues()) {
       const job = await this.queue(deadLetterQueueName(name)).getJob(id);
       if (job === undefined) continue;
       const d = deadLetterDataSchema.safeParse(job.data);
@@ -556,8 +666,8 @@ export class WorkerPlane {
   async redrive(id: string, principal: string | null): Promise<{ dead_letter: DeadLetter; job_id: string }> {
     const { queue, data, job } = await this.getDeadLetter(id);
     const original = data.payload;
-    const jobId = `${data.source_job_id}-r${data.redrives.length + 1}`;
-    const budget = Math.max(1000, original.deadline - Date.parse(data.failed_at));
+    const jobId = `${data.source_job_id}-r${data.redrives.length + 1}-${randomBytes(3).toString('hex')}`;
+    const budget = data.budget_ms ?? Math.max(1000, original.deadline - Date.parse(data.failed_at));
     const payload: JobPayload = { ...original, deadline: Date.now() + Math.min(budget, 86_400_000) };
     await this.queue(queue).add(payload.skill, payload, {
       ...this.jobOptions(jobId, true),
@@ -600,7 +710,16 @@ export class WorkerPlane {
    * died leaves it to stalled-job recovery, which finds it past its deadline).
    */
   async reap(): Promise<number> {
-    if (!this.health.ok || this.closed) return 0;
+    if (!this.health.ok || this.closed || this.reaping) return 0;
+    this.reaping = true;
+    try {
+      return await this.reapOnce();
+    } finally {
+      this.reaping = false;
+    }
+  }
+
+  private async reapOnce(): Promise<number> {
     let reaped = 0;
     const now = Date.now();
     for (const name of configuredQueues(this.config)) {

@@ -8,7 +8,15 @@ import { isRetryable } from '../agents/retry.js';
 import type { LoadedConfig } from '../config/index.js';
 import { SkillExecutionError, TimeoutError, toSkillplaneError } from '../errors/index.js';
 import { createSkillService, type SkillService } from '../skills/index.js';
-import { encodeJobError, parseJobPayload, type JobResult } from './payload.js';
+import {
+  createTracing,
+  formatTraceparent,
+  parseTraceparent,
+  recordSpanError,
+  SpanKind,
+  type Tracing,
+} from '../tracing/index.js';
+import { decodeJobError, encodeJobError, parseJobPayload, type JobResult } from './payload.js';
 import {
   cancelChannel,
   cancelMessageSchema,
@@ -31,6 +39,12 @@ export interface SkillWorkerOptions {
   logger?: Logger;
   /** Hot reload of the skill folders (default: `skills.watch`). */
   watch?: boolean;
+  /**
+   * Spans of the jobs (`execute_tool {skill}` under the job's `traceparent`, and the sandbox
+   * child's). Default: made from `tracing` in the configuration; the worker shuts it down on close
+   * (an injected one is flushed, not shut down).
+   */
+  tracing?: Tracing;
 }
 
 /** Why a job stopped without failing: the worker is leaving and gives it back to the queue. */
@@ -50,7 +64,6 @@ class HandBack extends Error {
  * on {@link close} lets running jobs finish within a grace period, then hands the rest back.
  */
 export class SkillWorker {
-  readonly id: string;
   private readonly workers: Worker[] = [];
   private readonly deadLetters = new Map<string, Queue>();
   private subscriber: Redis | undefined;
@@ -59,6 +72,8 @@ export class SkillWorker {
   private readonly startedAt = new Date().toISOString();
   private state: 'running' | 'draining' = 'running';
   private handingBack = false;
+  /** Jobs in flight whose skill may not run twice (risk-tagged, `idempotent: false`). */
+  private readonly once = new Set<string>();
   private inFlight = 0;
   private done = 0;
   private failed = 0;
@@ -69,22 +84,34 @@ export class SkillWorker {
     readonly skills: SkillService,
     readonly queues: string[],
     readonly concurrency: number,
-  ) {
-    this.id = opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  }
+    readonly id: string,
+    readonly tracing: Tracing,
+  ) {}
 
   /** Loads the skills and starts taking jobs. */
   static async start(opts: SkillWorkerOptions): Promise<SkillWorker> {
     const cfg = opts.loaded.config.workers;
+    const id = opts.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const tracing =
+      opts.tracing ??
+      createTracing(opts.loaded.config.tracing, {
+        serviceName: 'skillplane-worker',
+        nodeId: id,
+        onExportError: (err) =>
+          opts.logger?.warn({ err: err.message }, 'span export failed (reported once; jobs go on)'),
+      });
     const skills = await createSkillService(opts.loaded, {
       ...(opts.watch === undefined ? {} : { watch: opts.watch }),
       ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      tracing,
     });
-    const w = new SkillWorker(opts, skills, opts.queues ?? [cfg.queue], opts.concurrency ?? cfg.concurrency);
+    const queues = opts.queues ?? [cfg.queue];
+    const w = new SkillWorker(opts, skills, queues, opts.concurrency ?? cfg.concurrency, id, tracing);
     try {
       w.begin();
     } catch (err) {
       await skills.close();
+      if (opts.tracing === undefined) await tracing.shutdown();
       throw err;
     }
     return w;
@@ -131,8 +158,11 @@ export class SkillWorker {
     this.subscriber = openRedis(cfg.broker_url, 'blocking', (err) => this.logError(err));
     void this.subscriber.subscribe(cancelChannel(cfg.prefix)).catch((err: Error) => this.logError(err));
     this.subscriber.on('message', (_channel: string, message: string) => this.onCancel(message));
-    this.control = openRedis(cfg.broker_url, 'blocking', (err) => this.logError(err));
-    void this.beat();
+    // Heartbeats are best effort: with the broker down they fail at once instead of piling up.
+    this.control = openRedis(cfg.broker_url, 'fail-fast', (err) => this.logError(err));
+    // The first beat as soon as the broker answers (a fail-fast client refuses it before), so the
+    // API nodes see this worker at once.
+    this.control.on('ready', () => void this.beat());
     this.heartbeat = setInterval(() => void this.beat(), Math.round(cfg.heartbeat_sec * 1000));
     this.heartbeat.unref();
     this.opts.logger?.info(
@@ -211,14 +241,18 @@ export class SkillWorker {
           skill: (job.data as { skill?: unknown })?.skill,
           code: err.code,
           attempt: job.attemptsMade + 1,
+          ...jobLogFields(job.data),
         },
         'worker job failed',
       );
-      // Only a passing failure is tried again; a cancel, a refusal or a bad input is final.
-      if (err.code === 'cancelled' || !isRetryable(err)) throw new UnrecoverableError(encodeJobError(err));
+      // Only a passing failure of a call that may be repeated is tried again; a cancel, a
+      // refusal, a bad input or any failure of a risk-tagged / idempotent: false call is final.
+      const final = err.code === 'cancelled' || !isRetryable(err) || this.once.has(job.id ?? '');
+      if (final) throw new UnrecoverableError(encodeJobError(err));
       throw new Error(encodeJobError(err));
     } finally {
       this.inFlight--;
+      this.once.delete(job.id ?? '');
     }
   }
 
@@ -236,7 +270,8 @@ export class SkillWorker {
           data: { retryable: true, worker: this.id },
         },
       );
-    const repeatable = skill.manifest.idempotent && this.skills.policy.riskTags(skill).length === 0;
+    const repeatable = this.skills.policy.repeatable(skill);
+    if (!repeatable) this.once.add(job.id ?? '');
     // Delivered again after its worker died: it may have had its effect already.
     if (!repeatable && job.stalledCounter > 0)
       throw new SkillExecutionError(
@@ -244,7 +279,30 @@ export class SkillWorker {
         'interrupted',
         { data: { retryable: false, reason: skill.manifest.idempotent ? 'risk_tagged' : 'not_idempotent' } },
       );
-    await job.updateProgress({ stage: 'started', worker: this.id, attempt: job.attemptsMade + 1 });
+    // A run's stream shows which worker took its step; a direct call has no stream to tell.
+    if (payload.run_id !== null)
+      await job.updateProgress({ stage: 'started', worker: this.id, attempt: job.attemptsMade + 1 });
+    // The job's span continues the caller's trace (its step's span); the sandbox child's is its child.
+    const parent = parseTraceparent(payload.traceparent);
+    const span =
+      this.tracing.enabled && parent !== undefined
+        ? this.tracing.startSpan(`execute_tool ${skill.id}`, {
+            parent,
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              'gen_ai.operation.name': 'execute_tool',
+              'gen_ai.tool.name': skill.id,
+              'skillplane.skill.ref': skill.ref,
+              'skillplane.worker.id': this.id,
+              'skillplane.job.id': job.id ?? '',
+              'skillplane.job.attempt': job.attemptsMade + 1,
+            },
+          })
+        : undefined;
+    const traceparent =
+      span === undefined || parent === undefined
+        ? payload.traceparent
+        : formatTraceparent(parent.traceId, span.spanContext().spanId, parent.flags);
     const controller = new AbortController();
     const onAbort = () => controller.abort(this.handingBack ? new HandBack() : signal?.reason);
     if (signal?.aborted === true) onAbort();
@@ -258,22 +316,35 @@ export class SkillWorker {
         timeoutMs: remaining,
         signal: controller.signal,
         ...(payload.approval === undefined ? {} : { approval: payload.approval }),
-        ...(payload.traceparent === undefined ? {} : { traceparent: payload.traceparent }),
+        ...(traceparent === undefined ? {} : { traceparent }),
         ...(payload.tracestate === undefined ? {} : { tracestate: payload.tracestate }),
         ...(payload.run_id === null ? {} : { runId: payload.run_id }),
         idempotencyKey: payload.idempotency_key,
         // The step's attempt, plus the deliveries of this job before this one (failed attempts and
         // re-deliveries after a worker died), so a skill sees every repeat.
         attempt: payload.attempt + Math.max(job.attemptsMade, (job.attemptsStarted ?? 1) - 1),
-        ...(this.opts.logger === undefined ? {} : { logger: this.opts.logger }),
+        // The skill's ctx.logger: lines carry the run, trace and step span of the call.
+        ...(this.opts.logger === undefined ? {} : { logger: this.opts.logger.child(jobLogFields(payload)) }),
       });
       this.done++;
       return { output: r.output, worker: this.id, duration_ms: Math.round(performance.now() - started) };
     } catch (err) {
-      if (controller.signal.reason instanceof HandBack) throw controller.signal.reason;
+      if (controller.signal.reason instanceof HandBack) {
+        // Stopped mid-call by a shutdown: another worker may take it again only if that is harmless.
+        if (repeatable) throw controller.signal.reason;
+        throw new SkillExecutionError(
+          `worker ${this.id} shut down while ${payload.skill} ran, and the skill may not run twice`,
+          'interrupted',
+          {
+            data: { retryable: false, reason: skill.manifest.idempotent ? 'risk_tagged' : 'not_idempotent' },
+          },
+        );
+      }
       this.failed++;
+      if (span !== undefined) recordSpanError(span, toSkillplaneError(err).code);
       throw err;
     } finally {
+      span?.end();
       signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -281,15 +352,8 @@ export class SkillWorker {
   /** A job that failed its last attempt (and was not cancelled) becomes a dead letter. */
   private async onFailed(queue: string, job: Job, err: Error): Promise<void> {
     if ((await job.getState()) !== 'failed' || job.id === undefined) return;
-    let code = 'skill_failed';
-    let message = err.message;
-    try {
-      const e = JSON.parse(err.message) as { code?: unknown; message?: unknown };
-      if (typeof e.code === 'string') code = e.code;
-      if (typeof e.message === 'string') message = e.message;
-    } catch {
-      // not ours (a stalled job that ran out of deliveries)
-    }
+    // Ours carry {code, message} as JSON; anything else (a stalled job out of deliveries) is skill_failed.
+    const { code, message } = decodeJobError(err.message);
     if (code === 'cancelled') return;
     let payload;
     try {
@@ -301,24 +365,26 @@ export class SkillWorker {
       payload,
       queue,
       source_job_id: job.id,
-      error: {
-        code: /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'skill_failed',
-        message: message.slice(0, 8000),
-      },
+      error: { code, message: message.slice(0, 8000) },
       attempts: job.attemptsMade,
       failed_at: new Date().toISOString(),
+      ...(payload.deadline > job.timestamp
+        ? { budget_ms: Math.round(payload.deadline - job.timestamp) }
+        : {}),
       worker: this.id,
       redrives: [],
     };
     const dead = this.deadLetters.get(queue);
     if (dead === undefined) return;
-    await dead.add(payload.skill, data, { jobId: `dead-${job.id}` });
+    // One dead letter per failed job: a job queued again under the same id (a new attempt of the
+    // step) that fails again is another one.
+    await dead.add(payload.skill, data, { jobId: `dead-${job.id}-${job.timestamp}` });
     this.opts.logger?.warn(
       {
         worker: this.id,
         job: job.id,
         skill: payload.skill,
-        run_id: payload.run_id,
+        ...jobLogFields(payload),
         code: data.error.code,
         attempts: data.attempts,
       },
@@ -365,7 +431,23 @@ export class SkillWorker {
     ]);
     await Promise.allSettled([...this.deadLetters.values()].map((q) => q.disconnect()));
     await this.skills.close();
+    // The last jobs' spans leave before the process does.
+    if (this.opts.tracing === undefined) await this.tracing.shutdown();
+    else await this.tracing.forceFlush();
     this.opts.logger?.info({ worker: this.id, handed_back: handedBack }, 'worker stopped');
     return { handedBack };
   }
+}
+
+/** The run, trace and step span a job belongs to, for its log lines (read from an unchecked payload). */
+function jobLogFields(data: unknown): { run_id?: string; trace_id?: string; span_id?: string } {
+  const d = (typeof data === 'object' && data !== null ? data : {}) as {
+    run_id?: unknown;
+    traceparent?: unknown;
+  };
+  const trace = parseTraceparent(typeof d.traceparent === 'string' ? d.traceparent : undefined);
+  return {
+    ...(typeof d.run_id === 'string' ? { run_id: d.run_id } : {}),
+    ...(trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId }),
+  };
 }

@@ -9,7 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig, type LoadedConfig } from '../../src/config/index.js';
 import { createSkillService, type SkillService } from '../../src/skills/index.js';
-import { QueuedDispatcher, SkillWorker, WorkerPlane, workerQueueFor } from '../../src/workers/index.js';
+import {
+  QueuedDispatcher,
+  SkillWorker,
+  WorkerPlane,
+  jobIdFor,
+  workerQueueFor,
+} from '../../src/workers/index.js';
 import { until } from '../../src/testing/index.js';
 import { cleanup, makeTempDir, writeFiles } from '../skills/helpers.js';
 
@@ -34,6 +40,13 @@ export default async (input, ctx) => {
     'echo/skill.yaml': `${head('w/echo')}kind: tool\nentry: ./index.mjs\nexecution: worker\n`,
     'echo/index.mjs':
       'export default async (input, ctx) => ({ echo: input, key: ctx.idempotencyKey, attempt: ctx.attempt, pid: process.pid });',
+    'once/skill.yaml': `${head('w/once')}kind: tool\nentry: ./index.mjs\nexecution: worker\nidempotent: false\n${fsGrant}`,
+    'once/index.mjs': `import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+export default async (input, ctx) => {
+  appendFileSync(join(ctx.roots[0], 'once.log'), ctx.attempt + '\\n');
+  process.exit(7);
+};`,
     'local/skill.yaml': `${head('w/local')}kind: tool\nentry: ./index.mjs\n`,
     'local/index.mjs': 'export default async () => ({ local: true });',
     'fail/skill.yaml': `${head('w/fail')}kind: tool\nentry: ./index.mjs\nexecution: worker\n`,
@@ -90,7 +103,12 @@ async function rig(opts: { worker?: boolean; workers?: Record<string, unknown> }
   const api = await createSkillService(loaded, {
     watch: false,
     wrapDispatcher: (local) =>
-      new QueuedDispatcher({ local, plane, routing: loaded.config.workers, repeatable: () => true }),
+      new QueuedDispatcher({
+        local,
+        plane,
+        routing: loaded.config.workers,
+        repeatable: (s) => s.manifest.idempotent,
+      }),
   });
   const r: Rig = { loaded, api, plane, prefix };
   rigs.push(r);
@@ -171,6 +189,48 @@ describe('the queued dispatcher and a worker', () => {
     await until(async () => (await r.plane.status()).queues[0]?.active === 1, 10_000, 'the job to be active');
     ac.abort();
     await expect(call).rejects.toMatchObject({ code: 'cancelled' });
+  });
+});
+
+describe('calls that may not run twice, and job identity', () => {
+  it('gives an idempotent: false skill one attempt, also when its dead letter is re-driven', async () => {
+    const r = await rig({ workers: { job_retries: 3 } });
+    await expect(r.api.invoker.invoke({ skill: 'w/once', input: {}, door: 'http' })).rejects.toMatchObject({
+      code: 'skill_crashed',
+      data: { attempts: 1 },
+    });
+    const dead = await until(
+      async () => (await r.plane.listDeadLetters({ limit: 10 }))[0],
+      10_000,
+      'the dead letter',
+    );
+    const { job_id } = await r.plane.redrive(dead!.id, 'operator');
+    await until(
+      async () => (await r.plane.queue('skills').getJobState(job_id)) === 'failed',
+      10_000,
+      'the re-driven job to fail',
+    );
+    // One execution each time: never retried by the worker plane.
+    expect(readFileSync(join(workspace, 'once.log'), 'utf8').trim().split('\n')).toEqual(['1', '1']);
+  });
+
+  it('scopes a direct call’s key to its principal and input; a run’s step has its own namespace', () => {
+    const base = {
+      idempotency_key: 'k-1',
+      skill: 'w/echo@1.0.0',
+      run_id: null,
+      principal: 'alice',
+      input: { a: 1 },
+    };
+    const id = jobIdFor(base);
+    expect(jobIdFor({ ...base })).toBe(id);
+    expect(jobIdFor({ ...base, principal: 'mallory' })).not.toBe(id);
+    expect(jobIdFor({ ...base, input: { a: 2 } })).not.toBe(id);
+    // A caller cannot plant a run step's result by sending its key as an Idempotency-Key.
+    const step = { ...base, run_id: 'run_1', idempotency_key: 'run_1:3' };
+    expect(jobIdFor({ ...base, idempotency_key: 'run_1:3' })).not.toBe(jobIdFor(step));
+    expect(jobIdFor({ ...step, principal: 'other', input: {} })).toBe(jobIdFor(step));
+    expect(id).toMatch(/^j[0-9a-f]{40}$/);
   });
 });
 

@@ -19,7 +19,7 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   await killAll();
   for (const c of cleanups.splice(0).reverse()) await c();
-});
+}, 60_000);
 afterAll(async () => {
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
@@ -33,7 +33,7 @@ const toolScript: Script = ({ body }) => {
   return { content: 'done' };
 };
 
-describe('two API nodes and a worker', () => {
+describe('two API nodes and a worker', { timeout: 90_000 }, () => {
   it('a run created on A is streamed and cancelled on B; the job stops on the worker', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sp-workers-2n-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
