@@ -7,7 +7,7 @@
  *   npx tsx bench/runtime.ts [--runs N] [--window 64] [--only fanout,chain,router,queue] [--sandbox auto|node]
  *                            [--stores memory,sqlite] [--queue-stores memory] [--backlog 2000]
  *                            [--interactive 200]
- *                            [--warm 320] [--warmup 256]
+ *                            [--warm 320] [--warmup 256] [--tracing off|memory|otlp|all]
  *
  * Workloads (each N runs, a client-side window of `--window` runs outstanding, the runtime's
  * `agents.max_parallel_agents` equal to the window):
@@ -21,6 +21,10 @@
  * - queue: a backlog of batch fan-out runs submitted at once, then interactive fan-out runs
  *   arriving while the backlog drains; reports the queue wait (created_at → started_at) of each
  *   class and the scheduler's own p95.
+ *
+ * `--tracing` (default `off`) runs each fanout/chain/router row once per tracing mode, side by
+ * side (`memory`: spans made and batched, dropped by the exporter; `otlp`: OTLP/HTTP JSON to a
+ * local sink; `all`: off, memory and otlp), and prints the cost of tracing per journal step.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { startScriptedModelServer, type ScriptedModelServer } from '../src/testing/index.js';
 import { arg, closedLoop, gc, numArg, pct, Sampler, table, writeNoopSkill } from './lib/measure.js';
 import { queueScenario, type QueueResult, type QueueSettings } from './runtime/queue.js';
+import { benchTracing, exported, type TracingMode } from './runtime/tracing.js';
 import {
   CHAIN_CALLS,
   SKILL_ID,
@@ -50,6 +55,9 @@ const ONLY = new Set(arg('only', 'fanout,chain,router,queue').split(','));
 const STORES = arg('stores', 'memory,sqlite').split(',') as StoreKind[];
 const QUEUE_STORES = arg('queue-stores', 'memory').split(',') as StoreKind[];
 const WARMUP = numArg('warmup', Math.min(256, RUNS));
+const TRACING_ARG = arg('tracing', 'off');
+const TRACING: TracingMode[] =
+  TRACING_ARG === 'all' ? ['off', 'memory', 'otlp'] : (TRACING_ARG.split(',') as TracingMode[]);
 const settings: QueueSettings = {
   window: WINDOW,
   /** Idle sandbox processes kept per skill. */
@@ -77,6 +85,8 @@ interface Row {
   loopP99Ms: number;
   peakChildren: number;
   spawns: number;
+  /** CPU time of this process (user + system) per run, µs: less sensitive to a busy machine than wall time. */
+  cpuUsPerRun: number;
 }
 
 async function measure(
@@ -90,7 +100,9 @@ async function measure(
   // The scripted server records every request; drop them so they do not count as our memory.
   const sampler = new Sampler(() => (server.requests.length = 0));
   const spawnsBefore = processEvents.spawn;
+  const cpu0 = process.cpuUsage();
   const { latencies, ms, ok } = await closedLoop(n, WINDOW, one);
+  const cpu = process.cpuUsage(cpu0);
   const s = sampler.stop();
   const spawns = processEvents.spawn - spawnsBefore;
   const sorted = latencies.sort();
@@ -107,6 +119,7 @@ async function measure(
     p99: r(pct(sorted, 0.99)),
     ...s,
     spawns,
+    cpuUsPerRun: Math.round((cpu.user + cpu.system) / n),
   };
 }
 
@@ -115,33 +128,43 @@ writeNoopSkill(dir, SKILL_ID);
 const server = await startScriptedModelServer({ script, model: 'bench-model' });
 const rows: Row[] = [];
 const shapes: Record<string, string> = {};
+/** Journal steps per run of each workload (for the cost of tracing per step). */
+const stepsPerRun: Record<string, number> = {};
 const queue: QueueResult[] = [];
 const started = performance.now();
 try {
   for (const workload of ['fanout', 'chain', 'router'] as const) {
     if (!ONLY.has(workload)) continue;
-    for (const [k, kind] of STORES.entries()) {
-      const h = await startApp(settings, dir, server, kind, RUNS + WINDOW);
-      try {
-        // Warm the JIT, the HTTP connection pool and the skill's process pool.
-        const w0 = performance.now();
-        const spawns0 = processEvents.spawn;
-        await closedLoop(WARMUP, WINDOW, runtimeJob(h.app, workload));
-        process.stderr.write(
-          `  warm-up ${workload} ${kind}: ${WARMUP} runs in ${Math.round(performance.now() - w0)} ms, ` +
-            `${processEvents.spawn - spawns0} sandbox spawns\n`,
-        );
-        if (k === 0) {
-          await closedLoop(WARMUP, WINDOW, baselineJob(h.app, workload));
-          rows.push(await measure(workload, 'baseline', server, RUNS, baselineJob(h.app, workload)));
-          shapes[workload] = await stepShape(h.app, workload);
+    for (const [k, kind] of STORES.entries())
+      for (const [t, mode] of TRACING.entries()) {
+        const traced = await benchTracing(mode);
+        const label = TRACING.length === 1 && mode === 'off' ? kind : `${kind} trace:${mode}`;
+        const h = await startApp(settings, dir, server, kind, RUNS + WINDOW, traced.tracing);
+        try {
+          // Warm the JIT, the HTTP connection pool and the skill's process pool.
+          const w0 = performance.now();
+          const spawns0 = processEvents.spawn;
+          await closedLoop(WARMUP, WINDOW, runtimeJob(h.app, workload));
+          process.stderr.write(
+            `  warm-up ${workload} ${kind}: ${WARMUP} runs in ${Math.round(performance.now() - w0)} ms, ` +
+              `${processEvents.spawn - spawns0} sandbox spawns\n`,
+          );
+          if (k === 0 && t === 0) {
+            await closedLoop(WARMUP, WINDOW, baselineJob(h.app, workload));
+            rows.push(await measure(workload, 'baseline', server, RUNS, baselineJob(h.app, workload)));
+            shapes[workload] = await stepShape(h.app, workload);
+            stepsPerRun[workload] = [...shapes[workload].matchAll(/×(\d+)/g)].reduce(
+              (n, m) => n + Number(m[1]),
+              0,
+            );
+          }
+          rows.push(await measure(workload, label, server, RUNS, runtimeJob(h.app, workload)));
+        } finally {
+          await h.close();
+          await traced.close();
         }
-        rows.push(await measure(workload, kind, server, RUNS, runtimeJob(h.app, workload)));
-      } finally {
-        await h.close();
+        process.stderr.write(`  done: ${workload} ${label} ${JSON.stringify(rows.slice(-2))}\n`);
       }
-      process.stderr.write(`  done: ${workload} ${kind} ${JSON.stringify(rows.slice(-2))}\n`);
-    }
   }
   if (ONLY.has('queue')) {
     for (const kind of QUEUE_STORES) {
@@ -190,6 +213,7 @@ const header = [
   'loop p99 ms',
   'children',
   'spawns',
+  'CPU µs/run',
 ];
 const cells = rows.map((r) => [
   r.scenario,
@@ -204,6 +228,7 @@ const cells = rows.map((r) => [
   r.loopP99Ms.toFixed(1),
   String(r.peakChildren),
   String(r.spawns),
+  String(r.cpuUsPerRun),
 ]);
 if (rows.length > 0) {
   console.log(table([header, ...cells], { left: 2, rule: true }));
@@ -216,6 +241,36 @@ if (rows.length > 0) {
     .flatMap((w) => STORES.map((s) => ratio(w, s)))
     .filter(Boolean);
   console.log(`\nthroughput vs baseline: ${ratios.join(', ')}`);
+  if (TRACING.length > 1 || TRACING[0] !== 'off') {
+    // Cost of tracing: extra wall time per run (closed loop, same window) over its journal steps,
+    // and the p50 latency difference, against the same store with tracing off.
+    const notes: string[] = [];
+    for (const w of ['fanout', 'chain', 'router'] as const)
+      for (const kind of STORES) {
+        const off = rows.find((r) => r.scenario === w && r.store === `${kind} trace:off`);
+        for (const mode of TRACING.filter((m) => m !== 'off')) {
+          const on = rows.find((r) => r.scenario === w && r.store === `${kind} trace:${mode}`);
+          const steps = stepsPerRun[w];
+          if (off === undefined || on === undefined || steps === undefined) continue;
+          const extraMs = (on.seconds - off.seconds) * 1000;
+          const wallPerStepUs = Math.round((extraMs * 1000) / (RUNS * steps));
+          // CPU time of the server process per journal step: the cost of making and exporting
+          // the spans, barely moved by other load on the machine (wall time is).
+          const cpuPerStepUs = Math.round((on.cpuUsPerRun - off.cpuUsPerRun) / steps);
+          notes.push(
+            `${w}/${kind} ${mode}: CPU ${cpuPerStepUs >= 0 ? '+' : ''}${cpuPerStepUs} µs per step ` +
+              `(${off.cpuUsPerRun} → ${on.cpuUsPerRun} µs per run of ${steps} steps), ` +
+              `${(((on.runsPerSec - off.runsPerSec) / off.runsPerSec) * 100).toFixed(1)}% runs/s, ` +
+              `p50 ${on.p50 - off.p50 >= 0 ? '+' : ''}${(on.p50 - off.p50).toFixed(1)} ms, ` +
+              `wall ${wallPerStepUs} µs per step`,
+          );
+        }
+      }
+    console.log(`\ntracing cost vs off: ${notes.join('; ')}`);
+    console.log(
+      `  spans exported: ${exported.spans} (memory), OTLP bytes received by the sink: ${exported.bytes}`,
+    );
+  }
 }
 for (const q of queue) {
   console.log(

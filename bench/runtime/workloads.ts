@@ -8,6 +8,7 @@ import type { RunRequestInput } from '../../src/agents/index.js';
 import type { ChatMessage, ToolDefinition } from '../../src/models/index.js';
 import { openRunStore, type Run, type RunStore } from '../../src/store/index.js';
 import { createTestApp, type Script, type ScriptedModelServer } from '../../src/testing/index.js';
+import type { Tracing } from '../../src/tracing/index.js';
 
 export type StoreKind = 'memory' | 'sqlite';
 export type Workload = 'fanout' | 'chain' | 'router';
@@ -67,6 +68,7 @@ export async function startApp(
   server: ScriptedModelServer,
   kind: StoreKind,
   queued: number,
+  tracing?: Tracing,
 ): Promise<{ app: App; store: RunStore; close(): Promise<void> }> {
   const store =
     kind === 'memory'
@@ -96,7 +98,7 @@ export async function startApp(
       },
       agents: { max_parallel_agents: settings.window, max_queued_runs: queued },
     },
-    app: { onProcessEvent: countProcessEvent },
+    app: { onProcessEvent: countProcessEvent, ...(tracing === undefined ? {} : { tracing }) },
   });
   return {
     app,

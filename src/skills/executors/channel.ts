@@ -8,11 +8,19 @@ import { z } from 'zod';
  */
 
 const callId = z.number().int().nonnegative();
+/** The child's own timing of a call (epoch ms); the parent clamps it before making a span. */
+const reportedSpan = z.strictObject({ start_ms: z.number(), end_ms: z.number() });
 
 /** Every frame a sandbox child may send. */
 export const childMessageSchema = z.union([
   z.strictObject({ type: z.literal('ready') }),
-  z.strictObject({ type: z.literal('result'), id: callId, ok: z.literal(true), output: z.unknown() }),
+  z.strictObject({
+    type: z.literal('result'),
+    id: callId,
+    ok: z.literal(true),
+    output: z.unknown(),
+    span: reportedSpan.optional(),
+  }),
   z.strictObject({
     type: z.literal('result'),
     id: callId,
@@ -22,6 +30,7 @@ export const childMessageSchema = z.union([
       message: z.string().max(4096),
       original_code: z.string().max(64).optional(),
     }),
+    span: reportedSpan.optional(),
   }),
   z.strictObject({
     type: z.literal('log'),

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, SkillExecutionError, SkillplaneError } from '../../errors/index.js';
 import { safeJsonStringify } from '../../limits/index.js';
+import { parseTraceparent, recordSpanError, reportedSpanTiming, type Tracing } from '../../tracing/index.js';
 import type { EffectivePermissions, SkillPolicy } from '../policy.js';
 import type { Skill, SkillCallContext, SkillExecutor } from '../types.js';
 import {
@@ -50,6 +51,8 @@ export interface ToolExecutorOptions {
   limits?: SandboxLimits;
   /** Called on every spawn, reuse and exit. */
   onProcessEvent?: (event: ToolProcessEvent) => void;
+  /** Makes the span each child reports of its call (under the call's `traceparent`). */
+  tracing?: Tracing;
 }
 
 /** What a loaded skill's processes are keyed and started with. */
@@ -121,9 +124,11 @@ export class ToolExecutor implements SkillExecutor {
   private runtimeDir: string | undefined;
   private nextCallId = 1;
   private closed = false;
+  private readonly tracing: Tracing | undefined;
 
   constructor(options: ToolExecutorOptions) {
     this.policy = options.policy;
+    this.tracing = options.tracing?.enabled === true ? options.tracing : undefined;
     this.stderrLimit = options.stderrLimitBytes ?? DEFAULT_STDERR_LIMIT;
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_OUTPUT_LIMIT;
     this.limits = options.limits ?? DEFAULT_SANDBOX_LIMITS;
@@ -292,6 +297,7 @@ export class ToolExecutor implements SkillExecutor {
   ): Promise<unknown> {
     const { signal } = ctx;
     let onAbort: (() => void) | undefined;
+    let sentAt = Date.now();
     try {
       return await new Promise<unknown>((resolve, reject) => {
         let stopping = false;
@@ -328,6 +334,7 @@ export class ToolExecutor implements SkillExecutor {
             // Once stopping, the call ends with the abort's reason (timeout or cancel), not with
             // whatever the child answered to the cancel frame before it was killed.
             if (stopping) return;
+            if (this.tracing !== undefined) this.childSpan(skill, ctx, message, sentAt, proc.pid);
             if (message.ok) resolve(message.output);
             else {
               const { code, message: text, original_code } = message.error;
@@ -343,6 +350,7 @@ export class ToolExecutor implements SkillExecutor {
         proc.ready.then(
           () => {
             if (signal.aborted || !proc.alive) return;
+            sentAt = Date.now();
             proc.send(frame);
           },
           (err: unknown) => {
@@ -356,6 +364,34 @@ export class ToolExecutor implements SkillExecutor {
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       proc.pending = undefined;
     }
+  }
+
+  /**
+   * The span a child reported for its call (`sandbox {skill}`), under the call's `traceparent`:
+   * its timing is checked and clamped to the window the parent saw; nothing else is taken from it.
+   */
+  private childSpan(
+    skill: Skill,
+    ctx: SkillCallContext,
+    message: { ok: boolean; span?: unknown; error?: { code: string } },
+    sentAt: number,
+    pid: number | undefined,
+  ): void {
+    const parent = parseTraceparent(ctx.traceparent);
+    const timing = reportedSpanTiming(message.span, { sentAt, receivedAt: Date.now() });
+    if (parent === undefined || timing === undefined || this.tracing === undefined) return;
+    const span = this.tracing.startSpan(`sandbox ${skill.id}`, {
+      parent,
+      startTime: timing.start,
+      attributes: {
+        'gen_ai.tool.name': skill.id,
+        'skillplane.skill.ref': skill.ref,
+        'skillplane.span.reported_by': 'sandbox',
+        ...(pid === undefined ? {} : { 'process.pid': pid }),
+      },
+    });
+    if (!message.ok && message.error !== undefined) recordSpanError(span, message.error.code);
+    span.end(timing.end);
   }
 
   /** Kills every pooled and running process. */

@@ -118,9 +118,16 @@ function loggerFor(id) {
   return Object.freeze({ debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') });
 }
 
+/** Epoch ms, sub-millisecond: the child's own timing of a call, reported with its result. */
+const clock = performance;
+const origin = clock.timeOrigin;
+const nowMs = () => origin + clock.now();
+
 async function call({ id, input, ctx = {} }) {
   const controller = new AbortController();
   running.set(id, controller);
+  const span = { start_ms: nowMs(), end_ms: 0 };
+  const finish = () => ((span.end_ms = nowMs()), span);
   try {
     modulePromise ??= import(pathToFileURL(config.entry).href);
     const mod = await modulePromise;
@@ -144,13 +151,20 @@ async function call({ id, input, ctx = {} }) {
     });
     let text;
     try {
-      text = JSON.stringify({ type: 'result', id, ok: true, output: output === undefined ? null : output });
+      text = JSON.stringify({
+        type: 'result',
+        id,
+        ok: true,
+        output: output === undefined ? null : output,
+        span: finish(),
+      });
     } catch (err) {
       send({
         type: 'result',
         id,
         ok: false,
         error: { code: 'output_invalid', message: `the output is not JSON: ${err.message}` },
+        span: finish(),
       });
       return;
     }
@@ -163,12 +177,13 @@ async function call({ id, input, ctx = {} }) {
           code: 'output_too_large',
           message: `the output is larger than ${config.maxOutputBytes} bytes`,
         },
+        span: finish(),
       });
       return;
     }
     out.write(`${text}\n`);
   } catch (err) {
-    send({ type: 'result', id, ok: false, error: describe(err) });
+    send({ type: 'result', id, ok: false, error: describe(err), span: finish() });
   } finally {
     running.delete(id);
   }
