@@ -7,7 +7,7 @@ import {
 import type { AgentDefinition } from '../config/index.js';
 import type { ChatMessage, ChatResult, ToolDefinition } from '../models/index.js';
 import type { Skill } from '../skills/index.js';
-import { formatTraceparent } from '../tracing/index.js';
+import { formatTraceparent, SpanKind } from '../tracing/index.js';
 import type { RunEnvironment } from './environment.js';
 import type { RunExecution, StepSpec } from './execution.js';
 import { skillPatternMatches } from './definitions.js';
@@ -146,17 +146,37 @@ interface ModelTurn {
 export async function runAgent(
   exec: RunExecution,
   env: RunEnvironment,
-  params: {
-    agent: AgentDefinition;
-    messages: ChatMessage[];
-    branch: string;
-    keyPrefix: string;
-    transfers?: TransferTool[];
-    /** Narrows the agent's skills to these (Opta role_tools); never widens them. */
-    extraSkills?: string[];
-    systemPrompt?: string;
-    model?: string;
-  },
+  params: AgentParams,
+): Promise<AgentOutcome> {
+  // One `invoke_agent` span per loop (per execution: a resumed run's loop gets a new one).
+  return exec.inSpan(
+    `invoke_agent ${params.agent.name}`,
+    {
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': params.agent.name,
+      'skillplane.step.branch': params.branch,
+    },
+    (view) => agentLoop(view, env, params),
+  );
+}
+
+/** What {@link runAgent} is given. */
+interface AgentParams {
+  agent: AgentDefinition;
+  messages: ChatMessage[];
+  branch: string;
+  keyPrefix: string;
+  transfers?: TransferTool[];
+  /** Narrows the agent's skills to these (Opta role_tools); never widens them. */
+  extraSkills?: string[];
+  systemPrompt?: string;
+  model?: string;
+}
+
+async function agentLoop(
+  exec: RunExecution,
+  env: RunEnvironment,
+  params: AgentParams,
 ): Promise<AgentOutcome> {
   const { agent, branch, keyPrefix } = params;
   const skills = agentSkills(env, agent, params.extraSkills);
@@ -195,6 +215,17 @@ export async function runAgent(
         maxRetries: env.config.agents.max_step_retries,
         estimatedTokens,
         estimatedCostUsd: backend.estimateCost(estimatedTokens, 256),
+        span: {
+          name: `chat ${backend.model}`,
+          kind: SpanKind.CLIENT,
+          attributes: {
+            'gen_ai.operation.name': 'chat',
+            // Every backend speaks the OpenAI chat completions wire.
+            'gen_ai.provider.name': 'openai',
+            'gen_ai.request.model': backend.model,
+            'gen_ai.agent.name': agent.name,
+          },
+        },
       },
       async (signal, _attempt, spanId) => {
         const result: ChatResult = await backend.chat(
@@ -227,6 +258,10 @@ export async function runAgent(
             input_tokens: result.usage.input_tokens,
             output_tokens: result.usage.output_tokens,
             cost_usd: result.cost_usd,
+          },
+          attributes: {
+            'gen_ai.response.model': result.model,
+            'gen_ai.response.finish_reasons': [result.finish_reason ?? 'unknown'],
           },
         };
       },
@@ -344,6 +379,15 @@ async function callSkill(
     maxRetries: env.config.agents.max_step_retries,
     // A skill whose repeated call is not harmless is never retried nor re-run after a crash.
     ...(notRepeatable === undefined ? {} : { notRepeatable }),
+    span: {
+      name: `execute_tool ${skill.id}`,
+      attributes: {
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': skill.id,
+        'gen_ai.tool.call.id': call.id,
+        'gen_ai.agent.name': p.agent,
+      },
+    },
   };
   try {
     return await exec.step(spec, async (signal, attempt, spanId, seq) => {
@@ -362,6 +406,8 @@ async function callSkill(
           traceparent: formatTraceparent(exec.run.trace_id, spanId),
           ...(exec.run.tracestate === null ? {} : { tracestate: exec.run.tracestate }),
           ...(approval === undefined ? {} : { approval }),
+          // The skill's ctx.logger: the run's lines, with this step's span.
+          ...(exec.logger === undefined ? {} : { logger: exec.logger.child({ span_id: spanId }) }),
           // A call on the worker plane reports its progress into the run's stream.
           onProgress: (progress) => exec.progress(spec, seq, progress),
         });
@@ -370,7 +416,7 @@ async function callSkill(
         const e = toSkillplaneError(err);
         if (signal.aborted || !TOOL_LEVEL_ERRORS.has(e.code)) throw e;
         // Recorded as a completed step holding the error, so a resumed run does not call it again.
-        return { output: { error: e.toJSON() } };
+        return { output: { error: e.toJSON() }, attributes: { 'error.type': e.code } };
       }
     });
   } catch (err) {

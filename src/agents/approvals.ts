@@ -195,7 +195,8 @@ export class ApprovalDesk {
           action: 'approval.expire',
           target: a.id,
           runId: a.run_id,
-          traceId: null,
+          traceId: (await this.host.store.getRun(a.run_id))?.trace_id ?? null,
+          data: { kind: approvalKind(a), ...(approvalKind(a) === 'run' ? {} : { skill_id: a.skill_id }) },
         });
         await this.moveOn(a.run_id);
         n++;

@@ -1,6 +1,15 @@
+import type { Logger } from 'pino';
 import { BudgetExhaustedError, SkillplaneError, toSkillplaneError } from '../errors/index.js';
 import type { RunStore, Run, RunUsage, Step, StepKind, StoredError } from '../store/index.js';
-import { newSpanId } from '../tracing/index.js';
+import {
+  newSpanId,
+  parseTraceparent,
+  recordSpanError,
+  SpanKind,
+  type Attributes,
+  type SpanParent,
+  type Tracing,
+} from '../tracing/index.js';
 import type { StepRef } from '../vocabulary/index.js';
 import { abortableSleep } from './abort.js';
 import { isStoreOutage } from './recovery.js';
@@ -11,6 +20,8 @@ export interface StepOutcome<T> {
   output: T;
   /** Tokens and cost this step spent (model steps). */
   usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
+  /** Attributes for the step's span (a model's finish reasons, a tool-level error's type). */
+  attributes?: Attributes;
 }
 
 /** How one step is identified, dispatched and retried. */
@@ -37,6 +48,8 @@ export interface StepSpec {
   estimatedTokens?: number;
   /** Cost the step is expected to incur, checked against the budget before dispatch. */
   estimatedCostUsd?: number;
+  /** The step's span: its name (default `{kind} {name}`) and attributes (GenAI conventions). */
+  span?: { name: string; kind?: SpanKind; attributes?: Attributes };
 }
 
 /** Failure codes that come from the node running a step, not from the step itself. */
@@ -78,6 +91,10 @@ export interface ExecutionOptions {
   /** Called after an event that is not a step's start or end was written (`step.progress`). */
   onEvent?: () => void;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The run's logger (bound to `run_id` and `trace_id`); step lines add `span_id`. */
+  logger?: Logger;
+  /** Spans for steps and agent loops (each step's span has the step's journaled `span_id`). */
+  tracing?: Tracing;
 }
 
 /** Mutable state shared by an execution and its branch views. */
@@ -116,6 +133,8 @@ export class RunExecution {
     readonly signal: AbortSignal,
     private readonly opts: ExecutionOptions,
     state?: ExecutionState,
+    /** The span new spans hang under: an agent loop's, else the run's (from `run.traceparent`). */
+    private readonly spanParent?: () => SpanParent,
   ) {
     this.state = state ?? {
       usage: { ...run.usage },
@@ -130,7 +149,67 @@ export class RunExecution {
 
   /** The same execution seen by a branch with its own signal (shares usage, journal and budgets). */
   withSignal(signal: AbortSignal): RunExecution {
-    return new RunExecution(this.run, this.store, signal, this.opts, this.state);
+    return new RunExecution(this.run, this.store, signal, this.opts, this.state, this.spanParent);
+  }
+
+  /**
+   * Runs `fn` inside a span (an agent loop: `invoke_agent {agent}`) whose steps are its children;
+   * without tracing, just runs it. The span starts with the first step that is not replayed (a
+   * resumed loop that only replays its journal leaves no span). A suspension for an approval ends
+   * it without an error.
+   */
+  async inSpan<T>(name: string, attributes: Attributes, fn: (exec: RunExecution) => Promise<T>): Promise<T> {
+    const tracing = this.opts.tracing;
+    if (tracing?.enabled !== true) return fn(this);
+    const parent = this.currentSpanParent();
+    if (parent === undefined) return fn(this);
+    let span: ReturnType<Tracing['startSpan']> | undefined;
+    const lazy = (): SpanParent => {
+      span ??= tracing.startSpan(name, { parent, attributes });
+      const { traceId, spanId } = span.spanContext();
+      return { traceId, spanId };
+    };
+    const view = new RunExecution(this.run, this.store, this.signal, this.opts, this.state, lazy);
+    try {
+      return await fn(view);
+    } catch (err) {
+      const e = toSkillplaneError(err);
+      if (span === undefined) throw err;
+      if (e.code === 'waiting_approval') span.setAttribute('skillplane.suspended', true);
+      else recordSpanError(span, this.signal.aborted ? 'cancelled' : e.code, e.message);
+      throw err;
+    } finally {
+      span?.end();
+    }
+  }
+
+  private currentSpanParent(): SpanParent | undefined {
+    return this.spanParent?.() ?? parseTraceparent(this.run.traceparent);
+  }
+
+  /** The span of one attempt of a step, with the journal's span id (only when tracing). */
+  private startStepSpan(spec: StepSpec, spanId: string) {
+    const tracing = this.opts.tracing;
+    if (tracing?.enabled !== true) return undefined;
+    const parent = this.currentSpanParent();
+    if (parent === undefined) return undefined;
+    return tracing.startSpan(spec.span?.name ?? `${spec.kind} ${spec.name}`, {
+      parent,
+      spanId,
+      kind: spec.span?.kind ?? SpanKind.INTERNAL,
+      attributes: {
+        ...spec.span?.attributes,
+        'skillplane.run.id': this.run.id,
+        'skillplane.step.key': spec.key,
+        'skillplane.step.kind': spec.kind,
+        'skillplane.step.branch': spec.branch,
+      },
+    });
+  }
+
+  /** The run's logger (`run_id`, `trace_id` bound), if any. */
+  get logger(): Logger | undefined {
+    return this.opts.logger;
   }
 
   /** Usage so far (live, shared by every branch). */
@@ -248,6 +327,7 @@ export class RunExecution {
       this.signal.throwIfAborted();
       this.checkBudget(spec);
       const spanId = newSpanId();
+      const span = this.startStepSpan(spec, spanId);
       const usage = this.state.usage;
       usage.steps++;
       const reservedTokens = spec.estimatedTokens ?? 0;
@@ -276,6 +356,8 @@ export class RunExecution {
         ),
       );
       if (begun.status === 'completed') {
+        span?.setAttribute('skillplane.step.replayed', true);
+        span?.end();
         usage.steps--;
         unreserve();
         return begun.output as T;
@@ -310,6 +392,17 @@ export class RunExecution {
           ),
         );
         this.opts.onStep?.(finished, 'finished');
+        if (span !== undefined) {
+          span.setAttribute('skillplane.step.seq', begun.seq);
+          span.setAttribute('skillplane.step.attempt', begun.attempt);
+          if (outcome.usage !== undefined)
+            span.setAttributes({
+              'gen_ai.usage.input_tokens': outcome.usage.input_tokens,
+              'gen_ai.usage.output_tokens': outcome.usage.output_tokens,
+            });
+          if (outcome.attributes !== undefined) span.setAttributes(outcome.attributes);
+          span.end();
+        }
         return outcome.output;
       } catch (raw) {
         const err = this.signal.aborted
@@ -331,7 +424,24 @@ export class RunExecution {
           ),
         ).catch(() => undefined);
         if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
-        if (cancelled || attempt >= maxRetries || !isRetryable(err)) throw err;
+        if (span !== undefined) {
+          span.setAttribute('skillplane.step.attempt', begun.attempt);
+          recordSpanError(span, err.code, err.message);
+          span.end();
+        }
+        const final = cancelled || attempt >= maxRetries || !isRetryable(err);
+        const line = {
+          span_id: spanId,
+          step_key: spec.key,
+          kind: spec.kind,
+          name: spec.name,
+          attempt: begun.attempt,
+          error_code: err.code,
+          ...(final ? {} : { retrying: true }),
+        };
+        if (cancelled) this.opts.logger?.info(line, 'step cancelled');
+        else this.opts.logger?.warn({ ...line, error: err.message }, 'step failed');
+        if (final) throw err;
         attempt++;
         const delay = backoffDelayMs(attempt - 1, { baseMs: this.opts.retryBaseMs });
         await (this.opts.sleep ?? abortableSleep)(delay, this.signal);

@@ -10,6 +10,7 @@ export type { MoveArgs, RunNotify } from './lifecycle.js';
 export { ApprovalDesk } from './approvals.js';
 export type { ApprovalRequest } from './approvals.js';
 export { RunNotifier } from './notifier.js';
+export type { RunLifecycleChange, RunStepChange } from './notifier.js';
 export { Scheduler } from './scheduler.js';
 export type { SchedulerStats } from './scheduler.js';
 export { Semaphore, mapWithConcurrency } from './semaphore.js';

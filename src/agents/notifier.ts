@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { RunBus, RunBusDelivery } from '../bus/index.js';
-import type { Run } from '../store/index.js';
+import type { Run, Step } from '../store/index.js';
 import { isTerminal, type RunEventInput, type RunMoveName, type RunStatus } from '../vocabulary/index.js';
 
 /** A live notification that a run has new events. Listeners read them from the store. */
@@ -32,6 +32,13 @@ export interface RunLifecycleChange {
   event?: RunEventInput;
 }
 
+/** A step of a run began, ended or was replayed from the journal (metrics, logs). */
+export interface RunStepChange {
+  run: Run;
+  step: Step;
+  phase: 'started' | 'finished' | 'replayed';
+}
+
 /**
  * Live notifications of run changes: per-run listeners (waits, event streams), O(listeners of that
  * run), `'run'` events for listeners of every run (metrics) and `'lifecycle'` events for each
@@ -40,7 +47,12 @@ export interface RunLifecycleChange {
  * `'lifecycle'` stay about this process's own work, so per-node metrics and logs count each change
  * once.
  */
-export class RunNotifier extends EventEmitter<{ run: [RunNotification]; lifecycle: [RunLifecycleChange] }> {
+export class RunNotifier extends EventEmitter<{
+  run: [RunNotification];
+  lifecycle: [RunLifecycleChange];
+  /** This process's steps (`'step'`), for metrics and logs; never sent to other nodes. */
+  step: [RunStepChange];
+}> {
   private readonly perRun = new Map<string, Set<(n: RunNotification) => void>>();
   private bus: RunBus | undefined;
   private detachBus: (() => void) | undefined;
@@ -170,7 +182,8 @@ export async function waitForSettled(
       if (settled(run) || left <= 0 || opts.signal?.aborted === true) return run;
       if (changed) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, left);
+        // Read again at least every 5 s: a notification lost between nodes costs seconds, not the wait.
+        const timer = setTimeout(done, Math.min(left, 5000));
         function done(): void {
           clearTimeout(timer);
           opts.signal?.removeEventListener('abort', done);
@@ -208,7 +221,7 @@ function msBetween(from: string | null | undefined, to: string | null | undefine
  */
 export function logRunLifecycle(notifier: RunNotifier, logger: LifecycleLogger): () => void {
   const onChange = ({ move, run, event }: RunLifecycleChange): void => {
-    const base = { run_id: run.id, agent: run.agent, status: run.status };
+    const base = { run_id: run.id, trace_id: run.trace_id, agent: run.agent, status: run.status };
     if (move === 'create') {
       logger.info({ ...base, strategy: run.strategy, priority: run.priority }, 'run created');
       if (run.status === 'waiting_approval') logger.info({ ...base, approval: 'run' }, 'run waiting');

@@ -7,10 +7,12 @@ import type { ApprovalDesk } from './approvals.js';
 import type { RunEnvironment } from './environment.js';
 import { RunExecution } from './execution.js';
 import type { RunLifecycle } from './lifecycle.js';
+import type { RunStepChange } from './notifier.js';
 import { isStoreOutage, LeaseLostError, type RunRecovery } from './recovery.js';
 import type { RunRequest } from './request.js';
 import type { Scheduler } from './scheduler.js';
 import { runStrategy } from './strategies/index.js';
+import type { Tracing } from '../tracing/index.js';
 
 /** The reason runs are interrupted at shutdown: they stay resumable, not cancelled. */
 export class ShutdownError extends SkillplaneError {
@@ -34,8 +36,12 @@ export interface RunExecutorOptions {
   retryBaseMs: number;
   sleep: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
   notify: (runId: string) => void;
+  /** Told of each step's start, end and replay (the notifier's `'step'` events: metrics). */
+  onStep?: (change: RunStepChange) => void;
   /** True once shutdown began. */
   closing: () => boolean;
+  /** Spans of the runs' agent loops and steps. */
+  tracing?: Tracing;
 }
 
 /**
@@ -64,7 +70,10 @@ export class RunExecutor {
         // Resumed work never gets lost to a full queue: try again shortly.
         const t = setTimeout(() => this.schedule(run, resumed), 500);
         t.unref();
-        logger?.warn({ run: run.id, err: toSkillplaneError(err).code }, 'queue full, run resume deferred');
+        logger?.warn(
+          { run_id: run.id, trace_id: run.trace_id, err: toSkillplaneError(err).code },
+          'queue full, run resume deferred',
+        );
         return;
       }
     }
@@ -147,25 +156,33 @@ export class RunExecutor {
       if (err instanceof ConflictError) return; // cancelled, settled or claimed elsewhere meanwhile
       throw err;
     }
+    // Every line about this run carries its id and trace id (steps add their span id).
+    const log = this.o.logger?.child({ run_id: runId, trace_id: run.trace_id });
+    const moved = run;
     const exec = new RunExecution(run, store, controller.signal, {
       retryBaseMs: this.o.retryBaseMs,
       // Never started before (started_at unset when read): nothing to replay.
       firstExecution: startedAt === null,
-      onStep: () => this.o.notify(runId),
+      onStep: (step, phase) => {
+        this.o.notify(runId);
+        this.o.onStep?.({ run: moved, step, phase });
+      },
+      ...(log === undefined ? {} : { logger: log }),
       onEvent: () => this.o.notify(runId),
       ...(this.o.sleep === undefined ? {} : { sleep: this.o.sleep }),
+      ...(this.o.tracing === undefined ? {} : { tracing: this.o.tracing }),
     });
     try {
       const answer = await runStrategy(exec, this.o.env, run.input as RunRequest);
       await exec.flush();
       controller.signal.throwIfAborted();
       const warnings = [...exec.warnings];
-      if (warnings.length > 0) this.o.logger?.warn({ run: runId, warnings }, 'run completed with warnings');
+      if (warnings.length > 0) log?.warn({ warnings }, 'run completed with warnings');
       const result = warnings.length === 0 ? answer : { ...answer, warnings };
       await lifecycle.tryMove(runId, 'complete', { node: nodeId, result, usage: exec.usage });
     } catch (raw) {
       await exec.flush().catch(() => undefined);
-      await this.settleFailure(runId, raw, controller.signal, exec.usage);
+      await this.settleFailure(runId, raw, controller.signal, exec.usage, log);
     } finally {
       cleanup();
     }
@@ -177,17 +194,15 @@ export class RunExecutor {
     raw: unknown,
     signal: AbortSignal,
     usage: UsageData,
+    logger: Logger | undefined,
   ): Promise<void> {
-    const { store, lifecycle, nodeId, logger } = this.o;
+    const { store, lifecycle, nodeId } = this.o;
     const reason: unknown = signal.aborted ? signal.reason : raw;
     // Lease lost: another node owns the run now (or will); leave it untouched. Store outage: the
     // run is not at fault; its lease runs out and a reclaim resumes it from its journal.
     if (reason instanceof LeaseLostError) return;
     if (isStoreOutage(reason)) {
-      logger?.warn(
-        { run: runId, err: toSkillplaneError(reason).message },
-        'store outage, run left to reclaim',
-      );
+      logger?.warn({ err: toSkillplaneError(reason).message }, 'store outage, run left to reclaim');
       return;
     }
     if (reason instanceof ShutdownError) {
@@ -200,7 +215,7 @@ export class RunExecutor {
         .approvals()
         .suspend(runId, usage, raw.approvalId)
         .catch((err: unknown) =>
-          logger?.warn({ run: runId, err: toSkillplaneError(err).message }, 'suspending for approval failed'),
+          logger?.warn({ err: toSkillplaneError(err).message }, 'suspending for approval failed'),
         );
       return;
     }

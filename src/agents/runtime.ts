@@ -25,6 +25,7 @@ import { requestFingerprint, type RunRequest, type RunRequestInput } from './req
 import { RunExecutor, ShutdownError } from './run-executor.js';
 import { Scheduler } from './scheduler.js';
 import { newRunFor, parseRunRequest, runApprovalRequired } from './submission.js';
+import { RunSpans, type Tracing } from '../tracing/index.js';
 
 export type { RunNotification } from './notifier.js';
 
@@ -76,6 +77,8 @@ export interface RuntimeOptions {
   bus?: RunBus;
   /** How long a cancel waits for the owner node to settle the run before settling it here (default 5 s). */
   cancelWaitMs?: number;
+  /** Spans of runs, agent loops and steps (none when absent or disabled). */
+  tracing?: Tracing;
 }
 
 const IDEMPOTENCY_TTL_SEC = 24 * 3600;
@@ -106,6 +109,7 @@ export class Runtime {
   private readonly leaseMs: number;
   private closing = false;
   private timers: NodeJS.Timeout[] = [];
+  private readonly runSpans: RunSpans | undefined;
 
   constructor(private readonly options: RuntimeOptions) {
     this.config = options.config;
@@ -116,6 +120,13 @@ export class Runtime {
     this.leaseMs = options.leaseMs ?? 30_000;
     const notify: RunNotify = (runId, status, change) => this.notifier.notify(runId, status, change);
     if (options.logger !== undefined) logRunLifecycle(this.notifier, options.logger);
+    if (options.tracing?.enabled === true) {
+      const spans = new RunSpans(options.tracing);
+      this.runSpans = spans;
+      this.notifier.on('lifecycle', ({ move, run }) => {
+        if (move !== 'create') spans.changed(run);
+      });
+    }
     if (options.bus !== undefined)
       this.notifier.attach(options.bus, {
         // Another node asks: only the node executing the run can stop it.
@@ -180,7 +191,9 @@ export class Runtime {
       retryBaseMs: options.retryBaseMs ?? 200,
       sleep: options.sleep,
       notify: (runId) => notify(runId),
+      onStep: (change) => this.notifier.emit('step', change),
       closing: () => this.closing,
+      ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
     });
   }
 
@@ -274,6 +287,7 @@ export class Runtime {
         },
       );
       if (created) {
+        this.runSpans?.created(run, caller);
         this.notifier.emit('lifecycle', { move: 'create', run });
         admittedUsed = gate === undefined;
         void this.audit({

@@ -32,6 +32,23 @@ interface RequestAuth {
   /** A bearer token was presented but matched no key. */
   invalidKey: boolean;
   userId: string | undefined;
+  /** Told of each refusal of this request (the audit trail's `auth.failure`). */
+  onFailure: ((failure: AuthFailure) => void) | undefined;
+  /** A refusal not reported yet: a grant in the same tick withdraws it (see {@link refuse}). */
+  pendingFailure: AuthFailure | undefined;
+}
+
+/** A refused request, as {@link installAuth}'s `onFailure` is told of it. */
+export interface AuthFailure {
+  status: 401 | 403;
+  /** `unauthorized` or `forbidden`. */
+  code: string;
+  /** The refusal's message: no key, an invalid key, or the scope a key lacks. */
+  reason: string;
+  /** The key's principal (a 403); `null` when no valid key was presented. */
+  principal: string | null;
+  /** The scope that was missing (a 403). */
+  scope?: Scope;
 }
 
 declare module 'fastify' {
@@ -129,11 +146,13 @@ function headerValue(request: FastifyRequest, name: string): string | undefined 
  * included) sees the same `request.skillplaneAuth`. With keys configured, a request without a
  * valid key to a route not marked `config: {public: true}` is refused here with `unauthorized`
  * (401), before its body is read; which scope a route needs is decided by {@link authorize}.
+ * `onFailure` is told of every 401 and 403 of the request, from this hook or from `authorize`.
  */
 export function installAuth(
   fastify: FastifyInstance,
   settings: AuthSettings,
   limiter = new RateLimiter(),
+  onFailure?: (request: FastifyRequest, failure: AuthFailure) => void,
 ): void {
   fastify.decorateRequest('skillplaneAuth', null);
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -146,9 +165,11 @@ export function installAuth(
       key,
       invalidKey: token !== undefined && key === null && !settings.open,
       userId: headerValue(request, 'x-user-id'),
+      onFailure: onFailure === undefined ? undefined : (failure) => onFailure(request, failure),
+      pendingFailure: undefined,
     };
     if (!settings.open && key === null && request.routeOptions.config.public !== true)
-      throw unauthorized(token !== undefined);
+      throw refuse(request.skillplaneAuth, unauthorized(token !== undefined), null);
     if (key?.rateLimitPerMin !== undefined) {
       const waitMs = limiter.take(key.principal, key.rateLimitPerMin);
       if (waitMs > 0) {
@@ -173,13 +194,45 @@ export function authorize(request: FastifyRequest, scope: Scope): Principal {
   if (auth.key !== null) {
     const scopes = auth.key.scopes;
     if (!scopes.includes('admin') && !scopes.includes(scope))
-      throw new SkillplaneError('forbidden', `principal ${auth.key.principal} lacks the scope ${scope}`, {
-        data: { scope },
-      });
+      throw refuse(
+        auth,
+        new SkillplaneError('forbidden', `principal ${auth.key.principal} lacks the scope ${scope}`, {
+          data: { scope },
+        }),
+        auth.key.principal,
+        scope,
+      );
+    auth.pendingFailure = undefined;
     return { name: auth.key.principal, scopes: scopes.includes('admin') ? [...ALL_SCOPES] : [...scopes] };
   }
   if (auth.open) return { name: auth.userId ?? 'anonymous', scopes: [...ALL_SCOPES] };
-  throw unauthorized(auth.invalidKey);
+  throw refuse(auth, unauthorized(auth.invalidKey), null);
+}
+
+/**
+ * Tells the request's `onFailure` of a refusal (after the current synchronous code) and returns
+ * the error to throw. A door that tries several scopes in a row (MCP accepts a key holding any of
+ * its entry scopes) is granted in the same tick, which withdraws the refusal: only a request that
+ * ends refused is reported, once, with its last refusal.
+ */
+function refuse(auth: RequestAuth, err: SkillplaneError, principal: string | null, scope?: Scope) {
+  const report = auth.onFailure;
+  if (report === undefined) return err;
+  const first = auth.pendingFailure === undefined;
+  auth.pendingFailure = {
+    status: err.code === 'forbidden' ? 403 : 401,
+    code: err.code,
+    reason: err.message,
+    principal,
+    ...(scope === undefined ? {} : { scope }),
+  };
+  if (first)
+    queueMicrotask(() => {
+      const failure = auth.pendingFailure;
+      auth.pendingFailure = undefined;
+      if (failure !== undefined) report(failure);
+    });
+  return err;
 }
 
 function unauthorized(invalidKey: boolean): SkillplaneError {

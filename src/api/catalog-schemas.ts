@@ -177,7 +177,9 @@ export const workerInfoSchema = z
     skills: z.array(z.string()).describe('The skill references it can run'),
     started_at: z.string(),
     last_heartbeat: z.string(),
-    state: z.enum(['running', 'draining']).describe('`draining`: finishing its jobs after SIGTERM'),
+    state: z
+      .enum(['running', 'draining', 'gone'])
+      .describe('`draining`: finishing its jobs after SIGTERM; `gone`: missed three heartbeats'),
     alive: z.boolean().describe('A heartbeat arrived within three heartbeat intervals'),
   })
   .meta({ id: 'WorkerInfo' });

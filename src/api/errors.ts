@@ -181,7 +181,10 @@ export function installErrorHandler(fastify: FastifyInstance): void {
   fastify.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const err = fromFastifyError(raw);
     const status = statusForCode(err.code);
-    if (status >= 500) request.log.error({ err: raw, code: err.code }, 'request failed');
+    // A 503 is a known, passing condition (a broker or store away, shutting down), said once by its
+    // owner: a warning per request without a stack; anything else 5xx is an error with one.
+    if (status === 503) request.log.warn({ code: err.code, detail: err.message }, 'request refused');
+    else if (status >= 500) request.log.error({ err: raw, code: err.code }, 'request failed');
     else request.log.debug({ code: err.code }, err.message);
     return sendProblem(reply, err);
   });

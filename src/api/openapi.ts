@@ -199,6 +199,7 @@ export function openApiOptions(config: Config, opts: { open: boolean }): Swagger
         { name: 'skills', description: 'The skill catalogue and direct execution' },
         { name: 'agents', description: 'Agent definitions' },
         { name: 'system', description: 'Health, readiness, metrics and the worker plane' },
+        { name: 'audit', description: 'The audit trail: who did what, through which door' },
       ],
       components: {
         securitySchemes: {

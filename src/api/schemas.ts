@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { runRequestSchema } from '../agents/index.js';
 import { optaLegacyRunBodySchema, optaRunBodySchema } from '../interop/index.js';
 import { PRIORITIES, RUN_STATUSES } from '../vocabulary/index.js';
+import { auditEntrySchema } from './audit-schemas.js';
 
 /*
  * Every request and response body of the HTTP API, as zod schemas. The OpenAPI document at
@@ -164,6 +165,10 @@ export const runSchema = z
     estimated_cost_usd: z.number(),
     links: z.strictObject({ self: z.string(), events: z.string(), cancel: z.string() }),
     steps: z.array(stepSchema).optional(),
+    audit: z
+      .array(auditEntrySchema)
+      .optional()
+      .describe('A run’s detail, for a caller with `audit:read`: its newest 100 audit entries, newest first'),
   })
   .meta({ id: 'Run' });
 

@@ -11,7 +11,9 @@ import type { z } from 'zod';
 import type { EdgePorts } from '../ports/index.js';
 import { zodIssues } from '../config/index.js';
 import { SkillplaneError, ValidationError } from '../errors/index.js';
+import { parseTraceparent } from '../tracing/index.js';
 import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
+import { AuthFailureAuditor } from './auth-audit.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandler, statusForCode } from './errors.js';
 import {
@@ -25,6 +27,7 @@ import { ApiMetrics } from './metrics.js';
 import { mcpPlugin } from '../mcp/index.js';
 import { openclawPlugin } from './routes/openclaw.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { auditRoutes } from './routes/audit.js';
 import { runRoutes } from './routes/runs.js';
 import { skillRoutes } from './routes/skills.js';
 import { systemRoutes } from './routes/system.js';
@@ -143,6 +146,12 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
         ? { logger: false }
         : { loggerInstance: opts.logger as unknown as FastifyBaseLogger }),
   });
+  // A request's log lines carry the trace id of a valid inbound `traceparent`.
+  fastify.setChildLoggerFactory((logger, bindings, childOpts, raw) => {
+    const given = raw.headers.traceparent;
+    const trace = parseTraceparent(Array.isArray(given) ? given[0] : given);
+    return logger.child(trace === undefined ? bindings : { ...bindings, trace_id: trace.traceId }, childOpts);
+  });
   fastify.setValidatorCompiler(validatorCompiler);
   fastify.setSerializerCompiler(
     opts.validateResponses === true ? serializerCompiler : plainSerializerCompiler,
@@ -161,6 +170,7 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     visibility: { open: auth.open, mode: config.auth.visibility },
   };
   fastify.decorate('skillplane', { auth, ctx });
+  metrics.trackStreams(() => ctx.hub.size);
 
   installErrorHandler(fastify);
   applyConnectionLimit(fastify, config);
@@ -181,7 +191,11 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
       exposedHeaders: ['x-request-id', 'retry-after', 'location', 'idempotent-replayed'],
     });
   }
-  installAuth(fastify, auth, new RateLimiter(opts.now));
+  // Every 401/403 of every door is audited (`auth.failure`), a few a minute per client address.
+  const authFailures = new AuthFailureAuditor(ports.audit, opts.now === undefined ? {} : { now: opts.now });
+  installAuth(fastify, auth, new RateLimiter(opts.now), (request, failure) =>
+    authFailures.record(request, failure),
+  );
   installJsonLimits(fastify, requestJsonLimits(config));
 
   await fastify.register(swagger, openApiOptions(config, { open: auth.open }));
@@ -218,6 +232,7 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   await api.register(runRoutes, { ctx });
   await api.register(approvalRoutes, { ctx });
   await api.register(skillRoutes, { ctx });
+  await api.register(auditRoutes, { ctx });
 
   // MCP (Streamable HTTP at /mcp) and the OpenClaw tools-invoke shim. They inherit the request
   // ids, guards, rate limit, CORS, JSON limits and metrics above, and authorize each request with

@@ -13,8 +13,15 @@ import {
 } from '../agents/index.js';
 import { openRunBus, type RunBus } from '../bus/index.js';
 import { ModelRegistry } from '../models/index.js';
-import { createSkillService, type SkillService, type ToolProcessEvent } from '../skills/index.js';
+import { Observations, type Observation } from '../observability/index.js';
+import {
+  createSkillService,
+  type SkillAuditEntry,
+  type SkillService,
+  type ToolProcessEvent,
+} from '../skills/index.js';
 import { openRunStore, type RunStore } from '../store/index.js';
+import { createTracing, type Tracing } from '../tracing/index.js';
 import type { EdgePorts } from '../ports/index.js';
 import { QueuedDispatcher, WorkerPlane, workerQueueFor } from '../workers/index.js';
 import { edgePorts } from './ports.js';
@@ -30,8 +37,15 @@ export interface App {
   runtime: Runtime;
   /** The BullMQ worker plane (`workers.enabled`), else undefined. */
   workers: WorkerPlane | undefined;
+  /**
+   * Run moves and steps, model calls and limiter waits, skill calls of this process, for metrics
+   * (`ports.observe`).
+   */
+  observations: Observations;
   /** The narrow ports the edges (API, MCP) work through. */
   ports: EdgePorts;
+  /** Spans of runs, agent loops, model requests and skill calls (a no-op without an exporter). */
+  tracing: Tracing;
   /** Stops the runtime (graceful), the watchers, warm processes and the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -59,6 +73,29 @@ export interface CreateAppOptions {
    * used, so it never passes for a server). Default `'on'`.
    */
   recovery?: 'on' | 'off';
+  /**
+   * Tracing to use (tests inject one over an in-memory exporter; flushed, not shut down, on
+   * close). Default: made from `tracing` in the configuration.
+   */
+  tracing?: Tracing;
+}
+
+/** A skill call's audit entry as an observation, labelled by skill id (bounded by the catalogue). */
+function skillCallObservation(entry: SkillAuditEntry, skills: SkillService | undefined): Observation {
+  let skill: string | undefined;
+  try {
+    skill = skills?.registry.get(entry.target)?.id;
+  } catch {
+    skill = undefined;
+  }
+  const { door, code, duration_ms: ms } = entry.data;
+  return {
+    type: 'skill_call',
+    skill: skill ?? 'unresolved',
+    door: typeof door === 'string' ? door : 'unknown',
+    code: typeof code === 'string' ? code : null,
+    durationMs: typeof ms === 'number' ? ms : 0,
+  };
 }
 
 /** Adapts the skill service to what the agent loop needs. */
@@ -171,6 +208,14 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
   let models: ModelRegistry | undefined;
   let bus: RunBus | undefined;
   let workers: WorkerPlane | undefined;
+  const observations = new Observations();
+  const tracing =
+    opts.tracing ??
+    createTracing(config.tracing, {
+      nodeId,
+      onExportError: (err) =>
+        opts.logger?.warn({ err: err.message }, 'span export failed (reported once; runs go on)'),
+    });
   try {
     const logger = opts.logger;
     if (config.workers.enabled)
@@ -186,22 +231,26 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
                 local,
                 plane,
                 routing: config.workers,
-                repeatable: (skill) => skill.manifest.idempotent && policy.riskTags(skill).length === 0,
+                repeatable: (skill) => policy.repeatable(skill),
               }),
           }),
       ...(opts.watch === undefined ? {} : { watch: opts.watch }),
       ...(logger === undefined ? {} : { logger }),
       ...(opts.onProcessEvent === undefined ? {} : { onProcessEvent: opts.onProcessEvent }),
+      tracing,
       // Every skill call, through any door, leaves one audit entry; a failed write is logged.
       audit: {
-        append: (entry) =>
-          store.appendAudit(entry).then(
+        append: (entry) => {
+          observations.emit(skillCallObservation(entry, skills));
+          return store.appendAudit(entry).then(
             () => undefined,
             (err: unknown) => logger?.warn({ err: (err as Error).message }, 'audit write failed'),
-          ),
+          );
+        },
       },
     });
     models = new ModelRegistry(config.models, {
+      observe: (o) => observations.emit(o),
       probe: {
         timeoutMs: config.server.readiness_probe_timeout_sec * 1000,
         cacheMs: config.server.readiness_cache_sec * 1000,
@@ -241,11 +290,25 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
             },
           }),
       ...(bus === undefined ? {} : { bus }),
+      tracing,
     });
+    runtime.notifier.on('lifecycle', (change) => observations.emit({ type: 'run', change }));
+    runtime.notifier.on('step', (change) => observations.emit({ type: 'step', change }));
     if (opts.start ?? true) await runtime.start();
     const s = skills;
     const m = models;
-    const parts = { loaded, config, store, skills: s, models: m, agents, runtime, workers: plane };
+    const parts = {
+      loaded,
+      config,
+      store,
+      skills: s,
+      models: m,
+      agents,
+      runtime,
+      workers: plane,
+      observations,
+      tracing,
+    };
     return {
       ...parts,
       ports: edgePorts(parts),
@@ -254,6 +317,9 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
         await s.close();
         await plane?.close();
         m.close();
+        // Spans of the last steps leave before the process does.
+        if (opts.tracing === undefined) await tracing.shutdown();
+        else await tracing.forceFlush();
         if (opts.store === undefined) await store.close();
       },
     };
@@ -262,6 +328,7 @@ export async function createApp(loaded: LoadedConfig, opts: CreateAppOptions = {
     await skills?.close().catch(() => undefined);
     await workers?.close().catch(() => undefined);
     models?.close();
+    if (opts.tracing === undefined) await tracing.shutdown();
     if (opts.store === undefined) await store.close().catch(() => undefined);
     throw err;
   }

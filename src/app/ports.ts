@@ -53,8 +53,10 @@ export function edgePorts(app: Omit<App, 'ports' | 'close'>): EdgePorts {
           traceId: e.traceId ?? null,
           ...(e.data === undefined || e.data === null ? {} : { data: e.data }),
         }),
+      list: (q) => store.listAudit(q),
     },
     models: { stats: () => app.models.stats() },
+    observe: (listener) => app.observations.subscribe(listener),
     workers:
       plane === undefined
         ? undefined

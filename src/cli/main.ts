@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   runs: async () => (await import('./remote-commands.js')).registerRemoteCommands,
   approvals: async () => (await import('./remote-commands.js')).registerRemoteCommands,
   submit: async () => (await import('./remote-commands.js')).registerRemoteCommands,
+  audit: async () => (await import('./audit-command.js')).registerAuditCommand,
 };
 
 /** The command named on the command line (after the global options), if any. */

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createApp, type App } from '../app/index.js';
+import { createLogger } from '../observability/index.js';
 import { loadConfig } from '../config/index.js';
 import type { RunRequestInput } from '../agents/index.js';
 import { demoScript, startScriptedModelServer } from '../testing/index.js';
@@ -80,7 +81,10 @@ export function registerRunCommands(program: Command, globals: () => GlobalOptio
       let app: App | undefined;
       try {
         // Only its own run: never take over the runs of a server that used the same store.
-        app = await createApp(loadCliConfig(globals()), { watch: false, recovery: 'off' });
+        const loaded = loadCliConfig(globals());
+        // Stdout is the run's answer: logs go to stderr, errors only unless LOG_LEVEL says more.
+        const logger = createLogger(loaded.config, { name: 'skillplane-run', fd: 2, level: 'error' });
+        app = await createApp(loaded, { watch: false, recovery: 'off', logger });
         const request: RunRequestInput = {
           strategy: flags.strategy as RunRequestInput['strategy'],
           input: flags.input,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
-import { pino } from 'pino';
+import { createLogger } from '../observability/index.js';
 import { startServer } from '../api/index.js';
 import { createApp } from '../app/index.js';
 import { ValidationError } from '../errors/index.js';
@@ -73,7 +73,7 @@ export function registerServeCommand(program: Command, globals: () => GlobalOpti
       if (flags.port !== undefined) server.port = parsePort(flags.port);
       if (flags.host !== undefined) server.host = flags.host;
       const loaded = loadCliConfig(globals(), Object.keys(server).length === 0 ? undefined : { server });
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', name: 'skillplane' });
+      const logger = createLogger(loaded.config, { name: 'skillplane' });
       const nodeId = serveNodeId(loaded.config);
       if (loaded.config.server.node_id === null)
         await assertPortFree(loaded.config.server.host, loaded.config.server.port);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import { createLogger } from '../observability/index.js';
+import { QUEUE_NAME } from '../config/index.js';
 import { ValidationError } from '../errors/index.js';
 import { SkillWorker } from '../workers/index.js';
 import { loadCliConfig, type GlobalOptions } from './context.js';
@@ -9,8 +10,6 @@ interface WorkerFlags {
   queue?: string[];
   grace?: string;
 }
-
-const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function positiveInt(value: string, flag: string, max: number): number {
   const n = Number(value);
@@ -56,7 +55,7 @@ export function registerWorkerCommand(program: Command, globals: () => GlobalOpt
       const loaded = plain.config.workers.enabled
         ? plain
         : loadCliConfig(globals(), { workers: { enabled: true } });
-      const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', name: 'skillplane-worker' });
+      const logger = createLogger(loaded.config, { name: 'skillplane-worker' });
       for (const w of loaded.warnings ?? [])
         logger.warn(
           { key: w.key, source: w.source, code: w.code },

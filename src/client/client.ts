@@ -12,6 +12,8 @@ import type {
   ApiRun,
   Approval,
   ApprovalDecisionBody,
+  AuditEntry,
+  AuditPage,
   CreateRunBody,
   CreateRunOptions,
   DeadLetter,
@@ -22,6 +24,7 @@ import type {
   ExecuteSkillResult,
   HealthStatus,
   ListApprovalsQuery,
+  ListAuditQuery,
   ListRunsQuery,
   ListSkillsQuery,
   ReloadResult,
@@ -371,6 +374,27 @@ export class SkillplaneClient {
       `/v1/workers/dead-letters/${encodeURIComponent(id)}/retry`,
       options,
     );
+  }
+
+  // ------------------------------------------------------------------------------------ audit
+
+  /** One page of the audit trail, newest first (scope `audit:read`). */
+  audit(query: ListAuditQuery = {}, options: { signal?: AbortSignal } = {}): Promise<AuditPage> {
+    return this.json<AuditPage>('GET', `/v1/audit${queryString({ ...query })}`, options);
+  }
+
+  /** Every audit entry matching `query`, newest first, following `next_cursor` from page to page. */
+  async *iterateAudit(
+    query: ListAuditQuery = {},
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<AuditEntry> {
+    let cursor = query.cursor;
+    for (;;) {
+      const page = await this.audit({ ...query, ...(cursor === undefined ? {} : { cursor }) }, options);
+      yield* page.entries;
+      if (page.next_cursor === null || page.entries.length === 0) return;
+      cursor = page.next_cursor;
+    }
   }
 
   // ------------------------------------------------------------------------------------ plumbing

@@ -2,9 +2,18 @@
  * The shapes of the HTTP API as the client sees them. Records come from the store as types only,
  * so importing the client never loads server code.
  */
-import type { Approval, ApprovalStatus, Priority, Run, RunEvent, RunStatus, Step } from '../store/index.js';
+import type {
+  Approval,
+  ApprovalStatus,
+  AuditEntry,
+  Priority,
+  Run,
+  RunEvent,
+  RunStatus,
+  Step,
+} from '../store/index.js';
 
-export type { Approval, ApprovalStatus, Priority, Run, RunEvent, RunStatus, Step };
+export type { Approval, ApprovalStatus, AuditEntry, Priority, Run, RunEvent, RunStatus, Step };
 
 /** A step as the API returns it: the record plus Opta-LMX's `role` and `order`. */
 export type ApiStep = Step & { role: string; order: number };
@@ -19,6 +28,8 @@ export type ApiRun = Omit<Run, 'owner' | 'lease_expires_at'> & {
   estimated_cost_usd: number;
   links: { self: string; events: string; cancel: string };
   steps?: ApiStep[];
+  /** Its newest 100 audit entries, newest first, when the caller has `audit:read` (`getRun`). */
+  audit?: AuditEntry[];
 };
 
 /** Our run-creation body (Opta-LMX's `{request: …}` and legacy bodies are accepted too). */
@@ -200,7 +211,7 @@ export interface WorkerInfo {
   started_at: string;
   last_heartbeat: string;
   /** `draining`: finishing its jobs after SIGTERM. */
-  state: 'running' | 'draining';
+  state: 'running' | 'draining' | 'gone';
   /** A heartbeat arrived within three heartbeat intervals. */
   alive: boolean;
 }
@@ -261,4 +272,28 @@ export interface DeadLetterRetry {
   dead_letter: DeadLetter;
   /** The job queued for the retry. */
   job_id: string;
+}
+
+/** Filters of {@link SkillplaneClient.audit}; they combine. */
+export interface ListAuditQuery {
+  run_id?: string;
+  principal?: string;
+  /** e.g. `run.create`, `approval.decide`, `skill.execute`, `auth.failure`. */
+  action?: string;
+  /** A run, approval or skill id, or a route. */
+  target?: string;
+  /** ISO timestamp: entries at or after it. */
+  since?: string;
+  /** ISO timestamp: entries strictly before it. */
+  until?: string;
+  /** Page size, 1..1000 (default 100). */
+  limit?: number;
+  /** The `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+/** One page of the audit trail, newest first; `next_cursor` is null on the last page. */
+export interface AuditPage {
+  entries: AuditEntry[];
+  next_cursor: string | null;
 }

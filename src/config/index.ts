@@ -1,5 +1,5 @@
 /** Configuration: one zod schema, loaded from `skillplane.yaml` and `SKILLPLANE_*` env. */
-export { configSchema, modelBackendSchema, agentDefinitionSchema, SCOPES } from './schema.js';
+export { configSchema, modelBackendSchema, agentDefinitionSchema, SCOPES, QUEUE_NAME } from './schema.js';
 export type { Scope, Config, ConfigInput, ModelBackendConfig, AgentDefinition } from './schema.js';
 export {
   loadConfig,

@@ -3,6 +3,9 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 
+/** A worker plane queue name or key prefix: BullMQ names may not hold `:`. */
+export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /**
  * What an API key may do; `admin` implies every other scope. The one list of scopes: the API,
  * MCP and OpenClaw doors import it from here.
@@ -14,6 +17,8 @@ export const SCOPES = [
   'skills:read',
   'skills:execute',
   'metrics:read',
+  /** Read the audit trail (`GET /v1/audit`, a run's `audit` entries). */
+  'audit:read',
   'admin',
 ] as const;
 /** One API scope. */
@@ -105,6 +110,11 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, . _ : or -')
         .nullable()
         .default(null),
+      /**
+       * The level of the `serve`, `worker` and `run` commands' logs. The `LOG_LEVEL` environment
+       * variable, when set to a level, wins over it.
+       */
+      log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
   store: z
@@ -199,18 +209,18 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
         .default('redis://127.0.0.1:6379'),
-      /** Accepted for Opta-LMX configs; BullMQ keeps results in the broker, so only `broker_url` is used. */
-      result_backend: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /**
+       * Accepted for Opta-LMX configs (Celery's result backend); BullMQ keeps results in the broker,
+       * so only `broker_url` is used (a different value is warned about). Default: unset.
+       */
+      result_backend: z.string().min(1).nullable().default(null),
       /** Prefix of every Redis key and channel (one per deployment sharing a Redis). */
       prefix: z
         .string()
-        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, `_`, `.`, `-`; at most 64')
+        .regex(QUEUE_NAME, 'letters, digits, `_`, `.`, `-`; at most 64')
         .default('skillplane'),
       /** The queue skills go to unless a route names another. */
-      queue: z
-        .string()
-        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, `_`, `.`, `-`; at most 64')
-        .default('skills'),
+      queue: z.string().regex(QUEUE_NAME, 'letters, digits, `_`, `.`, `-`; at most 64').default('skills'),
       /**
        * Besides `execution: worker` in a manifest, what else runs on workers: each rule matches by
        * skill id pattern (`acme/*`), tag or kind (all given members must match) and may name a queue.
@@ -223,10 +233,7 @@ export const configSchema = z.strictObject({
               tag: z.string().min(1).optional(),
               /** Prompt skills run where the model client is (the API node), so they are not routable. */
               kind: z.enum(['tool', 'workflow']).optional(),
-              queue: z
-                .string()
-                .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-                .optional(),
+              queue: z.string().regex(QUEUE_NAME).optional(),
             })
             .refine((r) => r.skill !== undefined || r.tag !== undefined || r.kind !== undefined, {
               message: 'a route needs at least one of skill, tag, kind',

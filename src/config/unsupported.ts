@@ -18,9 +18,8 @@ export interface ConfigWarning {
 export type SourceOf = (path: readonly string[]) => string;
 
 /**
- * Settings that are accepted but have no effect: `tracing.otlp_endpoint` (no spans are exported
- * yet) and a `workers.result_backend` other than `workers.broker_url` (Opta-LMX's Celery setting:
- * BullMQ keeps results in the broker).
+ * Settings that are accepted but have no effect: a `workers.result_backend` other than
+ * `workers.broker_url` (Opta-LMX's Celery setting: BullMQ keeps results in the broker).
  */
 export function configWarnings(
   config: Config,
@@ -29,12 +28,7 @@ export function configWarnings(
   const out: ConfigWarning[] = [];
   const warn = (path: string[], message: string) =>
     out.push({ code: 'config_no_effect', key: path.join('.'), source: sourceOf(path), message });
-  if (config.tracing.otlp_endpoint !== null)
-    warn(
-      ['tracing', 'otlp_endpoint'],
-      'tracing.otlp_endpoint has no effect yet: this version exports no OpenTelemetry spans (runs still carry trace ids)',
-    );
-  if (config.workers.result_backend !== config.workers.broker_url)
+  if (config.workers.result_backend !== null && config.workers.result_backend !== config.workers.broker_url)
     warn(
       ['workers', 'result_backend'],
       'workers.result_backend has no effect: BullMQ keeps job results in the broker (workers.broker_url)',

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ModelBackendConfig } from '../config/index.js';
 import { CancelledError, SkillplaneError, TimeoutError } from '../errors/index.js';
@@ -36,7 +37,25 @@ export interface ModelClientOptions {
   retryMaxDelayMs?: number;
   /** A server's `Retry-After` is honoured up to this many ms (default 60 000). */
   maxRetryAfterMs?: number;
+  /** Told of each call's outcome and each wait for a limiter slot (metrics); must not throw. */
+  observe?: (o: ModelObservation) => void;
 }
+
+/**
+ * What a client reports for metrics: a finished {@link ModelClient.chat} call (`code` null when
+ * it answered; its usage and cost), or a granted limiter slot and how long it was waited for.
+ */
+export type ModelObservation =
+  | {
+      type: 'request';
+      backend: string;
+      code: string | null;
+      durationMs: number;
+      inputTokens: number;
+      outputTokens: number;
+      costUsd: number;
+    }
+  | { type: 'limiter_wait'; backend: string; waitMs: number };
 
 type AttemptOutcome =
   | { kind: 'ok'; result: ChatResult }
@@ -86,6 +105,7 @@ export class ModelClient {
   private readonly maxRetryAfterMs: number;
   private readonly active = new Set<AbortController>();
   private readonly failures: Failures;
+  private readonly observe: ((o: ModelObservation) => void) | undefined;
   private closed = false;
 
   private readonly deadlineErrors: DeadlineErrors = {
@@ -122,16 +142,47 @@ export class ModelClient {
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
     this.retryMaxDelayMs = options.retryMaxDelayMs ?? 20_000;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
+    this.observe = options.observe;
+  }
+
+  /** Reports to `observe`; a failing observer never fails a call. */
+  private report(o: ModelObservation): void {
+    try {
+      this.observe?.(o);
+    } catch {
+      // Telemetry only.
+    }
   }
 
   /** Sends one chat completion request (with retries) and returns the normalised result. */
   async chat(req: ChatRequest, options: ChatOptions = {}): Promise<ChatResult> {
+    if (this.observe === undefined) return this.send(req, options);
+    const began = performance.now();
+    const base = { type: 'request', backend: this.name } as const;
+    try {
+      const r = await this.send(req, options);
+      const { input_tokens: inputTokens, output_tokens: outputTokens } = r.usage;
+      const durationMs = performance.now() - began;
+      this.report({ ...base, code: null, durationMs, inputTokens, outputTokens, costUsd: r.cost_usd });
+      return r;
+    } catch (err) {
+      const code = err instanceof SkillplaneError ? err.code : 'model_error';
+      const durationMs = performance.now() - began;
+      this.report({ ...base, code, durationMs, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+      throw err;
+    }
+  }
+
+  private async send(req: ChatRequest, options: ChatOptions): Promise<ChatResult> {
     const { signal } = options;
     this.throwIfUnusable(signal);
     const stream = req.stream ?? options.onDelta !== undefined;
     const body = JSON.stringify(this.buildBody(req, stream));
     for (let attempt = 0; ; attempt++) {
+      const waitFrom = this.observe === undefined ? 0 : performance.now();
       const release = await this.limiter.acquire(options.priority ?? 'normal', signal);
+      if (this.observe !== undefined)
+        this.report({ type: 'limiter_wait', backend: this.name, waitMs: performance.now() - waitFrom });
       let outcome: AttemptOutcome;
       try {
         this.throwIfUnusable(signal);

@@ -6,7 +6,7 @@
 /** A client of one OpenAI-compatible backend; see {@link ModelClient.chat}. */
 export { ModelClient } from './client.js';
 /** Injectable collaborators of a client (fetch, sleep, jitter, limiter) and the backoff sleep type. */
-export type { ModelClientOptions, SleepFn } from './client.js';
+export type { ModelClientOptions, ModelObservation, SleepFn } from './client.js';
 /** The backends configured under `models`, one client each. */
 export { ModelRegistry } from './registry.js';
 /** Probes of each backend's `GET /models` (readiness, start-up), cached briefly. */

@@ -12,12 +12,13 @@ import type {
   SkillPolicy,
   SkillRegistry,
 } from '../skills/index.js';
-import type { Approval, ListApprovalsQuery, StoreHealth } from '../store/index.js';
+import type { Approval, AuditPage, ListApprovalsQuery, ListAuditQuery, StoreHealth } from '../store/index.js';
 import type { BackendHealth } from '../models/index.js';
 import type { RunNotification } from '../agents/index.js';
 import type { Priority } from '../vocabulary/index.js';
 import type { RunBusHealth } from '../bus/index.js';
 import type { BrokerState, DeadLetter, WorkerPlaneStatus } from '../workers/index.js';
+import type { ObservationListener } from '../observability/index.js';
 
 /** Runs: create, read, follow, wait for and cancel. */
 export interface RunsPort extends Pick<
@@ -82,6 +83,8 @@ export interface AuditRecord {
 export interface AuditPort {
   /** Appends an entry; a failure is logged, never thrown. */
   append(entry: AuditRecord): Promise<void>;
+  /** Entries newest first, filtered, one page at a time (`invalid_cursor` for a foreign cursor). */
+  list(query: ListAuditQuery): Promise<AuditPage>;
 }
 
 /** Model backends, for metrics and the dashboard. */
@@ -112,4 +115,10 @@ export interface EdgePorts {
   models: ModelsPort;
   /** The worker plane; undefined when it is not enabled (every skill runs in this process). */
   workers: WorkersPort | undefined;
+  /**
+   * Calls `listener` for each of this process's observations (run moves and steps, model calls
+   * and limiter waits, skill calls: metrics); returns the unsubscribe function. Optional for
+   * edges built over hand-made ports.
+   */
+  observe?: (listener: ObservationListener) => () => void;
 }

@@ -10,6 +10,7 @@ import {
 } from '../errors/index.js';
 import { assertJsonLimits, findJsonLimitViolation } from '../limits/index.js';
 import { parseTraceparent } from '../tracing/index.js';
+import { auditedInput } from './audit-input.js';
 import type { Dispatcher } from './dispatch.js';
 import type { ApprovalGrant, Skill, SkillCallContext, SkillDoor } from './types.js';
 import { assertMatchesSchema } from './validation.js';
@@ -268,6 +269,9 @@ export class SkillInvoker {
         approved_by: inv.approval?.approved_by ?? null,
         approval_reason: inv.approval?.reason ?? null,
         ...(inv.stepKey === undefined ? {} : { step_key: inv.stepKey }),
+        // The arguments, with the manifest's sensitive fields redacted; an unresolved skill has no
+        // manifest to say which fields are sensitive, so its input is not recorded.
+        ...(skill === undefined ? {} : auditedInput(inv.input, skill.manifest.sensitive)),
       },
     });
   }

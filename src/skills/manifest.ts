@@ -85,6 +85,21 @@ function buildManifestSchema(strict: boolean) {
     roots: z.array(relPath).default([]),
     risk_tags: z.array(z.string().min(1)).default([]),
     /**
+     * Input fields whose values never reach the audit trail: top-level property names (`password`)
+     * or dotted paths through nested objects (`auth.token`; arrays on the way apply the rest of the
+     * path to each element). The `skill.execute` entry records the call's input with these values
+     * replaced by `"[redacted]"`.
+     */
+    sensitive: z
+      .array(
+        z
+          .string()
+          .max(256)
+          .regex(/^[^.\s]+(?:\.[^.\s]+)*$/, 'must be a property name or a dotted path (a.b.c)'),
+      )
+      .max(64)
+      .default([]),
+    /**
      * Whether running the skill twice with the same input (and `ctx.idempotencyKey`) is harmless.
      * `false`: a call in flight at a crash is settled as `interrupted` instead of being run again,
      * and a failed call is never retried automatically (like a risk-tagged skill).

@@ -11,6 +11,7 @@ import { WorkflowExecutor } from './executors/workflow.js';
 import { SkillWatcher } from './watcher.js';
 import { detectConfinement, type Confinement, type SandboxLimits } from './executors/confinement.js';
 import { ToolExecutor, type ToolProcessEvent } from './executors/tool.js';
+import type { Tracing } from '../tracing/index.js';
 import { ShellExecutor } from './executors/shell.js';
 
 /** The skills subsystem wired from the configuration. */
@@ -45,6 +46,8 @@ export async function createSkillService(
     audit?: AuditSink;
     /** Called on every sandbox process spawn, reuse and exit (metrics, benchmarks). */
     onProcessEvent?: (event: ToolProcessEvent) => void;
+    /** Spans the sandboxed children report (tool skills). */
+    tracing?: Tracing;
     /**
      * Wraps this process's dispatcher (the worker plane's queued dispatcher sends some calls to
      * workers and the rest to `local`).
@@ -113,6 +116,7 @@ export async function createSkillService(
       sandbox: confinement,
       limits,
       ...(opts.onProcessEvent === undefined ? {} : { onProcessEvent: opts.onProcessEvent }),
+      ...(opts.tracing === undefined ? {} : { tracing: opts.tracing }),
     }),
     shell: new ShellExecutor({
       policy,

@@ -32,7 +32,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'skills', 'broken'), { recursive: true });
   writeFileSync(join(dir, 'skills', 'broken', 'skill.yaml'), 'skill_id: acme/broken\nversion: one\n');
   configFile = join(dir, 'skillplane.yaml');
-  writeConfig(configFile, deadUrl, ['tracing: {otlp_endpoint: "http://collector:4318"}']);
+  writeConfig(configFile, deadUrl, ['workers: {result_backend: "redis://results:6379"}']);
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -76,7 +76,7 @@ describe('skillplane serve', () => {
     // and warned about each.
     const out = s.output();
     expect(out).toContain(`model backend default at ${deadUrl} is not answering: connection refused`);
-    expect(out).toContain('CONFIG WARNING: tracing.otlp_endpoint has no effect yet');
+    expect(out).toContain('CONFIG WARNING: workers.result_backend has no effect');
     const broken = join(dir, 'skills', 'broken', 'skill.yaml');
     expect(out).toContain(`skill not loaded: ${broken}`);
     expect(out).toMatch(/\d skill load errors in 1 file \(those skills are left out\): /);

@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       queue: 'skills',
       prefix: 'skillplane',
       broker_url: 'redis://127.0.0.1:6379',
-      result_backend: 'redis://127.0.0.1:6379',
+      result_backend: null,
     });
     expect(config.store.driver).toBe('sqlite');
     expect(config.models.default?.max_concurrency).toBe(4);

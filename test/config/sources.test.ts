@@ -108,7 +108,7 @@ describe('worker plane and tracing settings', () => {
     expect(err.issues).toEqual([expect.objectContaining({ path: 'workers.broker_url' })]);
   });
 
-  it('warns about tracing.otlp_endpoint and a result backend BullMQ does not use, naming the key and its source', () => {
+  it('warns about a result backend BullMQ does not use, naming the key and its source, and not about tracing.otlp_endpoint', () => {
     const dir = tempDir(
       'tracing: {otlp_endpoint: http://collector:4318}\nworkers: {broker_url: redis://queue:6379}\n',
     );
@@ -116,9 +116,7 @@ describe('worker plane and tracing settings', () => {
       cwd: dir,
       env: { SKILLPLANE_WORKERS__RESULT_BACKEND: 'redis://results:6379' },
     });
-    const file = join(dir, 'skillplane.yaml');
     expect(loaded.warnings).toEqual([
-      expect.objectContaining({ code: 'config_no_effect', key: 'tracing.otlp_endpoint', source: file }),
       expect.objectContaining({
         key: 'workers.result_backend',
         source: 'SKILLPLANE_WORKERS__RESULT_BACKEND',
@@ -131,6 +129,12 @@ describe('worker plane and tracing settings', () => {
       env: {},
     });
     expect(same.warnings).toEqual([]);
+    // Only a broker URL set (the usual case) says nothing either: the result backend is unset.
+    const brokerOnly = loadConfig({
+      cwd: tempDir(),
+      env: { SKILLPLANE_WORKERS__BROKER_URL: 'redis://10.0.0.5:6379' },
+    });
+    expect(brokerOnly.warnings).toEqual([]);
   });
 
   it('has nothing to say about the defaults', () => {

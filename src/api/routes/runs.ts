@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../errors/index.js';
 import { RUN_STATUSES, isTerminal, type RunStatus } from '../../vocabulary/index.js';
-import { authorize } from '../auth.js';
+import { authorize, hasScope } from '../auth.js';
+import { RUN_AUDIT_LIMIT } from '../audit-schemas.js';
 import { header, traceContext, type ApiContext } from '../context.js';
 import { presentRun, toRunRequest } from '../present.js';
 import {
@@ -151,7 +152,9 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       schema: {
         operationId: 'getRun',
         summary: 'One run with its steps and usage',
-        description: 'Scope `runs:read`.',
+        description:
+          'Scope `runs:read`. A caller that also has `audit:read` gets the run’s audit entries too (`audit`, ' +
+          `its newest ${RUN_AUDIT_LIMIT}, newest first; every one at \`GET /v1/audit?run_id=\`).`,
         tags: ['runs'],
         params: runIdParamsSchema,
         response: {
@@ -166,7 +169,10 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     async (request) => {
       const principal = authorize(request, 'runs:read');
       const run = await getVisibleRun(ctx, principal, request.params.id);
-      return presentRun(run, await runtime.getSteps(run.id));
+      const body = presentRun(run, await runtime.getSteps(run.id));
+      if (!hasScope(principal, 'audit:read')) return body;
+      const { entries } = await ctx.ports.audit.list({ run_id: run.id, limit: RUN_AUDIT_LIMIT });
+      return { ...body, audit: entries };
     },
   );
 

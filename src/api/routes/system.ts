@@ -106,6 +106,17 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
         );
       const models = await ports.health.models();
       const down = models.filter((m) => !m.ok);
+      const broker = ports.workers?.health();
+      const brokerDown: { workers?: { ok: false; reason: string; since: string } } =
+        broker !== undefined && !broker.ok
+          ? {
+              workers: {
+                ok: false,
+                reason: broker.reason ?? 'the worker plane’s broker does not answer',
+                since: broker.since,
+              },
+            }
+          : {};
       // Answered here, not thrown: a backend that is down is news once (a start-up warning), not
       // an error log line every time a probe polls readiness.
       if (down.length > 0)
@@ -115,11 +126,11 @@ export const systemRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (f
             'models_unavailable',
             `model backend${down.length === 1 ? '' : 's'} not answering: ${down
               .map((m) => `${m.backend} (${m.detail ?? m.reason ?? 'down'})`)
-              .join(', ')}`,
-            { data: { backends: models } },
+              .join(', ')}${brokerDown.workers === undefined ? '' : `; ${brokerDown.workers.reason}`}`,
+            // Everything that is down is named, not only the first.
+            { data: { backends: models, ...brokerDown } },
           ),
         );
-      const broker = ports.workers?.health();
       // Answered, not thrown, for the same reason: the plane logs the broker's flips itself.
       if (broker !== undefined && !broker.ok)
         return sendProblem(
