@@ -33,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { startScriptedModelServer, type ScriptedModelServer } from '../src/testing/index.js';
 import { arg, closedLoop, gc, numArg, pct, Sampler, table, writeNoopSkill } from './lib/measure.js';
 import { queueScenario, type QueueResult, type QueueSettings } from './runtime/queue.js';
+import { Floor } from './runtime/floor.js';
 import { benchTracing, exported, type TracingMode } from './runtime/tracing.js';
 import {
   CHAIN_CALLS,
@@ -50,10 +51,19 @@ import {
 } from './runtime/workloads.js';
 
 const RUNS = numArg('runs', 10000);
-const WINDOW = numArg('window', 64);
+const WINDOWS = arg('window', '64')
+  .split(',')
+  .map((w) => {
+    const n = Number(w);
+    if (!Number.isInteger(n) || n < 1) throw new Error('--window must be a list of positive integers');
+    return n;
+  });
+const WINDOW = WINDOWS[0]!;
 const ONLY = new Set(arg('only', 'fanout,chain,router,queue').split(','));
 const STORES = arg('stores', 'memory,sqlite').split(',') as StoreKind[];
 const QUEUE_STORES = arg('queue-stores', 'memory').split(',') as StoreKind[];
+/** `--compare off` skips the floor and baseline rows (for profiling the runtime alone). */
+const COMPARE = arg('compare', 'on') !== 'off';
 const WARMUP = numArg('warmup', Math.min(256, RUNS));
 const TRACING_ARG = arg('tracing', 'off');
 const TRACING: TracingMode[] =
@@ -74,6 +84,8 @@ const { warm: WARM, maxProcs: MAX_PROCS, sandbox: SANDBOX } = settings;
 interface Row {
   scenario: string;
   store: string;
+  /** Runs outstanding (client window = max_parallel_agents). */
+  window: number;
   runs: number;
   ok: number;
   seconds: number;
@@ -94,6 +106,7 @@ async function measure(
   store: string,
   server: ScriptedModelServer,
   n: number,
+  window: number,
   one: (i: number) => Promise<boolean>,
 ): Promise<Row> {
   gc();
@@ -101,7 +114,7 @@ async function measure(
   const sampler = new Sampler(() => (server.requests.length = 0));
   const spawnsBefore = processEvents.spawn;
   const cpu0 = process.cpuUsage();
-  const { latencies, ms, ok } = await closedLoop(n, WINDOW, one);
+  const { latencies, ms, ok } = await closedLoop(n, window, one);
   const cpu = process.cpuUsage(cpu0);
   const s = sampler.stop();
   const spawns = processEvents.spawn - spawnsBefore;
@@ -110,6 +123,7 @@ async function measure(
   return {
     scenario,
     store,
+    window,
     runs: n,
     ok,
     seconds: r(ms / 1000),
@@ -126,6 +140,7 @@ async function measure(
 const dir = mkdtempSync(join(tmpdir(), 'sp-bench-rt-'));
 writeNoopSkill(dir, SKILL_ID);
 const server = await startScriptedModelServer({ script, model: 'bench-model' });
+const floor = new Floor(server.url, MAX_PROCS);
 const rows: Row[] = [];
 const shapes: Record<string, string> = {};
 /** Journal steps per run of each workload (for the cost of tracing per step). */
@@ -133,39 +148,45 @@ const stepsPerRun: Record<string, number> = {};
 const queue: QueueResult[] = [];
 const started = performance.now();
 try {
-  for (const workload of ['fanout', 'chain', 'router'] as const) {
-    if (!ONLY.has(workload)) continue;
-    for (const [k, kind] of STORES.entries())
-      for (const [t, mode] of TRACING.entries()) {
-        const traced = await benchTracing(mode);
-        const label = TRACING.length === 1 && mode === 'off' ? kind : `${kind} trace:${mode}`;
-        const h = await startApp(settings, dir, server, kind, RUNS + WINDOW, traced.tracing);
-        try {
-          // Warm the JIT, the HTTP connection pool and the skill's process pool.
-          const w0 = performance.now();
-          const spawns0 = processEvents.spawn;
-          await closedLoop(WARMUP, WINDOW, runtimeJob(h.app, workload));
-          process.stderr.write(
-            `  warm-up ${workload} ${kind}: ${WARMUP} runs in ${Math.round(performance.now() - w0)} ms, ` +
-              `${processEvents.spawn - spawns0} sandbox spawns\n`,
-          );
-          if (k === 0 && t === 0) {
-            await closedLoop(WARMUP, WINDOW, baselineJob(h.app, workload));
-            rows.push(await measure(workload, 'baseline', server, RUNS, baselineJob(h.app, workload)));
-            shapes[workload] = await stepShape(h.app, workload);
-            stepsPerRun[workload] = [...shapes[workload].matchAll(/×(\d+)/g)].reduce(
-              (n, m) => n + Number(m[1]),
-              0,
+  for (const window of WINDOWS)
+    for (const workload of ['fanout', 'chain', 'router'] as const) {
+      if (!ONLY.has(workload)) continue;
+      const ws = { ...settings, window };
+      for (const [k, kind] of STORES.entries())
+        for (const [t, mode] of TRACING.entries()) {
+          const traced = await benchTracing(mode);
+          const label = TRACING.length === 1 && mode === 'off' ? kind : `${kind} trace:${mode}`;
+          const h = await startApp(ws, dir, server, kind, RUNS + window, traced.tracing);
+          try {
+            // Warm the JIT, the HTTP connection pool and the skill's process pool.
+            const w0 = performance.now();
+            const spawns0 = processEvents.spawn;
+            await closedLoop(WARMUP, window, runtimeJob(h.app, workload));
+            process.stderr.write(
+              `  warm-up ${workload} ${kind} ×${window}: ${WARMUP} runs in ${Math.round(performance.now() - w0)} ms, ` +
+                `${processEvents.spawn - spawns0} sandbox spawns\n`,
             );
+            if (k === 0 && t === 0 && COMPARE) {
+              await closedLoop(WARMUP, window, floor.job(workload));
+              rows.push(await measure(workload, 'floor', server, RUNS, window, floor.job(workload)));
+              await closedLoop(WARMUP, window, baselineJob(h.app, workload));
+              rows.push(
+                await measure(workload, 'baseline', server, RUNS, window, baselineJob(h.app, workload)),
+              );
+              shapes[workload] ??= await stepShape(h.app, workload);
+              stepsPerRun[workload] = [...shapes[workload].matchAll(/×(\d+)/g)].reduce(
+                (n, m) => n + Number(m[1]),
+                0,
+              );
+            }
+            rows.push(await measure(workload, label, server, RUNS, window, runtimeJob(h.app, workload)));
+          } finally {
+            await h.close();
+            await traced.close();
           }
-          rows.push(await measure(workload, label, server, RUNS, runtimeJob(h.app, workload)));
-        } finally {
-          await h.close();
-          await traced.close();
+          process.stderr.write(`  done: ${workload} ${label} ×${window} ${JSON.stringify(rows.slice(-2))}\n`);
         }
-        process.stderr.write(`  done: ${workload} ${label} ${JSON.stringify(rows.slice(-2))}\n`);
-      }
-  }
+    }
   if (ONLY.has('queue')) {
     for (const kind of QUEUE_STORES) {
       queue.push(await queueScenario(settings, dir, server, kind));
@@ -173,6 +194,7 @@ try {
     }
   }
 } finally {
+  floor.close();
   await server.close();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -180,18 +202,56 @@ try {
 const totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 
+/** One line per scenario for the suite's table (bench/run-all.mjs): ours, the floor, the ratio. */
+interface SummaryRow {
+  scenario: string;
+  ours: number;
+  floor: number | null;
+  ratio: number | null;
+  unit: string;
+  target?: string;
+}
+const summary: SummaryRow[] = [];
+for (const r of rows) {
+  if (r.store === 'floor' || r.store === 'baseline') continue;
+  const f = rows.find((x) => x.scenario === r.scenario && x.window === r.window && x.store === 'floor');
+  if (f === undefined) continue;
+  const target = r.store === 'memory' ? '≥ 0.9×' : r.store === 'sqlite' ? '≥ 0.8×' : undefined;
+  summary.push({
+    scenario: `${r.scenario} ${r.store} ×${r.window}`,
+    ours: r.runsPerSec,
+    floor: f.runsPerSec,
+    ratio: Math.round((r.runsPerSec / f.runsPerSec) * 100) / 100,
+    unit: 'runs/s',
+    ...(target === undefined || r.scenario === 'router' ? {} : { target }),
+  });
+}
+for (const q of queue)
+  summary.push({
+    scenario: `queue ${q.store}: interactive p95 wait behind ${q.backlog} batch`,
+    ours: q.interactiveWait.p95,
+    floor: null,
+    ratio: null,
+    unit: 'ms',
+    target: '≤ 50 ms',
+  });
+
 const describe: Record<Workload, string> = {
   fanout: `parallel_map over 5 worker agents (each: model → ${TOOL} → model) then a reducer agent`,
   chain: `single agent: model → ${TOOL}, ${CHAIN_CALLS} times, then a final model answer (10 model steps)`,
   router: 'router by rule (options.routes) → one worker agent (model → tool → model)',
 };
 console.log(
-  `\nRuntime benchmark — ${RUNS} runs per row, ${WINDOW} outstanding (client window = max_parallel_agents), ` +
+  `\nRuntime benchmark — ${RUNS} runs per row, ${WINDOWS.join(' and ')} outstanding (client window = max_parallel_agents), ` +
     `scripted model over HTTP answering instantly, tool skill in sandbox processes (warm_processes ${WARM}, max_processes_per_skill ${MAX_PROCS}, sandbox ${SANDBOX}).`,
 );
 for (const w of ['fanout', 'chain', 'router'] as const) {
   if (shapes[w] !== undefined) console.log(`  ${w.padEnd(7)} ${describe[w]}; journal: ${shapes[w]}`);
 }
+console.log(
+  '  floor: plain fetch to the same model server (pooled keep-alive) and the skill in warm plain child ' +
+    'processes over IPC (as many as max_processes_per_skill): nothing of ours.',
+);
 console.log(
   '  baseline: the same ModelClient chat calls and SkillInvoker.invoke calls with plain async/Promise.all, ' +
     'no scheduler/store/journal, same window.',
@@ -203,6 +263,7 @@ console.log(
 const header = [
   'scenario',
   'store',
+  'window',
   'runs',
   'ok',
   'runs/s',
@@ -218,6 +279,7 @@ const header = [
 const cells = rows.map((r) => [
   r.scenario,
   r.store,
+  String(r.window),
   String(r.runs),
   String(r.ok),
   String(r.runsPerSec),
@@ -232,15 +294,10 @@ const cells = rows.map((r) => [
 ]);
 if (rows.length > 0) {
   console.log(table([header, ...cells], { left: 2, rule: true }));
-  const ratio = (w: Workload, s: string) => {
-    const b = rows.find((r) => r.scenario === w && r.store === 'baseline');
-    const x = rows.find((r) => r.scenario === w && r.store === s);
-    return b && x ? `${w}/${s} ${(x.runsPerSec / b.runsPerSec).toFixed(2)}× baseline` : undefined;
-  };
-  const ratios = (['fanout', 'chain', 'router'] as const)
-    .flatMap((w) => STORES.map((s) => ratio(w, s)))
-    .filter(Boolean);
-  console.log(`\nthroughput vs baseline: ${ratios.join(', ')}`);
+  const ratios = summary
+    .filter((x) => x.unit === 'runs/s')
+    .map((x) => `${x.scenario} ${(x.ratio ?? 0).toFixed(2)}× floor`);
+  console.log(`\nthroughput vs floor: ${ratios.join(', ')}`);
   if (TRACING.length > 1 || TRACING[0] !== 'off') {
     // Cost of tracing: extra wall time per run (closed loop, same window) over its journal steps,
     // and the p50 latency difference, against the same store with tracing off.
@@ -302,8 +359,9 @@ if (failures.length > 0) console.log(`failures (first ${failures.length}):\n  ${
 console.log(
   JSON.stringify({
     bench: 'runtime',
+    summary,
     runs: RUNS,
-    window: WINDOW,
+    windows: WINDOWS,
     warm_processes: WARM,
     rows,
     queue,

@@ -10,6 +10,7 @@ import type { Deadline, DeadlineErrors } from './internal/deadline.js';
 import { Failures } from './internal/failures.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './internal/retry.js';
 import { readCompletionStream } from './internal/stream.js';
+import { undiciFetch, type HttpFetch } from './internal/transport.js';
 import { PriorityLimiter } from './limiter.js';
 import type { PriorityLimiterOptions, PriorityLimiterStats } from './limiter.js';
 import type { ChatDelta, ChatOptions, ChatRequest, ChatResult, ChatUsage } from './types.js';
@@ -24,7 +25,8 @@ export interface ModelClientOptions {
   /** Options of the limiter the client creates when none is given. */
   limiterOptions?: PriorityLimiterOptions;
   /** The fetch implementation; default the global one (undici). */
-  fetch?: typeof fetch;
+  /** The HTTP transport; default undici's `request` ({@link undiciFetch}). `globalThis.fetch` fits. */
+  fetch?: HttpFetch;
   /** Backoff sleep; default a timer that honours the signal. */
   sleep?: SleepFn;
   /** Jitter source in [0, 1); default `Math.random`. */
@@ -96,7 +98,7 @@ export class ModelClient {
   /** The model name sent to the server. */
   readonly model: string;
   private readonly limiter: PriorityLimiter;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: HttpFetch;
   private readonly sleep: SleepFn;
   private readonly random: () => number;
   private readonly now: () => number;
@@ -135,7 +137,7 @@ export class ModelClient {
     this.model = config.model;
     this.failures = new Failures(name);
     this.limiter = options.limiter ?? new PriorityLimiter(config.max_concurrency, options.limiterOptions);
-    this.fetchImpl = options.fetch ?? fetch;
+    this.fetchImpl = options.fetch ?? undiciFetch;
     this.sleep = options.sleep ?? defaultSleep;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
@@ -218,6 +220,7 @@ export class ModelClient {
     this.throwIfUnusable(options.signal);
     const body = await this.withDeadline(options.signal, async ({ signal }) => {
       const res = await this.fetchImpl(`${this.baseUrl()}/models`, {
+        method: 'GET',
         headers: this.headers({}, false),
         signal,
       });

@@ -25,11 +25,7 @@ export class ModelRegistry {
       const { limiter: _ignored, ...perClient } = clientOptions;
       this.clients.set(name, new ModelClient(name, config, perClient));
     }
-    const fetchImpl = probe?.fetch ?? options.fetch;
-    this.probe = new BackendProbe(models, {
-      ...probe,
-      ...(fetchImpl === undefined ? {} : { fetch: fetchImpl }),
-    });
+    this.probe = new BackendProbe(models, probe);
   }
 
   /**

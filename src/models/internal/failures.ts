@@ -9,6 +9,7 @@ import {
   looksLikeHtml,
   quote,
 } from './answer.js';
+import type { HttpResponse } from './transport.js';
 
 /** The details a failure names besides the backend. */
 export interface FailureDetails {
@@ -66,7 +67,7 @@ export class Failures {
    * The error of a non-2xx answer: `model_unavailable` for a 502/503/504 whose body is not JSON (a
    * proxy's page: the model server behind it is down), else `model_error` with the status.
    */
-  async httpError(res: Response): Promise<ModelError> {
+  async httpError(res: HttpResponse): Promise<ModelError> {
     const text = await res.text().catch(() => '');
     const detail = describeBody(text, res.headers.get('content-type'));
     const message = `model backend ${this.backend} answered HTTP ${res.status}${detail === '' ? '' : `: ${detail}`}`;
