@@ -4,7 +4,10 @@
  * clients for a fixed time. Reports requests/s, p50/p95/p99 latency, 429s apart, and "time to first
  * action": for a sample of runs, from sending the create request to the run's first `step.started`.
  *
- *   npx tsx bench/http.ts [seconds=10] [clients=64]
+ *   npx tsx bench/http.ts [seconds=10] [clients=64] [--quick|--tiny]
+ *
+ * Time to first action is also measured unloaded: after the load, creates sent one at a time
+ * (one run in flight, the queue empty), each followed until its first `step.started`.
  *
  * Everything (load generator, server, scripted model) shares this one process, so the figures are a
  * lower bound of what the server does with the load generator elsewhere.
@@ -18,11 +21,13 @@ import { startServer } from '../src/api/index.js';
 import { createApp, type App } from '../src/app/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { startScriptedModelServer } from '../src/testing/index.js';
-import { pct } from './lib/measure.js';
+import { emitResult, MODE, pct, positional, sized, summaryRow } from './lib/measure.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const CLIENTS = Number(process.argv[3] ?? 64);
-const WARMUP_MS = 1000;
+const SECONDS = positional(0, sized(10, 2, 0.3));
+const CLIENTS = positional(1, 64);
+const WARMUP_MS = sized(1000, 300, 100);
+/** Creates sent one at a time for the unloaded time to first action. */
+const UNLOADED = sized(200, 40, 5);
 /** One create in this many is followed for time to first action. */
 const SAMPLE_EVERY = 10;
 const BODY = JSON.stringify({ agent: 'bench', input: 'hi' });
@@ -37,6 +42,8 @@ interface Phase {
   latencies: number[];
   ttfa: number[];
   ttfaMissing: number;
+  /** Time to first action with one run in flight (creates one at a time, queue empty). */
+  ttfaUnloaded: number[];
 }
 
 function post(agent: Agent, port: number, path: string): Promise<{ status: number; body: string }> {
@@ -81,6 +88,7 @@ async function drive(
     latencies: [],
     ttfa: [],
     ttfaMissing: 0,
+    ttfaUnloaded: [],
   };
   const warmUntil = performance.now() + WARMUP_MS;
   const endAt = warmUntil + SECONDS * 1000;
@@ -165,6 +173,19 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
       else phase.ttfa.push(Date.parse(at) - s.sentAt);
     }
     phase.ttfa.sort((a, b) => a - b);
+    // Unloaded: one create at a time, each waited for, then its first step.started read back.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < UNLOADED; i++) {
+      const sentAt = Date.now();
+      const res = await post(agent, server.port, '/v1/agents/runs');
+      if (res.status !== 202) continue;
+      const id = JSON.parse(res.body).id as string;
+      await app.runtime.wait(id, { timeoutMs: 30_000 });
+      const first = (await app.runtime.listEvents(id, 0)).find((e) => e.type === 'step.started');
+      if (first !== undefined) phase.ttfaUnloaded.push(Date.parse(first.at) - sentAt);
+    }
+    agent.destroy();
+    phase.ttfaUnloaded.sort((a, b) => a - b);
     return phase;
   } finally {
     await server.close();
@@ -231,27 +252,51 @@ for (const p of phases) {
       `${f(pct(p.ttfa, 0.5)).padStart(10)}${f(pct(p.ttfa, 0.95)).padStart(10)}${String(p.ttfa.length).padStart(6)}`,
   );
 }
+for (const p of phases)
+  if (p.ttfaUnloaded.length > 0)
+    console.log(
+      `${p.name}: unloaded TTFA (one run in flight, ${p.ttfaUnloaded.length} creates one at a time): ` +
+        `p50 ${f(pct(p.ttfaUnloaded, 0.5))} ms, p95 ${f(pct(p.ttfaUnloaded, 0.95))} ms`,
+    );
 console.log(
   '\nTTFA = time to first action: create request sent → the run’s first step.started (ms, wall clock; sampled 1 in ' +
     `${SAMPLE_EVERY} creates during the load, so it includes queueing behind the other runs).`,
 );
-console.log(
-  JSON.stringify({
-    bench: 'http',
-    seconds: SECONDS,
-    clients: CLIENTS,
-    results: phases.map((p) => ({
-      target: p.name,
-      rps: Math.round(p.requests / p.seconds),
-      accepted: p.ok,
-      rejected_429: p.rejected429,
-      errors: p.errors,
-      latency_ms: { p50: pct(p.latencies, 0.5), p95: pct(p.latencies, 0.95), p99: pct(p.latencies, 0.99) },
-      ttfa_ms:
-        p.ttfa.length === 0
-          ? null
-          : { p50: pct(p.ttfa, 0.5), p95: pct(p.ttfa, 0.95), samples: p.ttfa.length },
-      ttfa_missing: p.ttfaMissing,
-    })),
+const plain = phases[0]!;
+const rps = (p: Phase) => p.requests / p.seconds;
+const summary = phases.slice(1).map((p) =>
+  summaryRow(`HTTP create ${p.name.replace('skillplane ', '')}`, rps(p), rps(plain), 'req/s', {
+    target: { ratio: 0.5 },
   }),
 );
+for (const p of phases.slice(1))
+  if (p.ttfaUnloaded.length > 0)
+    summary.push(
+      summaryRow(
+        `time to first action ${p.name.replace('skillplane ', '')}, unloaded, p95`,
+        pct(p.ttfaUnloaded, 0.95),
+        null,
+        'ms',
+        { lowerIsBetter: true },
+      ),
+    );
+emitResult('http', summary, {
+  mode: MODE,
+  seconds: SECONDS,
+  clients: CLIENTS,
+  results: phases.map((p) => ({
+    target: p.name,
+    rps: Math.round(p.requests / p.seconds),
+    accepted: p.ok,
+    rejected_429: p.rejected429,
+    errors: p.errors,
+    latency_ms: { p50: pct(p.latencies, 0.5), p95: pct(p.latencies, 0.95), p99: pct(p.latencies, 0.99) },
+    ttfa_ms:
+      p.ttfa.length === 0 ? null : { p50: pct(p.ttfa, 0.5), p95: pct(p.ttfa, 0.95), samples: p.ttfa.length },
+    ttfa_missing: p.ttfaMissing,
+    ttfa_unloaded_ms:
+      p.ttfaUnloaded.length === 0
+        ? null
+        : { p50: pct(p.ttfaUnloaded, 0.5), p95: pct(p.ttfaUnloaded, 0.95), samples: p.ttfaUnloaded.length },
+  })),
+});

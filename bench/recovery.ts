@@ -21,10 +21,19 @@ import type { RunRequestInput } from '../src/agents/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { MemoryRunStore, SqliteRunStore, type RunStore } from '../src/store/index.js';
 import { startScriptedModelServer, type Script } from '../src/testing/index.js';
-import { numArg, table, waitFor, writeNoopSkill } from './lib/measure.js';
+import {
+  emitResult,
+  numArg,
+  sized,
+  summaryRow,
+  table,
+  waitFor,
+  writeNoopSkill,
+  type SummaryRow,
+} from './lib/measure.js';
 
-const RUNS = numArg('runs', 1000);
-const FANOUT_RUNS = numArg('fanout-runs', 400);
+const RUNS = numArg('runs', sized(1000, 100, 10));
+const FANOUT_RUNS = numArg('fanout-runs', sized(400, 60, 8));
 const WINDOW = numArg('window', 16);
 const CHAIN_CALLS = 3;
 const ITEMS = 4;
@@ -149,6 +158,8 @@ async function recoveryBench(dir: string, modelUrl: string, modelCalls: () => nu
   await storeB.close();
   await nodeA.skills.close().catch(() => undefined);
   nodeA.models.close();
+  recovered.claimedMs = claimedMs;
+  recovered.runsPerSec = nonTerminal / (doneMs / 1000);
   return [
     ['runs non-terminal at restart', String(nonTerminal)],
     ['completed steps in the journal (replayed, not re-run)', String(journaled)],
@@ -158,6 +169,9 @@ async function recoveryBench(dir: string, modelUrl: string, modelCalls: () => nu
     ['recovered runs/s (to completion)', (nonTerminal / (doneMs / 1000)).toFixed(0)],
   ];
 }
+
+/** The restart's figures, for the summary. */
+const recovered = { claimedMs: Number.NaN, runsPerSec: Number.NaN };
 
 async function fanoutBench(dir: string, modelUrl: string, kind: 'memory' | 'sqlite'): Promise<number[]> {
   const store =
@@ -233,6 +247,25 @@ async function main(): Promise<void> {
     console.log(table(rows));
     const ratio = results.sqlite![0]! / results.memory![0]!;
     console.log(`SQLite durability keeps ${(ratio * 100).toFixed(0)} % of the in-memory throughput.`);
+    const summary: SummaryRow[] = [];
+    if (RUNS > 0) {
+      summary.push(summaryRow('restart: start() → every run claimed', recovered.claimedMs, null, 'ms'));
+      summary.push(summaryRow('restart: recovered runs to completion', recovered.runsPerSec, null, 'runs/s'));
+    }
+    summary.push(
+      summaryRow(
+        'fan-out sqlite vs memory (durability cost)',
+        results.sqlite![0]!,
+        results.memory![0]!,
+        'runs/s',
+      ),
+    );
+    emitResult('recovery', summary, {
+      runs: RUNS,
+      fanout_runs: FANOUT_RUNS,
+      window: WINDOW,
+      fanout: results,
+    });
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -8,11 +8,19 @@
  *   node bench/run-all.mjs runtime --runs 1000  # arguments after the names go to each one
  *   node bench/run-all.mjs store -- 5000 32     # `--` ends the names (for positional arguments)
  *
+ *   node bench/run-all.mjs --quick              # every benchmark at small sizes: under a minute
+ *   node bench/run-all.mjs --tiny --out F.json  # what `npm test` runs: completes, sane numbers
+ *
+ * Each benchmark's last JSON line carries a `summary` (scenario, ours, floor, ratio, unit,
+ * target); at the end this prints them as one table and writes every benchmark's result to
+ * `bench/results/latest.json` (or `--out FILE`), with the machine it ran on.
+ *
  * `npm run bench` builds first, then runs this with no arguments; `npm run bench -- runtime`
  * passes the names through.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -40,39 +48,125 @@ for (; i < args.length; i++) {
   }
   names.push(a);
 }
-const passThrough = args.slice(i);
+let passThrough = args.slice(i);
+let out = join(benchDir, 'results', 'latest.json');
+const outAt = passThrough.indexOf('--out');
+if (outAt !== -1) {
+  if (passThrough[outAt + 1] === undefined) {
+    console.error('--out needs a file name');
+    process.exit(2);
+  }
+  out = passThrough[outAt + 1];
+  passThrough = passThrough.filter((_, k) => k !== outAt && k !== outAt + 1);
+}
+const mode = passThrough.includes('--tiny') ? 'tiny' : passThrough.includes('--quick') ? 'quick' : 'full';
 const selected = names.length > 0 ? names : available;
 
-/** Runs one benchmark; resolves with its exit code (or 1 when it died by a signal). */
+/**
+ * Runs one benchmark with its output streamed; resolves with its exit code (1 when it died by a
+ * signal) and its result: the last stdout line that is a JSON object with a `bench` member.
+ */
 function runOne(name) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, `${name}.ts`), ...passThrough], {
       cwd: root,
-      stdio: 'inherit',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let result = null;
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) result = parseResult(line) ?? result;
     });
     child.on('error', (err) => {
       console.error(`could not start ${name}: ${err.message}`);
-      resolve(1);
+      resolve({ code: 1, result });
     });
-    child.on('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)));
+    child.on('close', (code, signal) => {
+      result = parseResult(partial) ?? result;
+      resolve({ code: code ?? (signal === null ? 1 : 128), result });
+    });
   });
+}
+
+function parseResult(line) {
+  if (!line.startsWith('{"bench"')) return null;
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
 }
 
 const results = [];
 for (const name of selected) {
   console.log(`\n=== bench/${name}.ts ${passThrough.join(' ')}`.trimEnd());
   const t0 = performance.now();
-  const code = await runOne(name);
-  results.push({ name, code, seconds: (performance.now() - t0) / 1000 });
+  const { code, result } = await runOne(name);
+  results.push({ name, code, seconds: (performance.now() - t0) / 1000, result });
 }
 
 console.log('\n=== summary');
 for (const r of results) {
   console.log(
-    `${r.code === 0 ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(14)} ${r.seconds.toFixed(1).padStart(7)} s${r.code === 0 ? '' : `  (exit ${r.code})`}`,
+    `${r.code === 0 && r.result !== null ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(14)} ${r.seconds.toFixed(1).padStart(7)} s${r.code === 0 ? (r.result === null ? '  (no result line)' : '') : `  (exit ${r.code})`}`,
   );
 }
-const failed = results.filter((r) => r.code !== 0);
+
+// One table: every benchmark's summary rows.
+const fmt = (v) => (v === null || v === undefined ? '—' : String(v));
+const rows = [['benchmark', 'scenario', 'ours', 'floor', 'ratio', 'unit', 'target', 'met']];
+for (const r of results)
+  for (const x of r.result?.summary ?? [])
+    rows.push([
+      r.name,
+      x.scenario,
+      fmt(x.ours),
+      fmt(x.floor),
+      x.ratio === null ? '—' : `${x.ratio}×`,
+      x.unit,
+      fmt(x.target),
+      x.met === undefined ? '' : x.met ? 'yes' : 'no',
+    ]);
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+const line = (r) =>
+  r
+    .map((v, c) => (c < 2 || c >= 5 ? v.padEnd(widths[c]) : v.padStart(widths[c])))
+    .join('  ')
+    .trimEnd();
+console.log(`\n=== results (${mode}; ratio = ours/floor for rates, floor/ours for times)`);
+console.log(
+  [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n'),
+);
+
+const cpuList = cpus();
+const report = {
+  date: new Date().toISOString(),
+  mode,
+  args: passThrough,
+  machine: {
+    cpus: cpuList.length,
+    cpu_model: cpuList[0]?.model ?? 'unknown',
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  },
+  benchmarks: results.map((r) => ({
+    name: r.name,
+    ok: r.code === 0,
+    seconds: Math.round(r.seconds * 10) / 10,
+    summary: r.result?.summary ?? [],
+    result: r.result,
+  })),
+};
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`\nwrote ${out}`);
+
+const failed = results.filter((r) => r.code !== 0 || r.result === null);
 if (failed.length > 0) {
   console.error(`${failed.length} benchmark(s) failed: ${failed.map((r) => r.name).join(', ')}`);
   process.exitCode = 1;

@@ -31,7 +31,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startScriptedModelServer, type ScriptedModelServer } from '../src/testing/index.js';
-import { arg, closedLoop, gc, numArg, pct, Sampler, table, writeNoopSkill } from './lib/measure.js';
+import {
+  arg,
+  closedLoop,
+  emitResult,
+  gc,
+  numArg,
+  pct,
+  Sampler,
+  sized,
+  summaryRow,
+  table,
+  writeNoopSkill,
+  type SummaryRow,
+} from './lib/measure.js';
 import { queueScenario, type QueueResult, type QueueSettings } from './runtime/queue.js';
 import { Floor } from './runtime/floor.js';
 import { benchTracing, exported, type TracingMode } from './runtime/tracing.js';
@@ -50,8 +63,8 @@ import {
   type Workload,
 } from './runtime/workloads.js';
 
-const RUNS = numArg('runs', 10000);
-const WINDOWS = arg('window', '64')
+const RUNS = numArg('runs', sized(4000, 300, 16));
+const WINDOWS = arg('window', sized('64,512', '64', '8'))
   .split(',')
   .map((w) => {
     const n = Number(w);
@@ -64,7 +77,7 @@ const STORES = arg('stores', 'memory,sqlite').split(',') as StoreKind[];
 const QUEUE_STORES = arg('queue-stores', 'memory').split(',') as StoreKind[];
 /** `--compare off` skips the floor and baseline rows (for profiling the runtime alone). */
 const COMPARE = arg('compare', 'on') !== 'off';
-const WARMUP = numArg('warmup', Math.min(256, RUNS));
+const WARMUP = numArg('warmup', Math.min(sized(256, 64, 8), RUNS));
 const TRACING_ARG = arg('tracing', 'off');
 const TRACING: TracingMode[] =
   TRACING_ARG === 'all' ? ['off', 'memory', 'otlp'] : (TRACING_ARG.split(',') as TracingMode[]);
@@ -75,8 +88,8 @@ const settings: QueueSettings = {
   maxProcs: numArg('max-procs', 4),
   /** `skills.sandbox` of the app: `auto` (namespaces where available) or `node` (permission model only). */
   sandbox: arg('sandbox', 'auto'),
-  backlog: numArg('backlog', Math.min(2000, RUNS)),
-  interactive: numArg('interactive', Math.min(200, Math.max(10, Math.floor(RUNS / 10)))),
+  backlog: numArg('backlog', sized(10_000, 1000, 40)),
+  interactive: numArg('interactive', sized(200, 50, 10)),
   warmup: WARMUP,
 };
 const { warm: WARM, maxProcs: MAX_PROCS, sandbox: SANDBOX } = settings;
@@ -203,38 +216,31 @@ const totalSeconds = Math.round((performance.now() - started) / 100) / 10;
 const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 
 /** One line per scenario for the suite's table (bench/run-all.mjs): ours, the floor, the ratio. */
-interface SummaryRow {
-  scenario: string;
-  ours: number;
-  floor: number | null;
-  ratio: number | null;
-  unit: string;
-  target?: string;
-}
 const summary: SummaryRow[] = [];
 for (const r of rows) {
   if (r.store === 'floor' || r.store === 'baseline') continue;
   const f = rows.find((x) => x.scenario === r.scenario && x.window === r.window && x.store === 'floor');
-  if (f === undefined) continue;
-  const target = r.store === 'memory' ? '≥ 0.9×' : r.store === 'sqlite' ? '≥ 0.8×' : undefined;
-  summary.push({
-    scenario: `${r.scenario} ${r.store} ×${r.window}`,
-    ours: r.runsPerSec,
-    floor: f.runsPerSec,
-    ratio: Math.round((r.runsPerSec / f.runsPerSec) * 100) / 100,
-    unit: 'runs/s',
-    ...(target === undefined || r.scenario === 'router' ? {} : { target }),
-  });
+  const ratio =
+    r.scenario === 'router' ? undefined : r.store === 'memory' ? 0.9 : r.store === 'sqlite' ? 0.8 : undefined;
+  summary.push(
+    summaryRow(`${r.scenario} ${r.store} ×${r.window}`, r.runsPerSec, f?.runsPerSec ?? null, 'runs/s', {
+      ...(ratio === undefined ? {} : { target: { ratio } }),
+    }),
+  );
 }
 for (const q of queue)
-  summary.push({
-    scenario: `queue ${q.store}: interactive p95 wait behind ${q.backlog} batch`,
-    ours: q.interactiveWait.p95,
-    floor: null,
-    ratio: null,
-    unit: 'ms',
-    target: '≤ 50 ms',
-  });
+  summary.push(
+    summaryRow(
+      `queue ${q.store}: interactive p95 wait, ${q.backlog} batch`,
+      q.interactiveWait.p95,
+      null,
+      'ms',
+      {
+        lowerIsBetter: true,
+        target: { max: 50 },
+      },
+    ),
+  );
 
 const describe: Record<Workload, string> = {
   fanout: `parallel_map over 5 worker agents (each: model → ${TOOL} → model) then a reducer agent`,
@@ -295,8 +301,8 @@ const cells = rows.map((r) => [
 if (rows.length > 0) {
   console.log(table([header, ...cells], { left: 2, rule: true }));
   const ratios = summary
-    .filter((x) => x.unit === 'runs/s')
-    .map((x) => `${x.scenario} ${(x.ratio ?? 0).toFixed(2)}× floor`);
+    .filter((x) => x.ratio !== null)
+    .map((x) => `${x.scenario} ${x.ratio?.toFixed(2)}× floor`);
   console.log(`\nthroughput vs floor: ${ratios.join(', ')}`);
   if (TRACING.length > 1 || TRACING[0] !== 'off') {
     // Cost of tracing: extra wall time per run (closed loop, same window) over its journal steps,
@@ -356,19 +362,15 @@ console.log(
   `\nprocess maxRSS ${maxRssMb} MB (resourceUsage, whole run); wall time ${totalSeconds} s; Node ${process.version}.`,
 );
 if (failures.length > 0) console.log(`failures (first ${failures.length}):\n  ${failures.join('\n  ')}`);
-console.log(
-  JSON.stringify({
-    bench: 'runtime',
-    summary,
-    runs: RUNS,
-    windows: WINDOWS,
-    warm_processes: WARM,
-    rows,
-    queue,
-    shapes,
-    max_rss_mb: maxRssMb,
-    seconds: totalSeconds,
-  }),
-);
+emitResult('runtime', summary, {
+  runs: RUNS,
+  windows: WINDOWS,
+  warm_processes: WARM,
+  rows,
+  queue,
+  shapes,
+  max_rss_mb: maxRssMb,
+  seconds: totalSeconds,
+});
 const incomplete = rows.some((r) => r.ok !== r.runs) || queue.some((q) => q.ok !== q.backlog + q.interactive);
 if (incomplete) process.exitCode = 1;

@@ -26,14 +26,15 @@ import {
   WorkflowExecutor,
 } from '../src/skills/index.js';
 import { loadSkillsFromDirectories } from '../src/skills/index.js';
+import { emitResult, sized, summaryRow, type SummaryRow } from './lib/measure.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return (i === -1 ? undefined : process.argv[i + 1]) ?? fallback;
 }
-const CALLS = Number(arg('calls', '4000'));
+const CALLS = Number(arg('calls', String(sized(4000, 500, 40))));
 const CONCURRENCY = Number(arg('concurrency', '4'));
-const COLD = Number(arg('cold', '10'));
+const COLD = Number(arg('cold', String(sized(10, 3, 1))));
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
@@ -224,6 +225,24 @@ try {
   console.log(
     `\nFirst call of a new process (median of ${COLD}): fork() ${cf.toFixed(1)} ms · Node permission model ${cn.toFixed(1)} ms · namespaces ${ca.toFixed(1)} ms`,
   );
+  const summary: SummaryRow[] = rows
+    .slice(1)
+    .map((r) =>
+      summaryRow(
+        `skill call, warm: ${r.name.replace('skillplane, ', '')}`,
+        r.callsPerSec,
+        base.callsPerSec,
+        'calls/s',
+      ),
+    );
+  summary.push(summaryRow('skill call, cold start (namespaces)', ca, cf, 'ms', { lowerIsBetter: true }));
+  emitResult('sandbox', summary, {
+    calls: CALLS,
+    concurrency: CONCURRENCY,
+    cold: COLD,
+    rows,
+    cold_ms: { fork: cf, node: cn, namespaces: ca },
+  });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

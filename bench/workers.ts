@@ -44,14 +44,14 @@ import { Redis } from 'ioredis';
 import { loadConfig, type LoadedConfig } from '../src/config/index.js';
 import { createSkillService, type SkillService } from '../src/skills/index.js';
 import { QueuedDispatcher, WorkerPlane } from '../src/workers/index.js';
-import { closedLoop, gc, numArg, pct, table } from './lib/measure.js';
+import { closedLoop, emitResult, gc, numArg, pct, sized, summaryRow, table } from './lib/measure.js';
 
-const JOBS = numArg('jobs', 2000);
+const JOBS = numArg('jobs', sized(2000, 300, 20));
 const WINDOW = numArg('window', 64);
 const CONCURRENCY = numArg('concurrency', 16);
 const IO_MS = numArg('io-ms', 20);
-const LATENCY_CALLS = numArg('latency-calls', 300);
-const WARMUP = numArg('warmup', 512);
+const LATENCY_CALLS = numArg('latency-calls', sized(300, 50, 5));
+const WARMUP = numArg('warmup', sized(512, 64, 8));
 const REDIS_URL = process.env.SKILLPLANE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const QUEUE = 'skills';
@@ -556,18 +556,44 @@ try {
   for (const r of incomplete)
     console.error(`${r.name}: ${r.jobs - r.ok} of ${r.jobs} calls did not return {ok: true}`);
   failed = incomplete.length > 0;
-  console.log(
-    JSON.stringify({
-      bench: 'workers',
-      jobs: JOBS,
-      window: WINDOW,
-      concurrency: CONCURRENCY,
-      io_ms: IO_MS,
-      rows: rows.map((r) => ({ ...r, jobsPerSec: Math.round(r.jobsPerSec) })),
-      ratios: { trivial_1: trivial1, trivial_2: trivial2, io_scaling: ioScale },
-      added_latency_ms: { p50: queued.p50 - local.p50, p95: queued.p95 - local.p95 },
-    }),
-  );
+  const summary = [
+    summaryRow(
+      'worker plane, trivial skill, 1 worker',
+      by('ours trivial ×1').jobsPerSec,
+      by('raw trivial ×1').jobsPerSec,
+      'jobs/s',
+      { target: { ratio: 0.7 } },
+    ),
+    summaryRow(
+      'worker plane, trivial skill, 2 workers',
+      by('ours trivial ×2').jobsPerSec,
+      by('raw trivial ×2').jobsPerSec,
+      'jobs/s',
+      { target: { ratio: 0.7 } },
+    ),
+    summaryRow(
+      `worker plane, ${IO_MS} ms I/O skill, 2 workers`,
+      by('ours io ×2').jobsPerSec,
+      by('raw io ×2').jobsPerSec,
+      'jobs/s',
+    ),
+    summaryRow(
+      'worker plane, latency of one call, p50',
+      queued.p50,
+      by('raw latency ×1 (window 1)').p50,
+      'ms',
+      { lowerIsBetter: true },
+    ),
+  ];
+  emitResult('workers', summary, {
+    jobs: JOBS,
+    window: WINDOW,
+    concurrency: CONCURRENCY,
+    io_ms: IO_MS,
+    rows: rows.map((r) => ({ ...r, jobsPerSec: Math.round(r.jobsPerSec) })),
+    ratios: { trivial_1: trivial1, trivial_2: trivial2, io_scaling: ioScale },
+    added_latency_ms: { p50: queued.p50 - local.p50, p95: queued.p95 - local.p95 },
+  });
 } catch (err) {
   failed = true;
   console.error(err);

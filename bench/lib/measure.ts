@@ -142,3 +142,87 @@ export function writeNoopSkill(
   );
   writeFileSync(join(d, 'index.mjs'), 'export default async (input) => ({ ok: true, n: input.n ?? 0 });\n');
 }
+
+/**
+ * The suite's size: `--quick` (the whole suite in under a minute), `--tiny` (what `npm test`
+ * runs: completes and prints sane numbers, nothing timed), else the full sizes.
+ */
+export type BenchMode = 'full' | 'quick' | 'tiny';
+export const MODE: BenchMode = process.argv.includes('--tiny')
+  ? 'tiny'
+  : process.argv.includes('--quick')
+    ? 'quick'
+    : 'full';
+
+/** The value for {@link MODE}. */
+export function sized<T>(full: T, quick: T, tiny: T): T {
+  return MODE === 'tiny' ? tiny : MODE === 'quick' ? quick : full;
+}
+
+/** The `index`-th positional argument (0 = first after the script) as a number, else `fallback`. */
+export function positional(index: number, fallback: number): number {
+  const v = process.argv.slice(2).filter((a, i, all) => !a.startsWith('-') && !all[i - 1]?.startsWith('--'))[
+    index
+  ];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`argument ${index + 1} must be a number, got "${v}"`);
+  return n;
+}
+
+/** One line of the suite's table (bench/run-all.mjs): our figure, the floor's, the ratio. */
+export interface SummaryRow {
+  scenario: string;
+  ours: number;
+  /** The same work with nothing of ours, measured in the same invocation; null when there is none. */
+  floor: number | null;
+  /** ours / floor for rates (higher is better), floor / ours for times; null without a floor. */
+  ratio: number | null;
+  unit: string;
+  /** What the figure should reach, in words (`≥ 0.9×`, `≤ 50 ms`). */
+  target?: string;
+  /** Whether it does (absent when there is no target). */
+  met?: boolean;
+}
+
+/**
+ * A {@link SummaryRow}. `lowerIsBetter` for times (the ratio is then floor / ours, so 1 means
+ * "as fast as the floor" either way). `target` is a ratio (`{ ratio: 0.9 }`) or a bound on our
+ * figure (`{ max: 50 }` / `{ min: 5000 }`).
+ */
+export function summaryRow(
+  scenario: string,
+  ours: number,
+  floor: number | null,
+  unit: string,
+  opts: { lowerIsBetter?: boolean; target?: { ratio: number } | { max: number } | { min: number } } = {},
+): SummaryRow {
+  const round = (v: number) => (Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 100) / 100);
+  const ratio =
+    floor === null || !Number.isFinite(floor) || !Number.isFinite(ours) || ours === 0 || floor === 0
+      ? null
+      : Math.round((opts.lowerIsBetter === true ? floor / ours : ours / floor) * 100) / 100;
+  const row: SummaryRow = { scenario, ours: round(ours), floor: floor === null ? null : round(floor), ratio, unit };
+  const t = opts.target;
+  if (t !== undefined) {
+    if ('ratio' in t) {
+      row.target = `≥ ${t.ratio}× floor`;
+      row.met = ratio !== null && ratio >= t.ratio;
+    } else if ('max' in t) {
+      row.target = `≤ ${t.max} ${unit}`;
+      row.met = ours <= t.max;
+    } else {
+      row.target = `≥ ${t.min} ${unit}`;
+      row.met = ours >= t.min;
+    }
+  }
+  return row;
+}
+
+/**
+ * Prints the benchmark's last line: one JSON object with `bench`, `mode`, the `summary` rows
+ * bench/run-all.mjs tabulates, and the benchmark's own details.
+ */
+export function emitResult(bench: string, summary: SummaryRow[], details: Record<string, unknown>): void {
+  console.log(JSON.stringify({ bench, mode: MODE, summary, ...details }));
+}
