@@ -202,7 +202,13 @@ export function summaryRow(
     floor === null || !Number.isFinite(floor) || !Number.isFinite(ours) || ours === 0 || floor === 0
       ? null
       : Math.round((opts.lowerIsBetter === true ? floor / ours : ours / floor) * 100) / 100;
-  const row: SummaryRow = { scenario, ours: round(ours), floor: floor === null ? null : round(floor), ratio, unit };
+  const row: SummaryRow = {
+    scenario,
+    ours: round(ours),
+    floor: floor === null ? null : round(floor),
+    ratio,
+    unit,
+  };
   const t = opts.target;
   if (t !== undefined) {
     if ('ratio' in t) {
