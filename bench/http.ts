@@ -23,7 +23,7 @@ import { loadConfig } from '../src/config/index.js';
 import { startScriptedModelServer } from '../src/testing/index.js';
 import { emitResult, MODE, pct, positional, sized, summaryRow } from './lib/measure.js';
 
-const SECONDS = positional(0, sized(10, 2, 0.3));
+const SECONDS = positional(0, sized(10, 1, 0.3));
 const CLIENTS = positional(1, 64);
 const WARMUP_MS = sized(1000, 300, 100);
 /** Creates sent one at a time for the unloaded time to first action. */

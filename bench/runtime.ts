@@ -63,7 +63,7 @@ import {
   type Workload,
 } from './runtime/workloads.js';
 
-const RUNS = numArg('runs', sized(4000, 300, 16));
+const RUNS = numArg('runs', sized(4000, 200, 16));
 const WINDOWS = arg('window', sized('64,512', '64', '8'))
   .split(',')
   .map((w) => {

@@ -46,11 +46,11 @@ import { createSkillService, type SkillService } from '../src/skills/index.js';
 import { QueuedDispatcher, WorkerPlane } from '../src/workers/index.js';
 import { closedLoop, emitResult, gc, numArg, pct, sized, summaryRow, table } from './lib/measure.js';
 
-const JOBS = numArg('jobs', sized(2000, 300, 20));
+const JOBS = numArg('jobs', sized(2000, 200, 20));
 const WINDOW = numArg('window', 64);
 const CONCURRENCY = numArg('concurrency', 16);
 const IO_MS = numArg('io-ms', 20);
-const LATENCY_CALLS = numArg('latency-calls', sized(300, 50, 5));
+const LATENCY_CALLS = numArg('latency-calls', sized(300, 30, 5));
 const WARMUP = numArg('warmup', sized(512, 64, 8));
 const REDIS_URL = process.env.SKILLPLANE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));

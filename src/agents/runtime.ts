@@ -143,6 +143,7 @@ export class Runtime {
       maxConcurrent: a.max_parallel_agents,
       maxQueued: a.max_queued_runs,
       weights: a.priority_weights,
+      batchShare: a.batch_share,
     });
     this.recovery = new RunRecovery({
       store: options.store,

@@ -39,6 +39,12 @@ export interface SchedulerOptions {
   weights: Record<Priority, number>;
   /** A ticket waiting longer than this is promoted one class per `agingMs` (default 2000). */
   agingMs?: number;
+  /**
+   * Share of `maxConcurrent` batch tickets may hold at once (0 < share ≤ 1, default 0.75; at least
+   * one slot). The rest stays free for interactive and normal runs, so one arriving behind a
+   * batch backlog starts at once instead of waiting for a whole batch run to finish.
+   */
+  batchShare?: number;
   /** Clock in milliseconds (default `Date.now`). */
   now?: () => number;
 }
@@ -58,6 +64,8 @@ export interface SchedulerStats {
 }
 
 const RETRY_MIN_MS = 1_000;
+/** Rank of priority `batch` in PRIORITIES. */
+const BATCH = 2;
 const RETRY_MAX_MS = 60_000;
 /** Weight of the newest duration in the moving average. */
 const EWMA_ALPHA = 0.2;
@@ -88,6 +96,9 @@ export class Scheduler {
   #reserved = 0;
   #admittedOnly = 0;
   #running = 0;
+  /** Running tickets of priority batch, and how many may run (see `batchShare`). */
+  #runningBatch = 0;
+  readonly batchLimit: number;
   #seq = 0;
   #durationEwma: number | undefined;
   #pumping = false;
@@ -103,7 +114,10 @@ export class Scheduler {
     if (w.some((x) => !Number.isFinite(x) || x <= 0)) throw new RangeError('priority weights must be > 0');
     const agingMs = options.agingMs ?? 2_000;
     if (!(agingMs > 0)) throw new RangeError('agingMs must be > 0');
+    const share = options.batchShare ?? 0.75;
+    if (!(share > 0 && share <= 1)) throw new RangeError('batchShare must be in (0, 1]');
     this.maxConcurrent = maxConcurrent;
+    this.batchLimit = Math.max(1, Math.floor(maxConcurrent * share));
     this.maxQueued = maxQueued;
     this.agingMs = agingMs;
     this.#weights = w;
@@ -306,6 +320,7 @@ export class Scheduler {
         ? duration
         : EWMA_ALPHA * duration + (1 - EWMA_ALPHA) * this.#durationEwma;
     this.#running--;
+    if (entry.rank === BATCH) this.#runningBatch--;
     this.#entries.delete(entry.id);
     entry.link?.dispose();
     entry.link = undefined;
@@ -333,6 +348,7 @@ export class Scheduler {
         entry.startedAt = this.#now();
         this.#reserved--;
         this.#running++;
+        if (entry.rank === BATCH) this.#runningBatch++;
         this.#waits[entry.rank]!.add(entry.startedAt - entry.enqueuedAt);
         const start = entry.start;
         entry.start = undefined;
@@ -353,9 +369,11 @@ export class Scheduler {
    */
   #pick(): Entry | undefined {
     const now = this.#now();
+    // Batch tickets at their share of the slots wait for one of their own to finish.
+    const batchBlocked = this.#runningBatch >= this.batchLimit;
     for (let rank = 2; rank >= 1; rank--) {
       const head = this.#queues[rank]!.head;
-      if (head === undefined) continue;
+      if (head === undefined || (rank === BATCH && batchBlocked)) continue;
       if (now - head.enqueuedAt >= this.agingMs && now - this.#lastGrant[rank]! >= this.agingMs) {
         this.#lastGrant[rank] = now;
         return head;
@@ -365,7 +383,7 @@ export class Scheduler {
     const active = [false, false, false];
     let any = false;
     for (let rank = 0; rank < 3; rank++) {
-      if (this.#queues[rank]!.head === undefined) continue;
+      if (this.#queues[rank]!.head === undefined || (rank === BATCH && batchBlocked)) continue;
       effective[rank] = rank;
       active[rank] = true;
       any = true;

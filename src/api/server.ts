@@ -15,7 +15,7 @@ import { parseTraceparent } from '../tracing/index.js';
 import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
 import { AuthFailureAuditor } from './auth-audit.js';
 import type { ApiContext } from './context.js';
-import { installErrorHandler, statusForCode } from './errors.js';
+import { fromFastifyError, installErrorHandler, sendProblem, statusForCode } from './errors.js';
 import {
   applyConnectionLimit,
   httpServerOptions,
@@ -137,6 +137,9 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     // Skill refs and dead-letter ids may be longer than Fastify's default 100 characters, whose
     // refusal (414) would not be a problem document; the routes' own schemas bound them.
     routerOptions: { maxParamLength: 512 },
+    // A URL Fastify cannot decode (`%c0%ae`, `%ff`, a lone `%`) is refused by the router before any
+    // handler; its default answer is bare JSON with FST_ERR_BAD_URL, so map it to a problem too.
+    frameworkErrors: (err, _request, reply) => sendProblem(reply, fromFastifyError(err)),
   };
   const fastify: FastifyInstance = Fastify({
     ...fastifyOptions,

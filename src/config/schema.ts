@@ -147,6 +147,8 @@ export const configSchema = z.strictObject({
       default_timeout_sec: z.number().positive().default(300),
       approval_timeout_sec: z.number().positive().default(86_400),
       max_step_retries: z.number().int().min(0).max(10).default(2),
+      /** Share of max_parallel_agents batch runs may hold at once; the rest is kept for the others. */
+      batch_share: z.number().gt(0).max(1).default(0.75),
       priority_weights: z
         .strictObject({
           interactive: positiveInt.default(8),

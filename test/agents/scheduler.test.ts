@@ -56,6 +56,42 @@ describe('Scheduler', () => {
     await Promise.allSettled(all);
   });
 
+  it('keeps slots beyond batchShare free: an interactive run behind a batch backlog starts at once', async () => {
+    const s = make({ maxConcurrent: 4, batchShare: 0.75 });
+    expect(s.batchLimit).toBe(3);
+    const started: string[] = [];
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    const task = (id: string) => async () => {
+      started.push(id);
+      const g = gate();
+      gates.set(id, g);
+      await g.promise;
+    };
+    const all = Array.from({ length: 10 }, (_, i) => submit(s, `b${i}`, 'batch', task(`b${i}`)));
+    expect(started).toEqual(['b0', 'b1', 'b2']); // the fourth slot is not given to batch
+    expect(s.stats()).toMatchObject({ running: 3, queued: { batch: 7 } });
+    all.push(submit(s, 'i0', 'interactive', task('i0')));
+    expect(started.at(-1)).toBe('i0'); // no batch run had to finish first
+    all.push(submit(s, 'n0', 'normal', task('n0')));
+    expect(started).not.toContain('n0'); // every slot taken: it waits its turn
+    gates.get('b0')!.open();
+    await new Promise((r) => setImmediate(r));
+    expect(started.at(-1)).toBe('n0'); // the freed slot goes to the waiting normal run, not batch
+    gates.get('i0')!.open();
+    await new Promise((r) => setImmediate(r));
+    expect(started.at(-1)).toBe('b3'); // batch is back under its share
+    for (const g of gates.values()) g.open();
+    s.close();
+    await Promise.allSettled(all);
+  });
+
+  it('batchShare 1 gives batch every slot; batchShare never goes below one slot', () => {
+    expect(make({ maxConcurrent: 4, batchShare: 1 }).batchLimit).toBe(4);
+    expect(make({ maxConcurrent: 1 }).batchLimit).toBe(1);
+    expect(() => make({ batchShare: 0 })).toThrow(RangeError);
+    expect(() => make({ batchShare: 1.5 })).toThrow(RangeError);
+  });
+
   it('finishes many concurrent tasks without deadlock and never exceeds maxConcurrent', async () => {
     vi.useFakeTimers();
     const s = make({ maxConcurrent: 3 });
