@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { agentDefinitionSchema, zodIssues, type AgentDefinition } from '../config/index.js';
@@ -45,6 +45,9 @@ export class AgentCatalog {
   }
 }
 
+/** Agent files larger than this are refused unread (like skill manifests). */
+const MAX_AGENT_FILE_BYTES = 1024 * 1024;
+
 /**
  * Reads one agent per `*.yaml`/`*.yml` file in each folder. Missing folders are skipped; each bad
  * file yields issues with the file, field path and reason, and does not stop the others.
@@ -57,12 +60,30 @@ export function loadAgentFiles(dirs: string[]): { agents: AgentDefinition[]; err
     for (const name of readdirSync(dir).sort()) {
       if (!['.yaml', '.yml'].includes(extname(name))) continue;
       const file = join(dir, name);
-      const doc = parseDocument(readFileSync(file, 'utf8'));
-      if (doc.errors.length > 0) {
-        errors.push(...doc.errors.map((e) => ({ file, path: '', message: e.message })));
+      // A hostile file (a folder or link loop named *.yaml, many megabytes, a YAML alias bomb
+      // whose expansion throws) becomes an issue of that file, never a raw throw.
+      let raw: unknown;
+      try {
+        const size = statSync(file).size;
+        if (size > MAX_AGENT_FILE_BYTES) {
+          errors.push({
+            file,
+            path: '',
+            message: `is ${size} bytes, more than the limit of ${MAX_AGENT_FILE_BYTES}`,
+          });
+          continue;
+        }
+        const doc = parseDocument(readFileSync(file, 'utf8'));
+        if (doc.errors.length > 0) {
+          errors.push(...doc.errors.map((e) => ({ file, path: '', message: e.message })));
+          continue;
+        }
+        raw = doc.toJS();
+      } catch (err) {
+        errors.push({ file, path: '', message: `cannot read agent file: ${(err as Error).message}` });
         continue;
       }
-      const parsed = agentDefinitionSchema.safeParse(doc.toJS());
+      const parsed = agentDefinitionSchema.safeParse(raw);
       if (!parsed.success) {
         errors.push(...zodIssues(parsed.error, file));
         continue;

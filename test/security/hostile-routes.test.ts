@@ -34,7 +34,8 @@ async function routes(): Promise<Route[]> {
   const out: Route[] = [];
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const method of Object.keys(ops)) {
-      if (['get', 'post', 'put', 'patch', 'delete'].includes(method)) out.push({ method: method.toUpperCase(), path });
+      if (['get', 'post', 'put', 'patch', 'delete'].includes(method))
+        out.push({ method: method.toUpperCase(), path });
     }
   }
   return out;
@@ -91,7 +92,10 @@ const hostileJson = fc.letrec((tie) => ({
     fc.double(),
     fc.array(tie('value'), { maxLength: 4 }),
     fc.dictionary(
-      fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'input', 'agent', 'cursor', 'id'), fc.string()),
+      fc.oneof(
+        fc.constantFrom('__proto__', 'constructor', 'prototype', 'input', 'agent', 'cursor', 'id'),
+        fc.string(),
+      ),
       tie('value'),
       { maxKeys: 4 },
     ),
@@ -106,7 +110,11 @@ const hostileBody = fc.oneof(
     Buffer.from('{"input":{"__proto__":{"polluted":1}},"agent":"assistant","message":"hi"}'),
     Buffer.from(`{"input":${'['.repeat(10_000)}${']'.repeat(10_000)}}`),
     Buffer.from(`${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`),
-    Buffer.concat([Buffer.from('{"input":{"x":"'), Buffer.from([0xff, 0xfe, 0xc0, 0xae, 0xed, 0xa0, 0x80]), Buffer.from('"}}')]),
+    Buffer.concat([
+      Buffer.from('{"input":{"x":"'),
+      Buffer.from([0xff, 0xfe, 0xc0, 0xae, 0xed, 0xa0, 0x80]),
+      Buffer.from('"}}'),
+    ]),
     Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
     Buffer.from('{"a":1,"a":2}'),
     Buffer.from('{'),
@@ -143,7 +151,11 @@ describe('hostile input at every route', () => {
   it('answers hostile bodies at every route that takes one, then the server is healthy and unpolluted', async () => {
     const all = (await routes()).filter((r) => r.method !== 'GET' && r.method !== 'DELETE');
     const targets = [
-      ...all.map((r) => ({ method: r.method, url: fill(r.path, encodeURIComponent('test/echo')), openclaw: false })),
+      ...all.map((r) => ({
+        method: r.method,
+        url: fill(r.path, encodeURIComponent('test/echo')),
+        openclaw: false,
+      })),
       ...OPENCLAW_INVOKE_PATHS.map((url) => ({ method: 'POST', url, openclaw: true })),
     ];
     for (const t of targets) {
@@ -155,7 +167,11 @@ describe('hostile input at every route', () => {
             headers: { 'content-type': 'application/json' },
             payload: body,
           });
-          check(res, `${t.method} ${t.url} seed=${SEED} body=${body.subarray(0, 120).toString('latin1')}`, t.openclaw);
+          check(
+            res,
+            `${t.method} ${t.url} seed=${SEED} body=${body.subarray(0, 120).toString('latin1')}`,
+            t.openclaw,
+          );
         }),
         { seed: SEED, numRuns: 12 },
       );
@@ -165,16 +181,60 @@ describe('hostile input at every route', () => {
     await healthy();
   }, 30_000);
 
-  it('answers bad Last-Event-ID values on run event streams with a 4xx, not a hang or a 5xx', async () => {
-    for (const id of ['-1', 'abc', '1e999', '9'.repeat(400), '__proto__', '1;2', '\u00ff', '0x10']) {
+  it('refuses a body over the limit at every route that takes one with 413 payload_too_large', async () => {
+    const limit = h.app.config.server.body_limit_bytes;
+    const big = Buffer.from(`{"input":"${'x'.repeat(limit)}"}`);
+    const all = (await routes()).filter((r) => r.method !== 'GET' && r.method !== 'DELETE');
+    for (const r of all) {
+      const url = fill(r.path, encodeURIComponent('test/echo'));
       const res = await h.api.inject({
-        method: 'GET',
-        url: `/v1/runs/${encodeURIComponent('no-such-run')}/events`,
-        headers: { 'last-event-id': id, accept: 'text/event-stream' },
+        method: r.method as 'POST',
+        url,
+        headers: { 'content-type': 'application/json' },
+        payload: big,
       });
-      check(res, `last-event-id ${id}`);
-      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      check(res, `${r.method} ${url} oversized`);
+      expect(res.statusCode, `${r.method} ${url}`).toBe(413);
+      expect((JSON.parse(res.body) as { code: string }).code).toBe('payload_too_large');
     }
+    await healthy();
+  });
+
+  it("answers bad Last-Event-ID and cursor values on a finished run's streams with a 4xx or a full replay", async () => {
+    const created = await h.api.inject({
+      method: 'POST',
+      url: '/v1/agents/runs',
+      payload: { agent: 'assistant', input: 'hello' },
+    });
+    expect(created.statusCode).toBe(202);
+    const id = (JSON.parse(created.body) as { id: string }).id;
+    await h.app.runtime.wait(id, { timeoutMs: 5_000 });
+    const bad = [
+      '-1',
+      'abc',
+      '1e999',
+      '9'.repeat(400),
+      '__proto__',
+      '1;2',
+      '\u00ff',
+      '0x10',
+      '1.5',
+      ' 1',
+      '%00',
+    ];
+    for (const v of bad) {
+      for (const req of [
+        { url: `/v1/agents/runs/${id}/events`, headers: { 'last-event-id': v } },
+        { url: `/v1/agents/runs/${id}/events?after=${encodeURIComponent(v)}`, headers: {} },
+        { url: `/v1/events?run_id=${id}`, headers: { 'last-event-id': v } },
+        { url: `/v1/agents/runs?cursor=${encodeURIComponent(v)}`, headers: {} },
+      ]) {
+        // A finished run's stream ends after its replay, so inject returns (no hang).
+        const res = await h.api.inject({ method: 'GET', ...req });
+        check(res, `${req.url} last-event-id=${JSON.stringify(v)}`);
+      }
+    }
+    await healthy();
   });
 
   it('answers malformed MCP JSON-RPC with a JSON-RPC error or a 4xx, never a 5xx', async () => {
@@ -186,7 +246,11 @@ describe('hostile input at every route', () => {
         jsonrpc: '2.0',
         id: 1,
         method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'hostile', version: '1' } },
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'hostile', version: '1' },
+        },
       },
     });
     expect(init.statusCode).toBe(200);
@@ -195,14 +259,31 @@ describe('hostile input at every route', () => {
       hostileJson.map((v) => JSON.stringify(v) ?? 'null'),
       fc.constantFrom(
         '[]',
-        JSON.stringify(Array.from({ length: 500 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/list' }))),
+        JSON.stringify(
+          Array.from({ length: 500 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/list' })),
+        ),
         JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'tools/list' }),
         JSON.stringify({ jsonrpc: '2.0', id: 'x'.repeat(50_000), method: 'tools/list' }),
         JSON.stringify({ jsonrpc: '2.0', id: { a: 1 }, method: 'tools/list' }),
         JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'no/such/method' }),
-        JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: '__proto__', arguments: { __proto__: { polluted: 1 } } } }),
-        JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'test__echo', arguments: 'not an object' } }),
-        JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'resources/read', params: { uri: 'skill://../../etc/passwd' } }),
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 3,
+          method: 'tools/call',
+          params: { name: '__proto__', arguments: { __proto__: { polluted: 1 } } },
+        }),
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 4,
+          method: 'tools/call',
+          params: { name: 'test__echo', arguments: 'not an object' },
+        }),
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 5,
+          method: 'resources/read',
+          params: { uri: 'skill://../../etc/passwd' },
+        }),
         '{"jsonrpc":"2.0","id":6,"method":',
       ),
     );
@@ -218,7 +299,10 @@ describe('hostile input at every route', () => {
           },
           payload,
         });
-        expect(res.statusCode, `seed=${SEED} ${payload.slice(0, 200)} → ${res.body.slice(0, 300)}`).toBeLessThan(500);
+        expect(
+          res.statusCode,
+          `seed=${SEED} ${payload.slice(0, 200)} → ${res.body.slice(0, 300)}`,
+        ).toBeLessThan(500);
       }),
       { seed: SEED, numRuns: 40 },
     );
