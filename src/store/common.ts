@@ -2,9 +2,8 @@
  * Helpers below the engine and the drivers: ids, JSON encoding, cursors, page sizes, the
  * schema-version guard.
  */
-import { randomBytes } from 'node:crypto';
 import { SkillplaneError, ValidationError } from '../errors/index.js';
-import { systemClock } from '../vocabulary/index.js';
+import { randomHex, systemClock } from '../vocabulary/index.js';
 import { RUN_SCHEMA_VERSION } from './types.js';
 
 let lastMs = 0;
@@ -23,10 +22,10 @@ export function newId(prefix: string, nowMs = systemClock.now()): string {
     rand = lastRand + 1n;
     if (rand > RAND_MAX) {
       ms += 1;
-      rand = BigInt(`0x${randomBytes(8).toString('hex')}`) >> 1n;
+      rand = BigInt(`0x${randomHex(8)}`) >> 1n;
     }
   } else {
-    rand = BigInt(`0x${randomBytes(8).toString('hex')}`) >> 1n;
+    rand = BigInt(`0x${randomHex(8)}`) >> 1n;
   }
   lastMs = ms;
   lastRand = rand;

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomHex } from '../vocabulary/index.js';
 
 /** A parsed W3C `traceparent`. */
 export interface TraceContext {
@@ -21,24 +21,6 @@ const MAX_TRACESTATE_MEMBERS = 32;
 const MAX_TRACESTATE_CHARS = 512;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
-
-/**
- * Random bytes drawn from a pool refilled 4 KiB at a time: a span id per step made a
- * `randomBytes(8)` call (a native round trip and a Buffer) the largest single cost of a
- * journaled step in the fan-out profile. Each byte is used once.
- */
-const POOL = Buffer.allocUnsafe(4096);
-let poolOffset = POOL.length;
-
-function randomHex(bytes: number): string {
-  if (poolOffset + bytes > POOL.length) {
-    randomFillSync(POOL);
-    poolOffset = 0;
-  }
-  const hex = POOL.toString('hex', poolOffset, poolOffset + bytes);
-  poolOffset += bytes;
-  return hex;
-}
 
 /** A random, non-zero 16-byte trace id in lowercase hex. */
 export function newTraceId(): string {

@@ -16,6 +16,7 @@ export {
   approvalKind,
 } from './states.js';
 export type { RunStatus, Priority, StepKind, StepStatus, ApprovalStatus, ApprovalKind } from './states.js';
+export { randomHex } from './random.js';
 export { RUN_EVENT_TYPES, TERMINAL_EVENT_TYPES, isTerminalEvent } from './events.js';
 export type { RunEventMap, RunEventType, RunEventInput, UsageData, EventError, StepRef } from './events.js';
 export { RUN_MOVES, RUN_MOVE_NAMES, moveAllowed } from './transitions.js';
