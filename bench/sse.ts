@@ -1,16 +1,19 @@
 /**
  * Server-sent events at scale: `--streams` (default 1,000) concurrent event streams on one node,
- * one per run (`GET /v1/agents/runs/{id}/events`), all open before the runs move; each run's model
- * answers after `--delay-ms`, so every stream then receives its run's step and completion events
- * at about the same moment. Delivery latency = arrival of the chunk at the client − the event's
- * `at`. The clients share this process: the floor row shows what that costs by itself.
+ * one per run (`GET /v1/agents/runs/{id}/events`). The runs are created waiting for approval
+ * (`approval: {required: true}`), every stream is opened, then the runs are approved at `--rate`
+ * per second (default 500), so the open streams receive a steady flow of start, step and
+ * completion events while all 1,000 stay connected. `--rate 100000` approves them all at once:
+ * then delivery waits behind the runs' own work on the event loop. Delivery latency = arrival of the chunk at the client − the event's
+ * `at`. The clients run in a child process of their own (bench/lib/sse-client.ts).
  *
  * The floor, in the same invocation: a plain Node `http` server holding as many SSE connections
- * and writing the same number of events to each at the same moment, measured the same way.
+ * and writing the same number of events to each, at the same pace, measured the same way.
  *
- *   npx tsx bench/sse.ts [--streams 1000] [--delay-ms 1500] [--quick|--tiny]
+ *   npx tsx bench/sse.ts [--streams 1000] [--rate 500] [--quick|--tiny]
  */
-import { Agent, createServer, request, type ServerResponse } from 'node:http';
+import { fork } from 'node:child_process';
+import { createServer, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +24,8 @@ import { createTestApp, startScriptedModelServer } from '../src/testing/index.js
 import { emitResult, numArg, pct, sized, summaryRow, waitFor } from './lib/measure.js';
 
 const STREAMS = numArg('streams', sized(1000, 300, 20));
-const DELAY_MS = numArg('delay-ms', sized(1500, 1000, 300));
+/** Runs approved per second once every stream is open. */
+const RATE = numArg('rate', 500);
 
 interface Result {
   name: string;
@@ -32,60 +36,58 @@ interface Result {
   max: number;
 }
 
-/**
- * Opens one SSE stream on `path`; calls `onEvent(at)` for each event's `at` (ms since epoch) and
- * resolves `opened` when the headers arrived. The stream ends when the server ends it.
- */
-function openStream(
-  agent: Agent,
-  port: number,
-  path: string,
-  onEvent: (type: string, at: number, arrivedAt: number) => void,
-): { opened: Promise<void>; ended: Promise<void> } {
-  let opened!: () => void;
-  let failed!: (err: Error) => void;
-  const openedP = new Promise<void>((res, rej) => ((opened = res), (failed = rej)));
-  const ended = new Promise<void>((resolve) => {
-    const req = request(
-      { agent, host: '127.0.0.1', port, path, headers: { accept: 'text/event-stream' } },
-      (res) => {
-        if (res.statusCode !== 200) {
-          failed(new Error(`${path}: HTTP ${res.statusCode}`));
-          res.resume();
-          return;
-        }
-        opened();
-        res.setEncoding('utf8');
-        let buf = '';
-        res.on('data', (chunk: string) => {
-          const now = Date.now();
-          buf += chunk;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) !== -1) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let type = 'message';
-            let data: string | undefined;
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event: ')) type = line.slice(7);
-              else if (line.startsWith('data: ')) data = line.slice(6);
-            }
-            if (data === undefined) continue;
-            const at = (JSON.parse(data) as { at?: string | number }).at;
-            if (at !== undefined) onEvent(type, typeof at === 'number' ? at : Date.parse(at), now);
-            if (type === 'run.completed' || type === 'end') res.destroy();
-          }
-        });
-        res.on('close', resolve);
-      },
-    );
-    req.on('error', (err) => {
-      failed(err);
-      resolve();
-    });
-    req.end();
+/** The clients, in a child process (bench/lib/sse-client.ts) so they do not share our event loop. */
+class Clients {
+  private readonly child = fork(join(import.meta.dirname, 'lib', 'sse-client.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  return { opened: openedP, ended };
+  /** Messages from the child, by kind, and whoever waits for each kind. */
+  private readonly waiting = new Map<string, { resolve: (m: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    this.child.on('message', (m: Record<string, unknown>) => {
+      const kind = Object.keys(m)[0] ?? '';
+      const w = this.waiting.get(kind === 'error' ? 'opened' : kind);
+      if (w === undefined) return;
+      this.waiting.delete(kind === 'error' ? 'opened' : kind);
+      if (kind === 'error') w.reject(new Error(String(m.error)));
+      else w.resolve(m);
+    });
+    this.child.on('exit', (code) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`SSE client process exited (${code})`));
+      this.waiting.clear();
+    });
+  }
+
+  private expect<T>(kind: string): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.waiting.set(kind, { resolve: (m) => resolve(m as T), reject }),
+    );
+  }
+
+  /** Opens a stream per path; resolves once every one answered 200. */
+  async open(port: number, paths: string[]): Promise<void> {
+    const opened = this.expect('opened');
+    this.child.send({ port, paths });
+    await opened;
+  }
+
+  /**
+   * Counts events made from `liveFrom` on (resolves once the child has armed); `results` then
+   * resolves with their delivery latencies once every stream ended.
+   */
+  async arm(liveFrom: number): Promise<{ results: Promise<number[]> }> {
+    const results = this.expect<{ latencies: number[] }>('latencies').then((m) => m.latencies);
+    const armed = this.expect('armed');
+    this.child.send({ liveFrom });
+    await armed;
+    return { results };
+  }
+
+  close(): void {
+    this.child.kill();
+  }
 }
 
 function summarise(name: string, latencies: number[]): Result {
@@ -100,15 +102,10 @@ function summarise(name: string, latencies: number[]): Result {
   };
 }
 
-/** Ours: STREAMS runs, a stream each, then the model answers and every stream gets its events. */
+/** Ours: STREAMS runs waiting for approval, a stream each, then every run approved. */
 async function ours(): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-bench-sse-'));
-  let release = false;
-  const model = await startScriptedModelServer({
-    model: 'bench-model',
-    // Held until every stream is open, then answered at once.
-    script: () => ({ content: 'ok', delay_ms: release ? 0 : DELAY_MS }),
-  });
+  const model = await startScriptedModelServer({ model: 'bench-model', script: () => ({ content: 'ok' }) });
   const store = await openRunStore({ driver: 'memory' });
   const app = await createTestApp({
     dir,
@@ -127,31 +124,42 @@ async function ours(): Promise<Result> {
     logger: false,
     defaultMetrics: false,
   });
-  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
-  const latencies: number[] = [];
-  let liveFrom = Number.POSITIVE_INFINITY;
+  const clients = new Clients();
+  let latencies: number[] = [];
   try {
     const ids: string[] = [];
     for (let i = 0; i < STREAMS; i += 100)
       for (const { run } of await Promise.all(
         Array.from({ length: Math.min(100, STREAMS - i) }, () =>
-          app.runtime.submit({ agent: 'bench', input: 'hi' }),
+          app.runtime.submit({ agent: 'bench', input: 'hi', approval: { required: true } }),
         ),
       ))
         ids.push(run.id);
-    const streams = ids.map((id) =>
-      openStream(agent, server.port, `/v1/agents/runs/${id}/events`, (_type, at, arrivedAt) => {
-        // Only events made after every stream was open count: replayed history is not delivery.
-        if (at >= liveFrom) latencies.push(arrivedAt - at);
-      }),
+    await clients.open(
+      server.port,
+      ids.map((id) => `/v1/agents/runs/${id}/events`),
     );
-    await Promise.all(streams.map((s) => s.opened));
-    liveFrom = Date.now();
-    release = true;
-    await Promise.all(streams.map((s) => s.ended));
+    // Only events made after every stream was open count: replayed history is not delivery.
+    const approvals = (
+      await Promise.all(ids.map((id) => app.runtime.listApprovals({ status: 'pending', run_id: id })))
+    ).flat();
+    if (approvals.length !== STREAMS)
+      throw new Error(`${approvals.length} of ${STREAMS} runs wait for approval`);
+    const { results } = await clients.arm(Date.now());
+    // Approved at --rate runs per second (in slices every 50 ms): the streams see a steady flow
+    // of events the node can execute, not a burst that measures the runs' own CPU.
+    const perSlice = Math.max(1, Math.round(RATE / 20));
+    const decided: Promise<unknown>[] = [];
+    for (let i = 0; i < approvals.length; i += perSlice) {
+      for (const a of approvals.slice(i, i + perSlice))
+        decided.push(app.runtime.decide(a.id, { approve: true, principal: 'bench' }));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.all(decided);
+    latencies = await results;
     await waitFor(async () => app.runtime.scheduler.stats().running === 0, 'runs to finish', 60_000);
   } finally {
-    agent.destroy();
+    clients.close();
     await server.close();
     await app.close(1000);
     await store.close();
@@ -163,37 +171,34 @@ async function ours(): Promise<Result> {
 
 /** The floor: a plain http server with STREAMS SSE connections, the same number of events each. */
 async function floor(perStream: number): Promise<Result> {
-  const clients: ServerResponse[] = [];
+  const conns: ServerResponse[] = [];
   const srv = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.write('retry: 2000\n\n');
-    clients.push(res);
+    conns.push(res);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as AddressInfo).port;
-  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
-  const latencies: number[] = [];
-  const streams = Array.from({ length: STREAMS }, (_, i) =>
-    openStream(agent, port, `/s/${i}`, (_type, at, arrivedAt) => latencies.push(arrivedAt - at)),
+  const clients = new Clients();
+  await clients.open(
+    port,
+    Array.from({ length: STREAMS }, (_, i) => `/s/${i}`),
   );
-  await Promise.all(streams.map((s) => s.opened));
-  for (let k = 0; k < perStream; k++) {
-    const last = k === perStream - 1;
-    for (const [i, res] of clients.entries()) {
-      const e = {
-        seq: k + 1,
-        type: last ? 'run.completed' : 'step.completed',
-        run_id: `r${i}`,
-        at: new Date().toISOString(),
-        data: {},
-      };
-      res.write(`id: ${k + 1}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
-    }
-    await new Promise((r) => setImmediate(r));
+  const { results } = await clients.arm(Date.now());
+  // The same pace as ours: every 50 ms a slice of the streams gets its events.
+  const perSlice = Math.max(1, Math.round(RATE / 20));
+  for (let first = 0; first < conns.length; first += perSlice) {
+    for (const [i, res] of conns.slice(first, first + perSlice).entries())
+      for (let k = 0; k < perStream; k++) {
+        const type = k === perStream - 1 ? 'run.completed' : 'step.completed';
+        const e = { seq: k + 1, type, run_id: `r${first + i}`, at: new Date().toISOString(), data: {} };
+        res.write(`id: ${k + 1}\nevent: ${type}\ndata: ${JSON.stringify(e)}\n\n`);
+      }
+    await new Promise((r) => setTimeout(r, 50));
   }
-  await Promise.all(streams.map((s) => s.ended));
-  agent.destroy();
-  for (const c of clients) c.end();
+  const latencies = await results;
+  clients.close();
+  for (const c of conns) c.end();
   await new Promise((r) => srv.close(r));
   return summarise('floor: plain http SSE', latencies);
 }
@@ -215,10 +220,10 @@ if (o.events < STREAMS) {
 emitResult(
   'sse',
   [
-    summaryRow(`SSE delivery p95, ${STREAMS} streams`, o.p95, f.p95, 'ms', {
+    summaryRow(`SSE delivery p95, ${STREAMS} streams, ${RATE} runs/s`, o.p95, f.p95, 'ms', {
       lowerIsBetter: true,
       target: { max: 50 },
     }),
   ],
-  { streams: STREAMS, delay_ms: DELAY_MS, results: [f, o] },
+  { streams: STREAMS, rate: RATE, results: [f, o] },
 );
