@@ -166,9 +166,10 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
     );
     await waitIdle(app);
     for (const s of samples) {
-      const events = await app.runtime.listEvents(s.id, 0);
-      const first = events.find((e) => e.type === 'step.started');
-      const at = first?.at ?? (await app.runtime.getRun(s.id)).started_at;
+      // The memory store keeps the last 10,000 finished runs: an early sample may be gone.
+      const run = await app.runtime.getRun(s.id).catch(() => undefined);
+      const events = run === undefined ? [] : await app.runtime.listEvents(s.id, 0);
+      const at = events.find((e) => e.type === 'step.started')?.at ?? run?.started_at;
       if (at === null || at === undefined) phase.ttfaMissing++;
       else phase.ttfa.push(Date.parse(at) - s.sentAt);
     }

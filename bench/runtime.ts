@@ -112,6 +112,9 @@ interface Row {
   spawns: number;
   /** CPU time of this process (user + system) per run, µs: less sensitive to a busy machine than wall time. */
   cpuUsPerRun: number;
+  /** Skill calls the app reported during the row, and how many succeeded (runtime rows only). */
+  skillCalls?: number;
+  skillOk?: number;
 }
 
 async function measure(
@@ -192,7 +195,15 @@ try {
                 0,
               );
             }
-            rows.push(await measure(workload, label, server, RUNS, window, runtimeJob(h.app, workload)));
+            const calls = { n: 0, ok: 0 };
+            const off = h.app.observations.subscribe((o) => {
+              if (o.type !== 'skill_call') return;
+              calls.n++;
+              if (o.code === null) calls.ok++;
+            });
+            const row = await measure(workload, label, server, RUNS, window, runtimeJob(h.app, workload));
+            off();
+            rows.push({ ...row, skillCalls: calls.n, skillOk: calls.ok });
           } finally {
             await h.close();
             await traced.close();
@@ -227,6 +238,27 @@ for (const r of rows) {
       ...(ratio === undefined ? {} : { target: { ratio } }),
     }),
   );
+}
+// The seed's service levels (docs/BENCHMARKS.md): orchestration errors and skill success over
+// every runtime row, beside the throughput and queue-wait rows above.
+const ours = rows.filter((r) => r.skillCalls !== undefined);
+if (ours.length > 0) {
+  const runs = ours.reduce((n, r) => n + r.runs, 0);
+  const failed = ours.reduce((n, r) => n + (r.runs - r.ok), 0);
+  const calls = ours.reduce((n, r) => n + (r.skillCalls ?? 0), 0);
+  const okCalls = ours.reduce((n, r) => n + (r.skillOk ?? 0), 0);
+  summary.push(
+    summaryRow(`orchestration errors, ${runs} runs`, (failed / runs) * 100, null, '%', {
+      lowerIsBetter: true,
+      target: { max: 1 },
+    }),
+  );
+  if (calls > 0)
+    summary.push(
+      summaryRow(`skill success, ${calls} calls`, (okCalls / calls) * 100, null, '%', {
+        target: { min: 99 },
+      }),
+    );
 }
 for (const q of queue)
   summary.push(

@@ -75,18 +75,38 @@ export class Floor {
     });
   }
 
+  /**
+   * One chat call. Like any client (and like ours, `max_retries`), a connection reset is retried:
+   * with thousands of sockets open at once the loopback server drops one now and then.
+   */
+  private async chat(body: string): Promise<{ choices: { message: Message }[] }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fetch(this.chatUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        return (await res.json()) as { choices: { message: Message }[] };
+      } catch (err) {
+        if (attempt >= 2) throw err;
+        this.retries++;
+      }
+    }
+  }
+
+  /** Chat calls made again after a network error. */
+  retries = 0;
+
   private async agent(system: string, user: string, withTools: boolean): Promise<string> {
     const messages: Message[] = [
       { role: 'system', content: system },
       { role: 'user', content: user },
     ];
     for (;;) {
-      const res = await fetch(this.chatUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'bench-model', messages, ...(withTools ? { tools: TOOLS } : {}) }),
-      });
-      const body = (await res.json()) as { choices: { message: Message }[] };
+      const body = await this.chat(
+        JSON.stringify({ model: 'bench-model', messages, ...(withTools ? { tools: TOOLS } : {}) }),
+      );
       const message = body.choices[0]!.message;
       const calls = message.tool_calls ?? [];
       if (calls.length === 0) return message.content ?? '';
