@@ -57,15 +57,15 @@ describe('npm run bench -- --tiny', () => {
       expect(b.summary.length, `${b.name} has summary rows`).toBeGreaterThan(0);
       for (const row of b.summary) {
         const what = `${b.name}: ${row.scenario}`;
-        // A rate is positive; a time may round to 0 ms at this size, never below.
-        const sane = row.unit === 'ms' ? row.ours >= 0 : row.ours > 0;
+        // A rate is positive; a time, a size or a share may be 0 at this size, never below.
+        const sane = row.unit.endsWith('/s') ? row.ours > 0 : row.ours >= 0;
         expect(Number.isFinite(row.ours) && sane, `${what} ours=${row.ours}`).toBe(true);
         if (row.floor !== null) expect(Number.isFinite(row.floor) && row.floor > 0, what).toBe(true);
         if (row.ratio !== null) {
           expect(row.floor, what).not.toBeNull();
           expect(Number.isFinite(row.ratio) && row.ratio > 0, `${what} ratio=${row.ratio}`).toBe(true);
         }
-        expect(row.unit, what).toMatch(/^(runs|req|steps|calls|jobs)\/s$|^ms$/);
+        expect(row.unit, what).toMatch(/^(runs|req|steps|calls|jobs)\/s$|^(ms|KB|%)$/);
         if (row.target !== undefined) expect(typeof row.met, what).toBe('boolean');
         expect(stdout, `${what} is in the table`).toContain(row.scenario);
       }
