@@ -28,6 +28,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   request_timeout: 408,
   conflict: 409,
   idempotency_conflict: 409,
+  ambiguous_skill: 409,
   already_terminal: 409,
   already_decided: 409,
   invalid_transition: 409,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import semver from 'semver';
-import { NotFoundError } from '../errors/index.js';
+import { ConflictError, NotFoundError } from '../errors/index.js';
 import { parseSkillRef } from './manifest.js';
 import type { SkillKind } from './manifest.js';
 import type { Skill } from './types.js';
@@ -81,6 +81,8 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
   #byId = new Map<string, Skill[]>();
   #byRef = new Map<string, { skill: Skill; fingerprint: string }>();
   #idByToolName = new Map<string, string>();
+  /** Ids by their bare name (`search` → `acme/search`, `other/search`), sorted. */
+  #idsByName = new Map<string, string[]>();
   /** Risk tags per id: the union over every version loaded since the last reset. */
   #riskTags = new Map<string, Set<string>>();
 
@@ -153,16 +155,24 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
     const byId = new Map<string, Skill[]>();
     const byRef = new Map<string, { skill: Skill; fingerprint: string }>();
     const idByToolName = new Map<string, string>();
+    const idsByName = new Map<string, string[]>();
     for (const skill of skills) {
       // The loader already refuses duplicates; if a caller passes some, the first one wins.
       if (byRef.has(skill.ref)) continue;
       byRef.set(skill.ref, { skill, fingerprint: fingerprintOf(skill) });
       const versions = byId.get(skill.id);
-      if (versions === undefined) byId.set(skill.id, [skill]);
-      else versions.push(skill);
+      if (versions === undefined) {
+        byId.set(skill.id, [skill]);
+        const bare = skill.id.slice(skill.id.indexOf('/') + 1);
+        const ids = idsByName.get(bare);
+        if (ids === undefined) idsByName.set(bare, [skill.id]);
+        else ids.push(skill.id);
+      } else versions.push(skill);
       idByToolName.set(skill.toolName, skill.id);
     }
     for (const versions of byId.values()) versions.sort(compareVersionsDesc);
+    for (const ids of idsByName.values()) ids.sort();
+    this.#idsByName = idsByName;
     this.#byId = byId;
     this.#byRef = byRef;
     this.#idByToolName = idByToolName;
@@ -171,11 +181,13 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
   /**
    * Finds a skill by reference or tool name: `acme/search` (highest version, prereleases only when
    * there is nothing else), `acme/search@1.2.0` (exact), `acme/search@^1.2` (highest version in the
-   * range), `acme__search` (tool name, latest; `@range` works there too). Undefined when none fits.
+   * range), `acme__search` (tool name, latest; `@range` works there too), or a bare name (`search`,
+   * `search@1.2.0`: the `default` namespace's, else the one namespace that has it). Undefined when
+   * none fits, or when a bare name is in several namespaces and none is `default`.
    */
   get(refOrToolName: string): Skill | undefined {
     const { id: name, range } = parseSkillRef(refOrToolName.trim());
-    const id = name.includes('/') ? name : this.#idByToolName.get(name);
+    const id = this.#idOf(name);
     if (id === undefined) return undefined;
     const versions = this.#byId.get(id);
     if (versions === undefined) return undefined;
@@ -190,11 +202,33 @@ export class SkillRegistry extends EventEmitter<SkillRegistryEvents> {
     return best === null ? undefined : versions.find((s) => s.version === best);
   }
 
-  /** Like {@link get}, but throws `NotFoundError` (`code: not_found`) when no skill fits. */
+  /** The id a name stands for: an id, a tool name, or a bare name (see {@link get}). */
+  #idOf(name: string): string | undefined {
+    if (name.includes('/')) return name;
+    const byTool = this.#idByToolName.get(name);
+    if (byTool !== undefined) return byTool;
+    const ids = this.#idsByName.get(name);
+    if (ids === undefined) return undefined;
+    if (ids.length === 1) return ids[0];
+    return ids.includes(`default/${name}`) ? `default/${name}` : undefined;
+  }
+
+  /**
+   * Like {@link get}, but throws `NotFoundError` (`code: not_found`) when no skill fits, and
+   * `ambiguous_skill` (409, with the candidate ids) for a bare name several namespaces share.
+   */
   resolve(refOrToolName: string): Skill {
     const skill = this.get(refOrToolName);
-    if (skill === undefined) throw new NotFoundError('skill', refOrToolName);
-    return skill;
+    if (skill !== undefined) return skill;
+    const bare = parseSkillRef(refOrToolName.trim()).id;
+    const ids = bare.includes('/') ? undefined : this.#idsByName.get(bare);
+    if (ids !== undefined && ids.length > 1)
+      throw new ConflictError(
+        `skill name ${bare} is in several namespaces (${ids.join(', ')}): give namespace/name`,
+        'ambiguous_skill',
+        { candidates: ids },
+      );
+    throw new NotFoundError('skill', refOrToolName);
   }
 
   /** True when {@link get} finds a skill. */

@@ -55,6 +55,37 @@ function sample(): SkillRegistry {
   ]);
 }
 
+describe('SkillRegistry bare names (Opta-LMX clients send them)', () => {
+  const registry = new SkillRegistry([
+    makeSkill('default/echo', '1.0.0'),
+    makeSkill('default/echo', '1.1.0'),
+    makeSkill('team/echo', '9.0.0'),
+    makeSkill('team/planner', '2.0.0'),
+    makeSkill('a/twin', '1.0.0'),
+    makeSkill('b/twin', '1.0.0'),
+  ]);
+
+  it('resolves a name in one namespace, and prefers `default` when several have it', () => {
+    expect(registry.get('planner')?.ref).toBe('team/planner@2.0.0');
+    expect(registry.get('echo')?.ref).toBe('default/echo@1.1.0');
+    expect(registry.get('echo@1.0.0')?.ref).toBe('default/echo@1.0.0');
+    expect(registry.get('echo@^1')?.ref).toBe('default/echo@1.1.0');
+  });
+
+  it('refuses a name several namespaces share without `default`, naming the candidates', () => {
+    expect(registry.get('twin')).toBeUndefined();
+    expect(() => registry.resolve('twin')).toThrow(
+      expect.objectContaining({ code: 'ambiguous_skill', data: { candidates: ['a/twin', 'b/twin'] } }),
+    );
+    expect(() => registry.resolve('nothing')).toThrow(expect.objectContaining({ code: 'not_found' }));
+  });
+
+  it('keeps ids and tool names first', () => {
+    expect(registry.get('team/echo')?.ref).toBe('team/echo@9.0.0');
+    expect(registry.get('team__echo')?.ref).toBe('team/echo@9.0.0');
+  });
+});
+
 describe('SkillRegistry look-up', () => {
   it('returns the highest release for a bare id, ignoring prereleases', () => {
     expect(sample().get('acme/search')?.version).toBe('1.10.1');
