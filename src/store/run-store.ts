@@ -64,6 +64,10 @@ export interface ListRunsQuery {
   limit?: number;
   /** Opaque cursor from a previous page's `next_cursor`. */
   cursor?: string;
+  /** Skips this many runs (Opta-LMX's paging; with `cursor`, after the cursor's position). */
+  offset?: number;
+  /** Also count every run the filters match (`total`), in the same transaction. */
+  with_total?: boolean;
   /** Only runs created by this principal (run visibility). */
   principal?: string;
 }
@@ -72,6 +76,8 @@ export interface ListRunsQuery {
 export interface RunPage {
   runs: Run[];
   next_cursor: string | null;
+  /** Every run the filters match, when the query asked for `with_total`. */
+  total?: number;
 }
 
 /**

@@ -40,6 +40,8 @@ export interface RunFilter {
   createdAfter?: string;
   /** Only runs strictly before this position (`created_at`, `id`). */
   before?: { at: string; id: string };
+  /** Skips this many runs of the ordered list (Opta-LMX's `offset`; cursors are the cheap way). */
+  offset?: number;
   limit: number;
 }
 
@@ -77,6 +79,8 @@ export type Read =
   /** Head of the run an approval belongs to, locked (before the approval is read). */
   | { kind: 'headOfApproval'; approvalId: string }
   | { kind: 'runs'; filter: RunFilter }
+  /** How many runs the filter matches (its `before`, `offset` and `limit` aside). */
+  | { kind: 'countRuns'; filter: RunFilter }
   /** Oldest runs in `statuses` with no owner or a lease expired before `now`, locked, skipping locked ones. */
   | { kind: 'claimable'; statuses: readonly RunStatus[]; now: string; limit: number }
   /** Ids of terminal runs finished before `before`, locked. */
@@ -99,6 +103,7 @@ export interface ReadResults {
   heads: RunHead[];
   headOfApproval: RunHead | undefined;
   runs: Run[];
+  countRuns: number;
   claimable: Run[];
   prunable: string[];
   stepByKey: Step | undefined;

@@ -109,11 +109,17 @@ export function listRuns(q: ListRunsQuery): StoreOp<RunPage> {
       ...(q.principal === undefined ? {} : { principal: q.principal }),
       ...(q.created_after === undefined ? {} : { createdAfter: q.created_after }),
       ...(q.cursor ? { before: decodeCursor(q.cursor) } : {}),
+      ...(q.offset === undefined || q.offset <= 0 ? {} : { offset: Math.floor(q.offset) }),
       limit: limit + 1,
     };
-    return plan({ runs: { kind: 'runs', filter } }, ({ runs }) => {
-      const { page, next } = pageOf(runs, limit, (last) => encodeCursor(last.created_at, last.id));
-      return nothing({ runs: page, next_cursor: next });
+    const reads = {
+      runs: { kind: 'runs', filter } as const,
+      ...(q.with_total === true ? { total: { kind: 'countRuns', filter } as const } : {}),
+    };
+    return plan(reads, (found) => {
+      const { page, next } = pageOf(found.runs, limit, (last) => encodeCursor(last.created_at, last.id));
+      const total = (found as { total?: number }).total;
+      return nothing({ runs: page, next_cursor: next, ...(total === undefined ? {} : { total }) });
     });
   });
 }

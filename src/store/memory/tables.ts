@@ -78,6 +78,8 @@ export class MemoryTables implements SyncPort {
       }
       case 'runs':
         return this.listRuns(r.filter);
+      case 'countRuns':
+        return this.matchingRuns({ ...r.filter, before: undefined }).length;
       case 'claimable': {
         const rows = [...this.runs.values()]
           .map((s) => s.row)
@@ -141,6 +143,14 @@ export class MemoryTables implements SyncPort {
   }
 
   private listRuns(f: RunFilter): unknown {
+    const rows = this.matchingRuns(f);
+    rows.sort((a, b) => newestFirst([a.created_at, a.id], [b.created_at, b.id]));
+    const from = f.offset ?? 0;
+    return rows.slice(from, from + f.limit).map((x) => decode.run(asRow(x)));
+  }
+
+  /** The rows a run filter matches (its `offset` and `limit` aside), unordered. */
+  private matchingRuns(f: RunFilter): RunRow[] {
     const rows: RunRow[] = [];
     for (const { row } of this.runs.values()) {
       if (
@@ -153,8 +163,7 @@ export class MemoryTables implements SyncPort {
       )
         rows.push(row);
     }
-    rows.sort((a, b) => newestFirst([a.created_at, a.id], [b.created_at, b.id]));
-    return rows.slice(0, f.limit).map((x) => decode.run(asRow(x)));
+    return rows;
   }
 
   private listApprovals(f: ApprovalFilter): unknown {

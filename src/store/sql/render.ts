@@ -118,6 +118,8 @@ export class SqlRenderer {
         );
       case 'runs':
         return this.runs(r.filter);
+      case 'countRuns':
+        return this.countRuns(r.filter);
       case 'claimable':
         return this.all(
           this.texts.get(
@@ -229,16 +231,30 @@ export class SqlRenderer {
     };
   }
 
-  private runs(f: RunFilter): ReadSql {
+  /** The filters of a run list shared by the page and its count. */
+  private runsWhere(f: RunFilter): Where {
     const w = new Where(this.d);
     if (f.statuses) w.add(this.d.inList('status', w.p(this.d.listValue(f.statuses))));
     if (f.agent !== undefined) w.add(`agent = ${w.p(f.agent)}`);
     if (f.priority !== undefined) w.add(`priority = ${w.p(f.priority)}`);
     if (f.principal !== undefined) w.add(`principal = ${w.p(f.principal)}`);
     if (f.createdAfter !== undefined) w.add(`created_at > ${this.d.time(w.p(f.createdAfter))}`);
+    return w;
+  }
+
+  private runs(f: RunFilter): ReadSql {
+    const w = this.runsWhere(f);
     if (f.before) w.add(`(created_at, id) < (${this.d.time(w.p(f.before.at))}, ${w.p(f.before.id)})`);
-    const text = `SELECT * FROM ${this.t.runs} ${w} ORDER BY created_at DESC, id DESC LIMIT ${w.p(f.limit)}`;
+    // Parameters are numbered in the order `w.p` is called: LIMIT's before OFFSET's.
+    const limit = w.p(f.limit);
+    const offset = f.offset === undefined ? '' : ` OFFSET ${w.p(f.offset)}`;
+    const text = `SELECT * FROM ${this.t.runs} ${w} ORDER BY created_at DESC, id DESC LIMIT ${limit}${offset}`;
     return this.all(text, w.values, this.rows.run);
+  }
+
+  private countRuns(f: RunFilter): ReadSql {
+    const w = this.runsWhere(f);
+    return this.one(`SELECT COUNT(*) AS n FROM ${this.t.runs} ${w}`, w.values, (row) => Number(row.n));
   }
 
   private approvals(f: ApprovalFilter): ReadSql {

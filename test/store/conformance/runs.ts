@@ -178,6 +178,31 @@ export function runTests(t: Suite): void {
     await expectCode(t.s.listRuns({ cursor: 'garbage!' }), 'invalid_cursor');
   });
 
+  it('listRuns: offset paging and a total of every match (Opta-LMX clients page this way)', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push((await create(t.s, { agent: i % 2 ? 'odd' : 'even' })).run.id);
+      t.clock.advance(1);
+    }
+    const newest = [...ids].reverse();
+    const first = await t.s.listRuns({ limit: 3, offset: 0, with_total: true });
+    expect(first.runs.map((r) => r.id)).toEqual(newest.slice(0, 3));
+    expect(first.total).toBe(7);
+    const second = await t.s.listRuns({ limit: 3, offset: 3, with_total: true });
+    expect(second.runs.map((r) => r.id)).toEqual(newest.slice(3, 6));
+    expect(second.total).toBe(7);
+    const last = await t.s.listRuns({ limit: 3, offset: 6 });
+    expect(last.runs.map((r) => r.id)).toEqual(newest.slice(6));
+    expect(last.next_cursor).toBeNull();
+    expect(last.total).toBeUndefined();
+    // The total counts the filter's matches, not the page; past the end the page is empty.
+    const odd = await t.s.listRuns({ agent: 'odd', limit: 1, offset: 1, with_total: true });
+    expect(odd.runs.map((r) => r.id)).toEqual([ids[3]]); // odd ones newest first: 5, 3, 1
+    expect(odd.total).toBe(3);
+    const beyond = await t.s.listRuns({ limit: 5, offset: 50, with_total: true });
+    expect(beyond).toEqual({ runs: [], next_cursor: null, total: 7 });
+  });
+
   it('listRuns and listApprovals filter by principal (approvals through their run)', async () => {
     const alice = [
       (await create(t.s, { principal: 'alice', status: 'running' })).run,
