@@ -1,122 +1,30 @@
+// A run's durable step journal: replay, budget check, durable begin and finish, retries, agent-loop
+// spans and the step events of one execution and its branch views.
 import type { Logger } from 'pino';
-import { BudgetExhaustedError, SkillplaneError, toSkillplaneError } from '../errors/index.js';
-import type { RunStore, Run, RunUsage, Step, StepKind, StoredError } from '../store/index.js';
+import { SkillplaneError, toSkillplaneError } from '../errors/index.js';
+import type { RunStore, Run, RunUsage, Step } from '../store/index.js';
 import {
   newSpanId,
   parseTraceparent,
   recordSpanError,
-  SpanKind,
   type Attributes,
   type SpanParent,
   type Tracing,
 } from '../tracing/index.js';
 import type { StepRef } from '../vocabulary/index.js';
 import { abortableSleep } from './abort.js';
+import type {
+  ExecutionOptions,
+  ExecutionState,
+  RunWarning,
+  StepOutcome,
+  StepSpec,
+} from './execution-types.js';
 import { isStoreOutage } from './recovery.js';
 import { backoffDelayMs, isRetryable } from './retry.js';
-
-/** What a step function reports besides its output. */
-export interface StepOutcome<T> {
-  output: T;
-  /** Tokens and cost this step spent (model steps). */
-  usage?: { input_tokens: number; output_tokens: number; cost_usd: number };
-  /** Attributes for the step's span (a model's finish reasons, a tool-level error's type). */
-  attributes?: Attributes;
-}
-
-/** How one step is identified, dispatched and retried. */
-export interface StepSpec {
-  /** Deterministic key: the same step on a resumed run has the same key. */
-  key: string;
-  kind: StepKind;
-  name: string;
-  input: unknown;
-  branch: string;
-  /** The agent the step runs for (model and skill steps of an agent loop). */
-  agent?: string;
-  parentSeq?: number | null;
-  /** Attempts after the first a failed attempt may get (ignored when `notRepeatable`). */
-  maxRetries: number;
-  /**
-   * Set for a skill whose repeated call is not harmless (risk-tagged, or `idempotent: false`): it
-   * is never retried automatically, and if it was in flight when the previous execution stopped
-   * it is not run again: the step fails and the run settles as `interrupted` (at most once).
-   * Every other step in flight at a crash is run again (at least once).
-   */
-  notRepeatable?: 'risk_tagged' | 'not_idempotent';
-  /** Tokens the step is expected to use, checked against the budget before dispatch. */
-  estimatedTokens?: number;
-  /** Cost the step is expected to incur, checked against the budget before dispatch. */
-  estimatedCostUsd?: number;
-  /** The step's span: its name (default `{kind} {name}`) and attributes (GenAI conventions). */
-  span?: { name: string; kind?: SpanKind; attributes?: Attributes };
-}
-
-/** Failure codes that come from the node running a step, not from the step itself. */
-const NODE_FAILURES = new Set(['lease_lost', 'not_owner', 'shutting_down', 'cancelled', 'interrupted']);
-
-/** Why a step in flight at a crash is not run again. */
-const NOT_REPEATABLE_WHY = {
-  risk_tagged: 'it is risk-tagged',
-  not_idempotent: 'its skill is not idempotent (idempotent: false)',
-} as const;
-
-/**
- * Thrown (and settling the run as failed with code `interrupted`) when a step was in flight when
- * the previous execution stopped and is not safe to run again.
- */
-export class InterruptedStepError extends SkillplaneError {
-  constructor(step: Step, reason: 'risk_tagged' | 'not_idempotent') {
-    super(
-      'interrupted',
-      `step ${step.key} (${step.name}) was in flight when the run was interrupted and is not run again: ${NOT_REPEATABLE_WHY[reason]}; its effect may or may not have happened`,
-      { data: { step_key: step.key, seq: step.seq, skill: step.name, reason, attempt: step.attempt } },
-    );
-  }
-}
-
-function storedError(err: SkillplaneError): StoredError {
-  return { code: err.code, message: err.message, ...(err.data === undefined ? {} : { data: err.data }) };
-}
-
-/** Options of a run's execution. */
-export interface ExecutionOptions {
-  retryBaseMs: number;
-  /**
-   * The run's first execution: it has no journal yet, so the replay lookup before each step is
-   * skipped (beginStep still returns a completed step unchanged if one ever exists).
-   */
-  firstExecution?: boolean;
-  onStep?: (step: Step, phase: 'started' | 'finished' | 'replayed') => void;
-  /** Called after an event that is not a step's start or end was written (`step.progress`). */
-  onEvent?: () => void;
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  /** The run's logger (bound to `run_id` and `trace_id`); step lines add `span_id`. */
-  logger?: Logger;
-  /** Spans for steps and agent loops (each step's span has the step's journaled `span_id`). */
-  tracing?: Tracing;
-}
-
-/** Mutable state shared by an execution and its branch views. */
-interface ExecutionState {
-  usage: RunUsage;
-  checkpoint: number;
-  writes: Promise<unknown>;
-  replayed: number;
-  /** Estimates of steps in flight, so concurrent branches cannot overspend together. */
-  reservedTokens: number;
-  reservedCost: number;
-  /** Warnings recorded by the steps of this execution (a truncated answer, …). */
-  warnings: RunWarning[];
-}
-
-/** Something a run's result should carry besides its answer: a truncated model answer, … */
-export interface RunWarning {
-  code: string;
-  message: string;
-  step_key?: string;
-  agent?: string;
-}
+import { checkRunBudget } from './run-budget.js';
+import { InterruptedStepError, NODE_FAILURES, storedError } from './step-failures.js';
+import { endStepSpan, failStepSpan, startStepSpan } from './step-span.js';
 
 /**
  * The durable journal of one run's execution: every step is written before it is dispatched and
@@ -193,18 +101,7 @@ export class RunExecution {
     if (tracing?.enabled !== true) return undefined;
     const parent = this.currentSpanParent();
     if (parent === undefined) return undefined;
-    return tracing.startSpan(spec.span?.name ?? `${spec.kind} ${spec.name}`, {
-      parent,
-      spanId,
-      kind: spec.span?.kind ?? SpanKind.INTERNAL,
-      attributes: {
-        ...spec.span?.attributes,
-        'skillplane.run.id': this.run.id,
-        'skillplane.step.key': spec.key,
-        'skillplane.step.kind': spec.kind,
-        'skillplane.step.branch': spec.branch,
-      },
-    });
+    return startStepSpan(tracing, parent, this.run.id, spec, spanId);
   }
 
   /** The run's logger (`run_id`, `trace_id` bound), if any. */
@@ -235,30 +132,7 @@ export class RunExecution {
 
   /** Throws `budget_exhausted` if dispatching a step of this shape would pass a limit. */
   checkBudget(spec: Pick<StepSpec, 'kind' | 'name' | 'estimatedTokens' | 'estimatedCostUsd'>): void {
-    const { limits } = this.run;
-    const usage = { ...this.state.usage };
-    if (usage.steps + 1 > limits.max_steps) {
-      throw new BudgetExhaustedError(`run reached max_steps (${limits.max_steps})`, {
-        limit: 'max_steps',
-        usage,
-      });
-    }
-    const tokens = usage.input_tokens + usage.output_tokens + this.state.reservedTokens;
-    if (limits.token_budget !== null && tokens + (spec.estimatedTokens ?? 0) > limits.token_budget) {
-      throw new BudgetExhaustedError(
-        `run would exceed its token budget (${tokens} used + ~${spec.estimatedTokens ?? 0} for ${spec.name} > ${limits.token_budget})`,
-        { limit: 'token_budget', usage },
-      );
-    }
-    if (
-      limits.cost_budget_usd !== null &&
-      usage.cost_usd + this.state.reservedCost + (spec.estimatedCostUsd ?? 0) > limits.cost_budget_usd
-    ) {
-      throw new BudgetExhaustedError(
-        `run would exceed its cost budget ($${usage.cost_usd.toFixed(6)} spent, limit $${limits.cost_budget_usd})`,
-        { limit: 'cost_budget_usd', usage },
-      );
-    }
+    checkRunBudget(this.run, this.state, spec);
   }
 
   /** Serialises this run's writes so usage snapshots reach the store in order. */
@@ -392,17 +266,7 @@ export class RunExecution {
           ),
         );
         this.opts.onStep?.(finished, 'finished');
-        if (span !== undefined) {
-          span.setAttribute('skillplane.step.seq', begun.seq);
-          span.setAttribute('skillplane.step.attempt', begun.attempt);
-          if (outcome.usage !== undefined)
-            span.setAttributes({
-              'gen_ai.usage.input_tokens': outcome.usage.input_tokens,
-              'gen_ai.usage.output_tokens': outcome.usage.output_tokens,
-            });
-          if (outcome.attributes !== undefined) span.setAttributes(outcome.attributes);
-          span.end();
-        }
+        if (span !== undefined) endStepSpan(span, begun, outcome);
         return outcome.output;
       } catch (raw) {
         const err = this.signal.aborted
@@ -424,11 +288,7 @@ export class RunExecution {
           ),
         ).catch(() => undefined);
         if (failed !== undefined) this.opts.onStep?.(failed, 'finished');
-        if (span !== undefined) {
-          span.setAttribute('skillplane.step.attempt', begun.attempt);
-          recordSpanError(span, err.code, err.message);
-          span.end();
-        }
+        if (span !== undefined) failStepSpan(span, begun.attempt, err);
         const final = cancelled || attempt >= maxRetries || !isRetryable(err);
         const line = {
           span_id: spanId,

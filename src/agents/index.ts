@@ -19,6 +19,7 @@ export { AgentCatalog, buildAgentCatalog, loadAgentFiles, skillPatternMatches } 
 export { runRequestSchema, requestFingerprint, PRIORITIES, STRATEGIES } from './request.js';
 export type { RunRequest, RunRequestInput, Priority, StrategyName } from './request.js';
 export type { RunEnvironment, ChatBackend, SkillPort } from './environment.js';
-export { RunExecution, InterruptedStepError } from './execution.js';
-export { SuspendForApproval, ApprovalDeniedError } from './agent-loop.js';
+export { RunExecution } from './execution.js';
+export { InterruptedStepError } from './step-failures.js';
+export { SuspendForApproval, ApprovalDeniedError } from './skill-call.js';
 export { isRetryable, backoffDelayMs } from './retry.js';

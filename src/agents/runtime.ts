@@ -1,87 +1,39 @@
+// The runtime facade: submission, approvals, cancel, waiting, recovery and shutdown of runs over
+// the scheduler, the lifecycle, the executor and the store.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RunBus, RunBusHealth } from '../bus/index.js';
+import type { RunBusHealth } from '../bus/index.js';
 import type { Config } from '../config/index.js';
-import { CancelledError, ConflictError, NotFoundError, toSkillplaneError } from '../errors/index.js';
-import {
-  newRunId,
-  type Approval,
-  type ListApprovalsQuery,
-  type ListRunsQuery,
-  type Run,
-  type RunEvent,
-  type RunPage,
-  type RunStore,
-  type Step,
+import { NotFoundError, toSkillplaneError } from '../errors/index.js';
+import type {
+  Approval,
+  ListApprovalsQuery,
+  ListRunsQuery,
+  Run,
+  RunEvent,
+  RunPage,
+  RunStore,
+  Step,
 } from '../store/index.js';
-import { isTerminal, systemClock, type Clock } from '../vocabulary/index.js';
+import { systemClock, type Clock } from '../vocabulary/index.js';
 import type { AgentCatalog } from './definitions.js';
-import type { ChatBackend, RunEnvironment, SkillPort } from './environment.js';
+import type { RunEnvironment } from './environment.js';
 import { ApprovalDesk, type RuntimeAuditEntry } from './approvals.js';
 import { RunLifecycle, type RunNotify } from './lifecycle.js';
 import { logRunLifecycle, RunNotifier, waitForSettled, type RunNotification } from './notifier.js';
 import { RunRecovery } from './recovery.js';
-import { requestFingerprint, type RunRequest, type RunRequestInput } from './request.js';
+import type { RunRequest, RunRequestInput } from './request.js';
+import { RunCanceller } from './run-cancel.js';
 import { RunExecutor, ShutdownError } from './run-executor.js';
+import { RunIntake } from './run-intake.js';
+import type { CallerContext, RuntimeOptions } from './runtime-options.js';
 import { Scheduler } from './scheduler.js';
-import { newRunFor, parseRunRequest, runApprovalRequired } from './submission.js';
-import { RunSpans, type Tracing } from '../tracing/index.js';
+import { parseRunRequest } from './submission.js';
+import { RunSpans } from '../tracing/index.js';
 
 export type { RunNotification } from './notifier.js';
-
-/** Who is asking, and the trace they are part of. */
-export interface CallerContext {
-  principal?: string | null;
-  idempotencyKey?: string;
-  traceparent?: string;
-  tracestate?: string;
-}
-
+export type { CallerContext, RuntimeOptions } from './runtime-options.js';
 export type { RuntimeAuditEntry } from './approvals.js';
-
-export interface RuntimeOptions {
-  config: Config;
-  store: RunStore;
-  skills: SkillPort;
-  models: { get(name: string): ChatBackend; has(name: string): boolean; names(): string[] };
-  agents: AgentCatalog;
-  /** This process's id as a run owner (leases). */
-  nodeId?: string;
-  logger?: Logger;
-  /** Time source (tests inject a fake one); default the store's clock. */
-  clock?: Clock;
-  /** Base delay of step retries (tests shorten it). */
-  retryBaseMs?: number;
-  /** Sleep used between retries (tests inject fake time). */
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  /** How long a run's ownership lease lasts; renewed while it runs. */
-  leaseMs?: number;
-  /** Period of the reclaim loop (default `leaseMs / 2` with jitter). */
-  reclaimIntervalMs?: number;
-  /**
-   * `'off'`: this runtime executes only the runs it submits (an in-process CLI run): it never
-   * adopts, claims or resumes other nodes' runs, nor expires their approvals or prunes the store.
-   * Default `'on'`.
-   */
-  recovery?: 'on' | 'off';
-  /**
-   * Checked for each valid request before anything is stored: throws to refuse it (the worker
-   * plane refuses runs that need it while its broker is down: `worker_unavailable`, 503).
-   */
-  admit?: (request: RunRequest) => void | Promise<void>;
-  /**
-   * The nodes sharing the store: run notifications go both ways (streams and waits on any node
-   * follow a run executing on another) and a cancel of a run another live node executes is asked
-   * of that node. Closed by {@link Runtime.close}.
-   */
-  bus?: RunBus;
-  /** How long a cancel waits for the owner node to settle the run before settling it here (default 5 s). */
-  cancelWaitMs?: number;
-  /** Spans of runs, agent loops and steps (none when absent or disabled). */
-  tracing?: Tracing;
-}
-
-const IDEMPOTENCY_TTL_SEC = 24 * 3600;
 
 /**
  * The runtime facade over the scheduler, the lifecycle and the store: validates and admits run
@@ -110,6 +62,8 @@ export class Runtime {
   private closing = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly runSpans: RunSpans | undefined;
+  private readonly canceller: RunCanceller;
+  private readonly intake: RunIntake;
 
   constructor(private readonly options: RuntimeOptions) {
     this.config = options.config;
@@ -132,9 +86,11 @@ export class Runtime {
         // Another node asks: only the node executing the run can stop it.
         onCancel: (runId, principal) => {
           if (!this.executor.controllers.has(runId)) return;
-          this.cancelHere(runId, principal).catch((err: unknown) =>
-            this.logger?.warn({ run: runId, err: toSkillplaneError(err).message }, 'remote cancel failed'),
-          );
+          this.canceller
+            .cancelHere(runId, principal)
+            .catch((err: unknown) =>
+              this.logger?.warn({ run: runId, err: toSkillplaneError(err).message }, 'remote cancel failed'),
+            );
         },
       });
     this.lifecycle = new RunLifecycle(options.store, this.clock, notify);
@@ -196,6 +152,35 @@ export class Runtime {
       closing: () => this.closing,
       ...(options.tracing === undefined ? {} : { tracing: options.tracing }),
     });
+    this.intake = new RunIntake({
+      config: this.config,
+      store: this.store,
+      scheduler: this.scheduler,
+      approvals: this.approvals,
+      executor: this.executor,
+      notifier: this.notifier,
+      runSpans: this.runSpans,
+      clock: this.clock,
+      nodeId: this.nodeId,
+      leaseMs: this.leaseMs,
+      closing: () => this.closing,
+      parseRequest: (input) => this.parseRequest(input),
+      admit: (request) => options.admit?.(request),
+      audit: (entry) => this.audit(entry),
+    });
+    this.canceller = new RunCanceller({
+      executor: this.executor,
+      scheduler: this.scheduler,
+      lifecycle: this.lifecycle,
+      approvals: this.approvals,
+      bus: options.bus,
+      clock: this.clock,
+      nodeId: this.nodeId,
+      cancelWaitMs: options.cancelWaitMs,
+      getRun: (runId) => this.getRun(runId),
+      wait: (runId, opts) => this.wait(runId, opts),
+      audit: (entry) => this.audit(entry),
+    });
   }
 
   /** The agent catalog. */
@@ -250,66 +235,16 @@ export class Runtime {
    * nothing), stores it (an idempotency key returns the existing run for the same request and a
    * `idempotency_conflict` for another), then schedules it.
    */
-  async submit(
+  /**
+   * Creates a run: validates, reserves a queue place (a full queue throws `queue_full` and stores
+   * nothing), stores it (an idempotency key returns the existing run for the same request and a
+   * `idempotency_conflict` for another), then schedules it.
+   */
+  submit(
     input: RunRequestInput | RunRequest,
     caller: CallerContext = {},
   ): Promise<{ run: Run; created: boolean }> {
-    if (this.closing) throw new ShutdownError();
-    const req = this.parseRequest(input);
-    await this.options.admit?.(req);
-    const id = newRunId(this.clock.now());
-    this.scheduler.admit({ id, priority: req.priority });
-    let admittedUsed = false;
-    // A run to approve first is stored waiting, with its approval, and scheduled once approved.
-    const gate = runApprovalRequired(req) ? this.approvals.runGate(id, req) : undefined;
-    try {
-      const { run, created } = await this.store.createRun(
-        newRunFor(id, req, caller, {
-          config: this.config,
-          nodeId: this.nodeId,
-          leaseMs: this.leaseMs,
-          clock: this.clock,
-        }),
-        {
-          ...(gate === undefined ? {} : { approval: gate }),
-          ...(caller.idempotencyKey === undefined
-            ? {}
-            : {
-                idempotency: {
-                  key: caller.idempotencyKey,
-                  fingerprint: requestFingerprint(req),
-                  ttlSec: IDEMPOTENCY_TTL_SEC,
-                },
-              }),
-          event: {
-            type: 'run.created',
-            data: { agent: req.agent ?? null, strategy: req.strategy, priority: req.priority },
-          },
-        },
-      );
-      if (created) {
-        this.runSpans?.created(run, caller);
-        this.notifier.emit('lifecycle', { move: 'create', run });
-        admittedUsed = gate === undefined;
-        void this.audit({
-          principal: caller.principal ?? null,
-          action: 'run.create',
-          target: run.id,
-          runId: run.id,
-          traceId: run.trace_id,
-          data: {
-            agent: run.agent,
-            strategy: run.strategy,
-            ...(gate === undefined ? {} : { approval_id: gate.approval.id }),
-          },
-        });
-        if (gate === undefined) this.executor.schedule(run, false, true);
-        else this.notifier.notify(run.id, run.status);
-      }
-      return { run, created };
-    } finally {
-      if (!admittedUsed) this.scheduler.cancel(id);
-    }
+    return this.intake.submit(input, caller);
   }
 
   /**
@@ -337,38 +272,8 @@ export class Runtime {
    * not (a silent owner then loses the run at its next lease renewal), as it does when the owner
    * is dead or there is no bus.
    */
-  async cancel(runId: string, principal: string | null = null): Promise<Run> {
-    const run = await this.getRun(runId);
-    if (run.status === 'cancelled') return run;
-    if (isTerminal(run.status)) {
-      throw new ConflictError(`run ${runId} is already ${run.status}`, 'already_terminal', {
-        status: run.status,
-      });
-    }
-    void this.audit({ principal, action: 'run.cancel', target: runId, runId, traceId: run.trace_id });
-    const bus = this.options.bus;
-    const owner = run.owner;
-    const leaseLive = run.lease_expires_at !== null && Date.parse(run.lease_expires_at) > this.clock.now();
-    if (bus !== undefined && owner !== null && owner !== this.nodeId && leaseLive && bus.health().listening) {
-      bus.publish({ type: 'cancel', runId, principal });
-      await this.wait(runId, { timeoutMs: this.options.cancelWaitMs ?? 5_000 });
-    }
-    await this.cancelHere(runId, principal);
-    return this.getRun(runId);
-  }
-
-  /** Aborts the run's execution here, if any, and settles it as cancelled unless it settled. */
-  private async cancelHere(runId: string, principal: string | null): Promise<void> {
-    const controller = this.executor.controllers.get(runId);
-    if (controller !== undefined) {
-      controller.abort(new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`));
-      this.scheduler.cancel(runId);
-      await this.executor.inflight.get(runId);
-    }
-    // A run with no local execution, or one whose execution ended meanwhile without settling it
-    // (it had just suspended for an approval), is cancelled here; a settled run stays as it is.
-    await this.lifecycle.tryMove(runId, 'cancel', { error: new CancelledError('run cancelled') });
-    await this.approvals.expireForRun(runId, principal, 'run cancelled');
+  cancel(runId: string, principal: string | null = null): Promise<Run> {
+    return this.canceller.cancel(runId, principal);
   }
 
   /**

@@ -1,12 +1,9 @@
-import {
-  apiErrorFrom,
-  describeNetworkFailure,
-  SkillplaneApiError,
-  SkillplaneConnectionError,
-} from './errors.js';
+// The typed client's surface: one method per API operation (runs, approvals, agents, skills, the
+// worker plane, audit) over the transport; run event streams follow in run-events.
 import { isTerminal, isTerminalEvent } from '../vocabulary/index.js';
-import { queryString, sleep } from './query.js';
-import { parseSse } from './sse.js';
+import { queryString } from './query.js';
+import { followRunEvents } from './run-events.js';
+import { ClientTransport, type SkillplaneClientOptions } from './transport.js';
 import type {
   AgentSummary,
   ApiRun,
@@ -36,23 +33,6 @@ import type {
   WorkersStatus,
 } from './types.js';
 
-/** Options of {@link SkillplaneClient}. */
-export interface SkillplaneClientOptions {
-  /** The server, e.g. `http://127.0.0.1:8787` (a trailing `/` is ignored). */
-  baseUrl: string;
-  /** Sent as `Authorization: Bearer <apiKey>`. */
-  apiKey?: string;
-  /** The principal when the server's auth is open (`x-user-id`). */
-  userId?: string;
-  /** A fetch implementation (default: the global one). */
-  fetch?: typeof fetch;
-  /** Headers added to every request. */
-  headers?: Record<string, string>;
-}
-
-/** Statuses worth reconnecting an event stream on: the server is restarting or a proxy hiccupped. */
-const RETRYABLE_STATUSES = new Set([502, 503, 504]);
-
 /**
  * A typed client of the skillplane HTTP API over `fetch`. Every non-2xx answer becomes a
  * {@link SkillplaneApiError} carrying the problem document's `code`; an unreachable server a
@@ -60,17 +40,11 @@ const RETRYABLE_STATUSES = new Set([502, 503, 504]);
  */
 export class SkillplaneClient {
   readonly baseUrl: string;
-  private readonly apiKey: string | undefined;
-  private readonly userId: string | undefined;
-  private readonly fetchImpl: typeof fetch;
-  private readonly extraHeaders: Record<string, string>;
+  private readonly transport: ClientTransport;
 
   constructor(options: SkillplaneClientOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.apiKey = options.apiKey;
-    this.userId = options.userId;
-    this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
-    this.extraHeaders = options.headers ?? {};
+    this.transport = new ClientTransport(options);
+    this.baseUrl = this.transport.baseUrl;
   }
 
   // ------------------------------------------------------------------------------------ runs
@@ -152,120 +126,8 @@ export class SkillplaneClient {
    * with `Last-Event-ID` (bounded retries with exponential backoff); every event is yielded exactly
    * once, in seq order. Breaking out of the loop or aborting `signal` closes the stream.
    */
-  async *events(runId: string, options: EventsOptions = {}): AsyncGenerator<RunEvent> {
-    const maxRetries = options.maxRetries ?? 5;
-    const baseMs = options.retryBaseMs ?? 500;
-    const path = `/v1/agents/runs/${encodeURIComponent(runId)}/events`;
-    let last = options.afterSeq ?? 0;
-    let failures = 0;
-    let lastError: unknown;
-
-    const retry = async (err: unknown): Promise<void> => {
-      lastError = err;
-      failures += 1;
-      if (failures > maxRetries)
-        throw new SkillplaneConnectionError(
-          `event stream of ${runId} dropped; gave up after ${maxRetries} reconnects`,
-          lastError,
-          { url: this.baseUrl, ...describeNetworkFailure(lastError) },
-        );
-      const delay = Math.min(10_000, baseMs * 2 ** (failures - 1));
-      await sleep(delay * (0.75 + Math.random() * 0.5), options.signal);
-    };
-
-    for (;;) {
-      options.signal?.throwIfAborted();
-      const controller = new AbortController();
-      const signal =
-        options.signal === undefined
-          ? controller.signal
-          : AbortSignal.any([options.signal, controller.signal]);
-      let res: Response;
-      try {
-        res = await this.fetchImpl(this.url(path), {
-          method: 'GET',
-          headers: this.headers({
-            accept: 'text/event-stream',
-            ...(last > 0 ? { 'last-event-id': String(last) } : {}),
-          }),
-          signal,
-        });
-      } catch (err) {
-        options.signal?.throwIfAborted();
-        await retry(err);
-        continue;
-      }
-      if (!res.ok) {
-        const err = await apiErrorFrom(res);
-        if (!RETRYABLE_STATUSES.has(res.status)) throw err;
-        await retry(err);
-        continue;
-      }
-      try {
-        if (res.body === null) throw new SkillplaneConnectionError('event stream has no body');
-        for await (const msg of parseSse(res.body)) {
-          if (msg.event === 'error') {
-            lastError = new SkillplaneConnectionError(`server ended the stream: ${msg.data}`);
-            break;
-          }
-          if (msg.data === '') continue;
-          const event = JSON.parse(msg.data) as RunEvent;
-          if (event.seq <= last) continue;
-          last = event.seq;
-          failures = 0;
-          yield event;
-          if (isTerminalEvent(event.type)) return;
-        }
-      } catch (err) {
-        options.signal?.throwIfAborted();
-        if (err instanceof SyntaxError) throw err;
-        lastError = err;
-      } finally {
-        // The consumer broke out, we returned, or the stream failed: release the connection.
-        controller.abort();
-      }
-      // The stream ended without a terminal event: a restart, a drop, or a run that settled
-      // without one (the server closes the stream after its history). Ask the run which.
-      const run = await this.getRun(
-        runId,
-        options.signal === undefined ? {} : { signal: options.signal },
-      ).catch((err: unknown) => {
-        if (err instanceof SkillplaneApiError && !RETRYABLE_STATUSES.has(err.status)) throw err;
-        return undefined;
-      });
-      if (run !== undefined && isTerminal(run.status)) {
-        // Anything written before the close is in the store: one last read without waiting.
-        const rest = await this.readRemaining(path, last, options.signal);
-        for (const e of rest) {
-          if (e.seq <= last) continue;
-          last = e.seq;
-          yield e;
-        }
-        return;
-      }
-      await retry(lastError ?? new SkillplaneConnectionError(`event stream of ${runId} ended early`));
-    }
-  }
-
-  /** The events after `after` of a terminal run (its stream closes once the history is sent). */
-  private async readRemaining(
-    path: string,
-    after: number,
-    signal: AbortSignal | undefined,
-  ): Promise<RunEvent[]> {
-    const res = await this.fetchImpl(this.url(path), {
-      method: 'GET',
-      headers: this.headers({ accept: 'text/event-stream', 'last-event-id': String(after) }),
-      ...(signal === undefined ? {} : { signal }),
-    });
-    if (!res.ok) throw await apiErrorFrom(res);
-    const out: RunEvent[] = [];
-    if (res.body === null) return out;
-    for await (const msg of parseSse(res.body)) {
-      if (msg.event === 'error' || msg.data === '') continue;
-      out.push(JSON.parse(msg.data) as RunEvent);
-    }
-    return out;
+  events(runId: string, options: EventsOptions = {}): AsyncGenerator<RunEvent> {
+    return followRunEvents(this.transport, (id, o) => this.getRun(id, o), runId, options);
   }
 
   // ------------------------------------------------------------------------------------ approvals
@@ -397,53 +259,11 @@ export class SkillplaneClient {
     }
   }
 
-  // ------------------------------------------------------------------------------------ plumbing
-
-  private url(path: string): string {
-    return `${this.baseUrl}${path}`;
-  }
-
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      ...this.extraHeaders,
-      ...(this.apiKey === undefined ? {} : { authorization: `Bearer ${this.apiKey}` }),
-      ...(this.userId === undefined ? {} : { 'x-user-id': this.userId }),
-      ...extra,
-    };
-  }
-
-  private async json<T>(
+  private json<T>(
     method: string,
     path: string,
     init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {},
   ): Promise<T> {
-    const headers = this.headers({ accept: 'application/json', ...init.headers });
-    let body: string | undefined;
-    if (init.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(init.body);
-    } else if (method === 'POST') {
-      // Fastify refuses an empty body with a JSON content type; send an empty object instead.
-      headers['content-type'] = 'application/json';
-      body = '{}';
-    }
-    let res: Response;
-    try {
-      res = await this.fetchImpl(this.url(path), {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        ...(init.signal === undefined ? {} : { signal: init.signal }),
-      });
-    } catch (err) {
-      init.signal?.throwIfAborted();
-      const why = describeNetworkFailure(err);
-      throw new SkillplaneConnectionError(`${method} ${this.url(path)} failed: ${why.reason}`, err, {
-        url: this.baseUrl,
-        ...why,
-      });
-    }
-    if (!res.ok) throw await apiErrorFrom(res);
-    return (await res.json()) as T;
+    return this.transport.json<T>(method, path, init);
   }
 }

@@ -4,7 +4,7 @@
  * server code only as types, so it loads nothing but `fetch`-based code at runtime.
  */
 export { SkillplaneClient } from './client.js';
-export type { SkillplaneClientOptions } from './client.js';
+export type { SkillplaneClientOptions } from './transport.js';
 /** Errors: a non-2xx answer (with the problem's `code`) and an unreachable server. */
 export { SkillplaneApiError, SkillplaneConnectionError, parseRetryAfter } from './errors.js';
 /** The base error class, so `instanceof SkillplaneError` works across client and server code. */

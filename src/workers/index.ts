@@ -1,16 +1,15 @@
 export { QueuedDispatcher } from './dispatcher.js';
 export type { QueuedDispatcherOptions } from './dispatcher.js';
+export { WorkerPlane } from './plane.js';
 export {
-  WorkerPlane,
   deadLetterQueueName,
   jobIdFor,
-  type DeadLetter,
   type JobProgress,
-  type QueueDepth,
   type WorkerInfo,
-  type WorkerPlaneStatus,
   type WorkersConfig,
-} from './plane.js';
+} from './broker-protocol.js';
+export type { DeadLetter } from './dead-letters.js';
+export type { QueueDepth, WorkerPlaneStatus } from './worker-roster.js';
 export { SkillWorker } from './worker.js';
 export type { SkillWorkerOptions } from './worker.js';
 export { workerQueueFor, configuredQueues } from './routing.js';

@@ -1,30 +1,31 @@
+// The executor of `entry` tool skills: one sandboxed child process per call, taken from a warm
+// pool keyed by skill and permissions, spoken to over a framed channel; the call's deadline and
+// cancel kill it.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CancelledError, SkillExecutionError, SkillplaneError } from '../../errors/index.js';
 import { safeJsonStringify } from '../../limits/index.js';
-import { parseTraceparent, recordSpanError, reportedSpanTiming, type Tracing } from '../../tracing/index.js';
+import type { Tracing } from '../../tracing/index.js';
 import type { EffectivePermissions, SkillPolicy } from '../policy.js';
 import type { Skill, SkillCallContext, SkillExecutor } from '../types.js';
+import { forwardLog, recordChildSpan } from './child-reports.js';
 import {
-  buildLaunch,
   DEFAULT_SANDBOX_LIMITS,
   detectConfinement,
-  EGRESS_SOCKET_PATH,
   type Confinement,
   type SandboxLimits,
   type SandboxMode,
 } from './confinement.js';
 import { EgressProxy } from './egress-proxy.js';
 import { ProcessPool, type ToolProcessEvent } from './process-pool.js';
-import { SandboxProcess, type LogMessage } from './sandbox-process.js';
+import { SandboxProcess } from './sandbox-process.js';
+import { crashError } from './tool-crash.js';
+import { assertFlagSafe, sandboxFiles, toolLaunch } from './tool-launch.js';
 
 export type { ToolProcessEvent } from './process-pool.js';
 
-const CHILD_URL = new URL('./sandbox/child.mjs', import.meta.url);
-const GUARD_URL = new URL('./sandbox/network-guard.mjs', import.meta.url);
 const DEFAULT_STDERR_LIMIT = 8 * 1024;
 const DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024;
 /** Room for the frame envelope around the output. */
@@ -60,47 +61,6 @@ interface Prepared {
   key: string;
   entry: string;
   permissions: EffectivePermissions;
-}
-
-/** The realpath of a file under the sandbox folder (works from `src/` and from `dist/`). */
-function sandboxPath(url: URL): string {
-  return realpathSync(fileURLToPath(url));
-}
-
-/** Refuses paths that Node 20's flag parser would split (`,`) or treat as a wildcard (`*`). */
-function assertFlagSafe(path: string): string {
-  if (path.includes(',') || path.includes('*')) {
-    throw new SkillExecutionError(
-      `path ${path} holds a comma or an asterisk and cannot be granted (Node's permission flags would widen it)`,
-      'permission_denied',
-      { data: { path } },
-    );
-  }
-  return path;
-}
-
-/** Maps how a process died to the error of the call it was running. */
-function crashError(skill: Skill, proc: SandboxProcess, limits: SandboxLimits): SkillExecutionError {
-  const data = { skill_id: skill.id, ...proc.crashData() };
-  const stderr = proc.stderrTail;
-  if (/heap out of memory|Allocation failed|Reached heap limit/i.test(stderr)) {
-    return new SkillExecutionError(
-      `skill ${skill.id} ran out of memory (heap limit ${limits.heapMb} MB, memory limit ${limits.memoryMb} MB)`,
-      'resource_exhausted',
-      { data: { ...data, limit: 'memory' } },
-    );
-  }
-  if (proc.exitInfo?.signal === 'SIGXCPU') {
-    return new SkillExecutionError(
-      `skill ${skill.id} used more than ${limits.cpuSec} CPU seconds`,
-      'resource_exhausted',
-      { data: { ...data, limit: 'cpu' } },
-    );
-  }
-  // A crash may be passing (a signal from outside): callers may retry a safe skill.
-  return new SkillExecutionError(`the process of skill ${skill.id} exited unexpectedly`, 'skill_crashed', {
-    data,
-  });
 }
 
 /**
@@ -232,48 +192,21 @@ export class ToolExecutor implements SkillExecutor {
     const confinement = await this.confinement;
     if (this.closed) throw new SkillExecutionError('the tool executor is closed', 'executor_closed');
     const { permissions, entry, key } = prepared;
-    const childPath = sandboxPath(CHILD_URL);
-    const sandboxDir = dirname(childPath);
-    const guardPath = sandboxPath(GUARD_URL);
+    const files = sandboxFiles();
     const namespaced = confinement.kind === 'namespaces';
     const egress =
       namespaced && permissions.network.length > 0
         ? await EgressProxy.open(this.socketDir(), permissions.network)
         : undefined;
     const dir = realpathSync(skill.dir);
-    const config = {
+    const launch = toolLaunch({
+      confinement,
+      files,
+      permissions,
       entry,
       dir,
-      roots: permissions.roots,
-      fsRead: permissions.fsRead,
-      fsWrite: permissions.fsWrite,
-      network: permissions.network,
-      egress: egress === undefined ? null : EGRESS_SOCKET_PATH,
+      egress,
       maxOutputBytes: this.maxOutputBytes,
-    };
-    const argv = [
-      realpathSync(process.execPath),
-      '--experimental-permission',
-      ...[sandboxDir, ...permissions.fsRead].map((p) => `--allow-fs-read=${p}`),
-      ...permissions.fsWrite.map((p) => `--allow-fs-write=${p}`),
-      `--max-old-space-size=${this.limits.heapMb}`,
-      '--disable-warning=ExperimentalWarning',
-      '--import',
-      guardPath,
-      childPath,
-      Buffer.from(JSON.stringify(config)).toString('base64url'),
-    ];
-    const launch = buildLaunch(confinement, {
-      argv,
-      cwd: permissions.roots[0] ?? dir,
-      // No secrets from the parent: only what Node needs to run.
-      env: {
-        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-        NODE_ENV: process.env.NODE_ENV ?? 'production',
-      },
-      readOnly: [sandboxDir, ...permissions.fsRead],
-      writable: permissions.fsWrite,
-      binds: egress === undefined ? [] : [{ source: egress.path, target: EGRESS_SOCKET_PATH }],
       limits: this.limits,
     });
     const proc = new SandboxProcess({
@@ -334,7 +267,8 @@ export class ToolExecutor implements SkillExecutor {
             // Once stopping, the call ends with the abort's reason (timeout or cancel), not with
             // whatever the child answered to the cancel frame before it was killed.
             if (stopping) return;
-            if (this.tracing !== undefined) this.childSpan(skill, ctx, message, sentAt, proc.pid);
+            if (this.tracing !== undefined)
+              recordChildSpan(this.tracing, skill, ctx, message, sentAt, proc.pid);
             if (message.ok) resolve(message.output);
             else {
               const { code, message: text, original_code } = message.error;
@@ -366,34 +300,6 @@ export class ToolExecutor implements SkillExecutor {
     }
   }
 
-  /**
-   * The span a child reported for its call (`sandbox {skill}`), under the call's `traceparent`:
-   * its timing is checked and clamped to the window the parent saw; nothing else is taken from it.
-   */
-  private childSpan(
-    skill: Skill,
-    ctx: SkillCallContext,
-    message: { ok: boolean; span?: unknown; error?: { code: string } },
-    sentAt: number,
-    pid: number | undefined,
-  ): void {
-    const parent = parseTraceparent(ctx.traceparent);
-    const timing = reportedSpanTiming(message.span, { sentAt, receivedAt: Date.now() });
-    if (parent === undefined || timing === undefined || this.tracing === undefined) return;
-    const span = this.tracing.startSpan(`sandbox ${skill.id}`, {
-      parent,
-      startTime: timing.start,
-      attributes: {
-        'gen_ai.tool.name': skill.id,
-        'skillplane.skill.ref': skill.ref,
-        'skillplane.span.reported_by': 'sandbox',
-        ...(pid === undefined ? {} : { 'process.pid': pid }),
-      },
-    });
-    if (!message.ok && message.error !== undefined) recordSpanError(span, message.error.code);
-    span.end(timing.end);
-  }
-
   /** Kills every pooled and running process. */
   async close(): Promise<void> {
     this.closed = true;
@@ -406,16 +312,4 @@ export class ToolExecutor implements SkillExecutor {
     if (reason instanceof SkillplaneError) return reason;
     return new CancelledError('skill call cancelled', reason);
   }
-}
-
-/** Forwards a log line of the skill to the caller's logger. */
-function forwardLog(ctx: SkillCallContext, skill: Skill, message: LogMessage): void {
-  const logger = ctx.logger;
-  if (logger === undefined) return;
-  const fields = { skill: skill.ref, ...(isRecord(message.data) ? message.data : { data: message.data }) };
-  logger[message.level](fields, message.msg);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
