@@ -66,6 +66,32 @@ export interface AuthSettings {
   /** No keys configured: every caller is accepted with every scope. */
   open: boolean;
   keys: ResolvedKey[];
+  /**
+   * `api.compat: opta-lmx`: an event stream (`GET …/events`) may carry its key as `?admin_key=`
+   * (or `?x_admin_key=`), as Opta-LMX's dashboard does for browsers' EventSource.
+   */
+  queryKeyOnStreams?: boolean;
+}
+
+/** Routes whose key may come in the query under {@link AuthSettings.queryKeyOnStreams}. */
+const STREAM_ROUTES = new Set(['/v1/agents/runs/:id/events', '/v1/events']);
+
+/**
+ * The key a request presents: `Authorization: Bearer <key>`, else `X-Api-Key` (Opta-LMX's
+ * clients), else, on event streams when allowed, `?admin_key=`.
+ */
+function presentedToken(request: FastifyRequest, settings: AuthSettings): string | undefined {
+  const authz = headerValue(request, 'authorization');
+  const match = authz === undefined ? null : /^Bearer\s+(.+)$/i.exec(authz);
+  const bearer = match?.[1]?.trim();
+  if (bearer !== undefined) return bearer;
+  const apiKey = headerValue(request, 'x-api-key');
+  if (apiKey !== undefined) return apiKey;
+  if (settings.queryKeyOnStreams !== true || request.method !== 'GET') return undefined;
+  if (!STREAM_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
+  const q = request.query as { admin_key?: unknown; x_admin_key?: unknown } | undefined;
+  const key = typeof q?.admin_key === 'string' ? q.admin_key : q?.x_admin_key;
+  return typeof key === 'string' && key.trim() !== '' ? key.trim() : undefined;
 }
 
 function sha256(value: string): Buffer {
@@ -102,7 +128,7 @@ export function resolveAuthSettings(
       'config_invalid',
       `refusing to listen on ${host} without API keys: add auth.keys to the config or bind 127.0.0.1`,
     );
-  return { open: keys.length === 0, keys };
+  return { open: keys.length === 0, keys, queryKeyOnStreams: config.api.compat === 'opta-lmx' };
 }
 
 /** Looks a presented token up among the keys in constant time (every key is compared). */
@@ -156,9 +182,7 @@ export function installAuth(
 ): void {
   fastify.decorateRequest('skillplaneAuth', null);
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const authz = headerValue(request, 'authorization');
-    const match = authz === undefined ? null : /^Bearer\s+(.+)$/i.exec(authz);
-    const token = match?.[1]?.trim();
+    const token = presentedToken(request, settings);
     const key = token === undefined || settings.keys.length === 0 ? null : findKey(settings.keys, token);
     request.skillplaneAuth = {
       open: settings.open,

@@ -13,6 +13,10 @@ export const skillSummarySchema = z
     id: z.string(),
     version: z.string(),
     ref: z.string(),
+    name: z.string().describe('Opta-LMX: the name without its namespace'),
+    namespace: z.string(),
+    qualified_name: z.string().describe('Opta-LMX: = id'),
+    reference: z.string().describe('Opta-LMX: = ref'),
     tool_name: z.string(),
     kind: z.string(),
     description: z.string(),
@@ -45,6 +49,10 @@ export const listSkillsQuerySchema = z.strictObject({
     .enum(['true', 'false'])
     .optional()
     .describe('`true`: every version, not only the latest of each id'),
+  latest_only: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('Opta-LMX’s name for the opposite of `all_versions` (`false`: every version)'),
 });
 
 export const skillIdParamsSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VisibilityPolicy } from '../access/index.js';
+import type { OptaShaping } from '../interop/index.js';
 import type { EdgePorts } from '../ports/index.js';
 import type { ApiMetrics } from './metrics.js';
 import type { SseHub } from './sse.js';
@@ -15,6 +16,8 @@ export interface ApiContext {
   heartbeatMs: number;
   /** Who sees which runs (`auth.visibility`; everything in open mode). */
   visibility: VisibilityPolicy;
+  /** Opta-LMX's answer shapes beyond what each run asks for (`api.compat`). */
+  opta: OptaShaping;
 }
 
 /** The first value of a request header, trimmed; `undefined` when absent or empty. */

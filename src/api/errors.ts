@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SkillplaneError, ValidationError, toSkillplaneError, type Issue } from '../errors/index.js';
+import { optaErrorMember } from '../interop/index.js';
 
 /**
  * The one map from error codes to HTTP statuses. `unknown_agent` is a 400, not a 404: the agent is
@@ -110,15 +111,18 @@ export function toProblem(err: SkillplaneError, requestId?: string): Problem {
   const hidden = HIDDEN_CODES.has(err.code);
   const data = hidden ? {} : { ...(err.data ?? {}) };
   // `data` may not override the problem's own members.
-  for (const k of ['type', 'title', 'status', 'detail', 'code', 'request_id']) delete data[k];
+  for (const k of ['type', 'title', 'status', 'detail', 'code', 'request_id', 'error']) delete data[k];
+  const detail = hidden ? 'internal error' : err.message;
   return {
     ...data,
     type: `https://skillplane.dev/problems/${err.code.replace(/_/g, '-')}`,
     title: TITLES[status] ?? 'Error',
     status,
-    detail: hidden ? 'internal error' : err.message,
+    detail,
     code: err.code,
     ...(requestId === undefined ? {} : { request_id: requestId }),
+    // Opta-LMX's clients read `error.code` (and `error.message`) of an error body.
+    error: optaErrorMember(err.code, detail, status),
   };
 }
 

@@ -144,3 +144,21 @@ export function httpServerOptions(config: Config) {
 export function applyConnectionLimit(fastify: FastifyInstance, config: Config): void {
   fastify.server.maxConnections = config.server.max_connections;
 }
+
+/**
+ * In this plugin's routes, an empty body sent as `application/json` is no body rather than bad
+ * JSON: Opta-LMX's clients send that content type on every POST, a bodiless cancel included. A
+ * route that needs a body still refuses it through its schema; anything else parses as before
+ * (Fastify's own parser, prototype poisoning refused).
+ */
+export function acceptEmptyJsonBodies(fastify: FastifyInstance): void {
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    parse(request, body as string, done);
+  });
+}

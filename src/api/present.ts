@@ -4,6 +4,7 @@ import {
   presentRun as shapeRun,
   presentSkill as shapeSkill,
 } from '../interop/index.js';
+import type { OptaShaping } from '../interop/index.js';
 import type { Skill } from '../skills/index.js';
 import type { Approval, Run, Step } from '../store/index.js';
 import type { approvalSchema, runSchema, skillSummarySchema } from './schemas.js';
@@ -20,9 +21,9 @@ export type SkillSummaryBody = z.infer<typeof skillSummarySchema>;
 /** An approval as the API returns it. */
 export type ApprovalBody = z.infer<typeof approvalSchema>;
 
-/** A run (with its steps when given) as a response body. */
-export function presentRun(run: Run, steps?: Step[]): RunBody {
-  return shapeRun(run, steps) as unknown as RunBody;
+/** A run (with its steps when given) as a response body, in Opta's shapes where it asks for them. */
+export function presentRun(run: Run, steps?: Step[], shaping?: OptaShaping): RunBody {
+  return shapeRun(run, steps, shaping) as unknown as RunBody;
 }
 
 /** An approval as a response body. */

@@ -27,6 +27,11 @@ export const problemSchema = z
       )
       .optional()
       .describe('Each problem of a refused request, by field'),
+    error: z
+      .looseObject({ message: z.string(), type: z.string(), code: z.string() })
+      .describe(
+        'The same error as Opta-LMX’s clients read it (`error.code`: Opta’s name of the code, e.g. `queue_saturated`)',
+      ),
   })
   .describe("An error; fields of the error's data (`retry_after_ms`, `scope`, …) may appear beside these")
   .meta({ id: 'Problem' });

@@ -133,7 +133,30 @@ export const stepSchema = z
     /** Opta: the step's position (= seq). */
     order: z.number().int(),
   })
+  .extend({
+    // A step of an Opta-shaped run (see Run): its error as text, ours in `error_detail`.
+    error: z.union([runErrorSchema, z.string()]).nullable(),
+    error_detail: runErrorSchema.nullable().optional(),
+    id: z.string().optional().describe('Opta-shaped runs: `<run_id>:<seq>`'),
+    completed_at: z.string().nullable().optional().describe('Opta-shaped runs: = finished_at'),
+  })
   .meta({ id: 'Step' });
+
+/** What Opta-LMX's clients read back in `request` of a run an Opta body created. */
+const optaRequestEchoSchema = z
+  .looseObject({
+    strategy: z.string(),
+    prompt: z.string(),
+    roles: z.array(z.string()),
+    model: z.string(),
+    priority,
+    metadata: z.record(z.string(), z.unknown()),
+    traceparent: z.string().nullable(),
+    tracestate: z.string().nullable(),
+    submitted_by: z.string().nullable(),
+    approval_required: z.boolean(),
+  })
+  .meta({ id: 'OptaRequestEcho' });
 
 export const runSchema = z
   .looseObject({
@@ -149,8 +172,25 @@ export const runSchema = z
     traceparent: z.string(),
     limits: z.looseObject({}),
     usage: usageSchema,
-    result: runResultSchema.nullable().describe('The answer of a completed run, else `null`'),
-    error: runErrorSchema.nullable().describe('Why a failed (or cancelled) run ended, else `null`'),
+    result: z
+      .union([runResultSchema, z.string(), z.record(z.string(), z.unknown())])
+      .nullable()
+      .describe(
+        'The answer of a completed run, else `null`. Opta-shaped runs (created from an Opta-LMX body): ' +
+          'the final text (`handoff`, one role) or `{role: output}` (`router`, `parallel_map`); ours is in `result_detail`',
+      ),
+    error: z
+      .union([runErrorSchema, z.string()])
+      .nullable()
+      .describe(
+        'Why a failed (or cancelled) run ended, else `null`. Opta-shaped runs (an Opta-LMX body, or every run ' +
+          'under `api.compat: opta-lmx`): its message as text, the structured error in `error_detail`',
+      ),
+    object: z.literal('agent.run').optional().describe('Opta-shaped runs'),
+    request: optaRequestEchoSchema.optional().describe('Opta-shaped runs: the request as Opta-LMX reads it'),
+    output: z.unknown().optional().describe('Opta-shaped runs: = result'),
+    result_detail: runResultSchema.nullable().optional().describe('Opta-shaped runs: our result'),
+    error_detail: runErrorSchema.nullable().optional().describe('Opta-shaped runs: our structured error'),
     checkpoint: z.number().int(),
     metadata: z.record(z.string(), z.unknown()),
     created_at: z.string(),
@@ -192,6 +232,12 @@ export const createRunHeadersSchema = z.looseObject({
 export const runPageSchema = z.looseObject({
   runs: z.array(runSchema),
   next_cursor: z.string().nullable(),
+  object: z
+    .literal('list')
+    .optional()
+    .describe('Opta-LMX’s envelope (with `offset`, or `api.compat: opta-lmx`)'),
+  data: z.array(runSchema).optional().describe('Opta-LMX’s envelope: = runs'),
+  total: z.number().int().optional().describe('Opta-LMX’s envelope: every run the filters match'),
 });
 
 const statusList = z
@@ -206,6 +252,13 @@ export const listRunsQuerySchema = z.strictObject({
   created_after: z.iso.datetime({ offset: true }).optional().describe('Only runs created after this time'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('Most runs in the page (default 50)'),
   cursor: z.string().min(1).optional().describe('The `next_cursor` of the previous page'),
+  offset: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .optional()
+    .describe('Opta-LMX’s paging: skip this many runs (the answer adds `object`, `data` and `total`)'),
 });
 
 export const runIdParamsSchema = z.strictObject({ id: z.string().min(1).max(200).describe('The run id') });
@@ -220,6 +273,16 @@ export const eventsQuerySchema = z.strictObject({
     .min(0)
     .optional()
     .describe('Resume after this event seq (like `Last-Event-ID`)'),
+  admin_key: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .describe(
+      'Under `api.compat: opta-lmx` only: the API key, for browsers’ EventSource (which cannot send headers), ' +
+        'as Opta-LMX’s dashboard sends it',
+    ),
+  x_admin_key: z.string().min(1).max(512).optional().describe('Opta-LMX’s older name of `admin_key`'),
 });
 
 /** Request headers of an event stream. */

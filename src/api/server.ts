@@ -26,6 +26,7 @@ import {
 import { ApiMetrics } from './metrics.js';
 import { mcpPlugin } from '../mcp/index.js';
 import { openclawPlugin } from './routes/openclaw.js';
+import { optaMcpRoutes } from './routes/opta-mcp.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { runRoutes } from './routes/runs.js';
@@ -171,6 +172,7 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     state: { shuttingDown: false, waits: new Set() },
     heartbeatMs: opts.heartbeatMs ?? 15_000,
     visibility: { open: auth.open, mode: config.auth.visibility },
+    opta: { compat: config.api.compat === 'opta-lmx' },
   };
   fastify.decorate('skillplane', { auth, ctx });
   metrics.trackStreams(() => ctx.hub.size);
@@ -236,6 +238,7 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   await api.register(approvalRoutes, { ctx });
   await api.register(skillRoutes, { ctx });
   await api.register(auditRoutes, { ctx });
+  await api.register(optaMcpRoutes, { ctx });
 
   // MCP (Streamable HTTP at /mcp) and the OpenClaw tools-invoke shim. They inherit the request
   // ids, guards, rate limit, CORS, JSON limits and metrics above, and authorize each request with

@@ -22,6 +22,11 @@ export interface SseOptions {
   multiplexed: boolean;
   /** Who opens the stream: counted against `server.max_sse_streams_per_principal`. */
   principal: string;
+  /**
+   * Frames to write after each batch of a run's events (Opta-LMX's `run.update` and
+   * `run.completed`); they carry no `id:`, so `Last-Event-ID` resumes on our events alone.
+   */
+  after?: (runId: string, ended: boolean) => Promise<string>;
 }
 
 /** Caps of open SSE streams (`server.max_sse_streams`, `server.max_sse_streams_per_principal`). */
@@ -174,6 +179,11 @@ export function streamEvents(
             c.afterSeq = e.seq;
             raw.write(format(e, options.multiplexed ? positions() : String(e.seq)));
             if (isTerminalEvent(e.type)) c.done = true;
+          }
+          if (events.length > 0 && options.after !== undefined) {
+            const extra = await options.after(runId, c.done);
+            if (closed) return;
+            if (extra !== '') raw.write(extra);
           }
           if (events.length < PAGE || c.done) break;
         }

@@ -277,6 +277,18 @@ export const configSchema = z.strictObject({
       otlp_endpoint: z.string().nullable().default(null),
     })
     .prefault({}),
+  api: z
+    .strictObject({
+      /**
+       * `opta-lmx`: answers carry Opta-LMX's shapes where they differ from ours, for clients that
+       * send nothing that marks them (list envelopes `{object, data, total}`, every run's `error`
+       * as text, `run.update` / `run.completed` frames on every event stream, `?admin_key=` on
+       * event streams for browsers). Without it only what an Opta-LMX body created, or an Opta-only
+       * route or parameter asked for, is shaped that way.
+       */
+      compat: z.enum(['none', 'opta-lmx']).default('none'),
+    })
+    .prefault({}),
 });
 
 /** The parsed configuration, with every default filled in. */

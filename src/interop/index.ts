@@ -12,8 +12,17 @@ export {
   toRunRequest,
 } from './present.js';
 export type { PresentedApproval, PresentedRun, PresentedSkill, PresentedStep } from './present.js';
-export { fromOpta, optaMarker, optaRequest, optaResult, parsePriority, roleOf } from './opta.js';
-export type { OptaMarker } from './opta.js';
+export { fromOpta, optaMarker, optaRequest, parsePriority, roleOf } from './opta.js';
+export type { OptaInbound, OptaMarker } from './opta.js';
+export {
+  NO_COMPAT,
+  errorText,
+  optaErrorMember,
+  optaFrames,
+  optaShaped,
+  optaSnapshot,
+} from './opta-answers.js';
+export type { OptaShaping } from './opta-answers.js';
 export {
   OPTA_STRATEGIES,
   optaLegacyRunBodySchema,

@@ -20,7 +20,23 @@ const optaFields = {
   model: z.string().min(1).optional(),
   role_models: z.record(z.string(), z.string()).optional(),
   role_system_prompts: z.record(z.string(), z.string()).optional(),
-  role_tools: z.record(z.string(), z.array(z.string())).optional(),
+  /** Per role, the skills it may call: names, or OpenAI tool definitions naming them. */
+  role_tools: z
+    .record(
+      z.string(),
+      z
+        .array(
+          z.union([
+            z.string().min(1),
+            z.looseObject({
+              name: z.string().min(1).optional(),
+              function: z.looseObject({ name: z.string().min(1) }).optional(),
+            }),
+          ]),
+        )
+        .max(256),
+    )
+    .optional(),
   max_parallelism: z.number().int().positive().max(256).optional(),
   timeout_sec: z.number().positive().max(86_400).optional(),
   priority: optaPrioritySchema.optional(),
@@ -37,6 +53,8 @@ const optaFields = {
 /** Opta-LMX: `{request: {strategy, prompt, roles, …}}`. */
 export const optaRunBodySchema = z.strictObject({
   request: z.strictObject(optaFields),
+  /** Merged over `request.metadata` (these win), as Opta's CLI sends it. */
+  metadata: z.record(z.string(), z.unknown()).optional(),
   idempotency_key: z.string().min(1).max(256).optional(),
 });
 

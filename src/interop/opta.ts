@@ -23,6 +23,33 @@ const OPTA_PRIORITY: Readonly<Record<string, Priority>> = {
 export interface OptaMarker {
   strategy: string;
   roles: string[] | null;
+  /** What Opta's clients read back in `request` (absent on runs of earlier builds). */
+  model?: string;
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** The inbound trace headers of a request, echoed to Opta's clients in `request`. */
+export interface OptaInbound {
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** Opta's router runs its roles in this order first, then the rest as given. */
+const ROUTER_ORDER: Readonly<Record<string, number>> = { planner: 0, coder: 1, researcher: 2, reviewer: 3 };
+
+function routerOrder(roles: string[]): string[] {
+  const rank = (r: string): number => ROUTER_ORDER[r.toLowerCase()] ?? 4;
+  return roles
+    .map((role, i) => ({ role, i }))
+    .sort((a, b) => rank(a.role) - rank(b.role) || a.i - b.i)
+    .map((x) => x.role);
+}
+
+/** A `role_tools` entry: a skill name, or an OpenAI tool definition naming one. */
+function toolName(tool: string | { name?: string; function?: { name?: string } }): string {
+  if (typeof tool === 'string') return tool;
+  return tool.function?.name ?? tool.name ?? '';
 }
 
 /** Maps a priority from a body or the `x-priority` header; unknown values are refused. */
@@ -47,17 +74,21 @@ function overridesOf(
     ...Object.keys(fields.role_system_prompts ?? {}),
     ...Object.keys(fields.role_models ?? {}),
     ...Object.keys(fields.role_tools ?? {}),
-    ...(fields.model === undefined ? [] : roles),
+    ...(fields.model === undefined || fields.model === 'auto' ? [] : roles),
   ]);
   const out: Record<string, { instructions?: string; model?: string; skills?: string[] }> = {};
   for (const name of names) {
-    const model = fields.role_models?.[name] ?? fields.model;
+    const given = fields.role_models?.[name] ?? fields.model;
+    // Opta's `auto`: the agent's own model.
+    const model = given === 'auto' ? undefined : given;
     out[name] = {
       ...(fields.role_system_prompts?.[name] === undefined
         ? {}
         : { instructions: fields.role_system_prompts[name] }),
       ...(model === undefined ? {} : { model }),
-      ...(fields.role_tools?.[name] === undefined ? {} : { skills: fields.role_tools[name] }),
+      ...(fields.role_tools?.[name] === undefined
+        ? {}
+        : { skills: fields.role_tools[name].map(toolName).filter((t) => t !== '') }),
     };
   }
   return Object.keys(out).length === 0 ? undefined : out;
@@ -71,7 +102,13 @@ function overridesOf(
  */
 export function fromOpta(
   fields: OptaFields,
-  extra: { agent?: string; priority?: string; metadata?: Record<string, unknown> },
+  extra: {
+    agent?: string;
+    priority?: string;
+    metadata?: Record<string, unknown>;
+    defaultStrategy?: string;
+    inbound?: OptaInbound;
+  },
   path: string,
 ): RunRequestInput {
   const prompt = fields.prompt ?? fields.message;
@@ -81,9 +118,12 @@ export function fromOpta(
       [{ path: `${path}.prompt`, message: 'give prompt (or message)' }],
       'invalid_request',
     );
-  const roles = fields.roles;
-  const optaStrategy = fields.strategy ?? ((roles?.length ?? 0) > 1 ? 'router' : 'single');
-  const metadata: Record<string, unknown> = { ...(extra.metadata ?? {}), ...(fields.metadata ?? {}) };
+  const optaStrategy =
+    fields.strategy ?? ((fields.roles?.length ?? 0) > 1 ? (extra.defaultStrategy ?? 'router') : 'single');
+  const roles =
+    fields.roles !== undefined && optaStrategy === 'router' ? routerOrder(fields.roles) : fields.roles;
+  // As Opta merges them: the body's top-level metadata wins over the request's.
+  const metadata: Record<string, unknown> = { ...(fields.metadata ?? {}), ...(extra.metadata ?? {}) };
   const agent = fields.agent ?? extra.agent;
   const priority = parsePriority(fields.priority ?? extra.priority, `${path}.priority`);
   const useRoles = roles !== undefined && optaStrategy !== 'single';
@@ -95,7 +135,13 @@ export function fromOpta(
     );
   if (!useRoles && agent === undefined && roles !== undefined) metadata.opta_roles = roles;
   if (useRoles && agent !== undefined) metadata.opta_agent = agent;
-  const marker: OptaMarker = { strategy: optaStrategy, roles: useRoles ? roles : null };
+  const marker: OptaMarker = {
+    strategy: optaStrategy,
+    roles: useRoles ? roles : null,
+    ...(fields.model === undefined ? {} : { model: fields.model }),
+    ...(extra.inbound?.traceparent === undefined ? {} : { traceparent: extra.inbound.traceparent }),
+    ...(extra.inbound?.tracestate === undefined ? {} : { tracestate: extra.inbound.tracestate }),
+  };
   metadata.opta = marker;
   const strategy = !useRoles ? 'single' : optaStrategy === 'parallel_map' ? 'parallel_map' : 'sequence';
   const overrides = overridesOf(fields, roles ?? (agent === undefined ? [] : [agent]));
@@ -124,11 +170,13 @@ export function fromOpta(
 /** An Opta body (either shape) as a request; `undefined` for one of our own bodies. */
 export function optaRequest(
   body: unknown,
+  inbound: OptaInbound = {},
 ): { request: RunRequestInput; idempotencyKey: string | undefined } | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   if ('request' in body) {
     const b = body as OptaRunBody;
-    return { request: fromOpta(b.request, {}, 'request'), idempotencyKey: b.idempotency_key };
+    const extra = { inbound, ...(b.metadata === undefined ? {} : { metadata: b.metadata }) };
+    return { request: fromOpta(b.request, extra, 'request'), idempotencyKey: b.idempotency_key };
   }
   const input = (body as { input?: unknown }).input;
   if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
@@ -139,6 +187,9 @@ export function optaRequest(
         ...(b.agent === undefined ? {} : { agent: b.agent }),
         ...(b.priority === undefined ? {} : { priority: b.priority }),
         ...(b.metadata === undefined ? {} : { metadata: b.metadata }),
+        // Opta's legacy shape chains its roles unless it names another strategy.
+        defaultStrategy: 'handoff',
+        inbound,
       },
       'input',
     );
@@ -165,13 +216,4 @@ export function roleOf(run: Run, step: Step): string {
     if (name !== undefined) return name;
   }
   return step.branch === 'main' ? run.agent : step.branch;
-}
-
-/** A run's result as Opta's clients read it: `roles` maps each role to its output. */
-export function optaResult(run: Run): unknown {
-  const marker = optaMarker(run);
-  const result = run.result as { outputs?: Record<string, unknown> } | null;
-  if (marker?.roles == null || result === null || typeof result !== 'object') return run.result;
-  if ('roles' in result) return result;
-  return { ...result, roles: result.outputs ?? {} };
 }

@@ -2,7 +2,8 @@ import type { RunRequestInput } from '../agents/index.js';
 import type { Skill } from '../skills/index.js';
 import type { Approval, Run, Step } from '../store/index.js';
 import { approvalKind, type ApprovalKind } from '../vocabulary/index.js';
-import { optaRequest, optaResult, parsePriority, roleOf } from './opta.js';
+import { optaRequest, parsePriority, roleOf, type OptaInbound } from './opta.js';
+import { NO_COMPAT, optaRunFields, optaShaped, optaStepFields, type OptaShaping } from './opta-answers.js';
 
 /*
  * The one presenter of runs, steps, approvals and skills for every edge (HTTP API, MCP), and the
@@ -26,6 +27,11 @@ export interface PresentedSkill {
   id: string;
   version: string;
   ref: string;
+  /** Opta-LMX's names of it: `search`, `acme`, `acme/search`, `acme/search@1.2.0`. */
+  name: string;
+  namespace: string;
+  qualified_name: string;
+  reference: string;
   tool_name: string;
   kind: string;
   description: string;
@@ -46,26 +52,30 @@ export function presentApproval(approval: Approval): PresentedApproval {
   return { ...approval, kind: approvalKind(approval) };
 }
 
-/** A step with Opta's `role` (the agent it ran for) and `order`. */
-export function presentStep(run: Run, step: Step): PresentedStep {
-  return { ...step, role: roleOf(run, step), order: step.seq };
+/** A step with Opta's `role` (the agent it ran for) and `order` (and its other fields when `opta`). */
+export function presentStep(run: Run, step: Step, opta = false): PresentedStep {
+  const base = { ...step, role: roleOf(run, step), order: step.seq };
+  return opta ? ({ ...base, ...optaStepFields(step) } as unknown as PresentedStep) : base;
 }
 
 /**
- * A run with links and Opta's `checkpoint_pointer`, `tokens_used`, `estimated_cost_usd` (and, for
- * a run an Opta client created, its result shaped as Opta reads it). Owner and lease stay inside.
+ * A run with links and Opta's `checkpoint_pointer`, `tokens_used`, `estimated_cost_usd`. A run an
+ * Opta body created (or every run, under `api.compat: opta-lmx`) also carries Opta's `object`,
+ * `request`, `output`, and `result` and `error` in Opta's shapes (ours in `result_detail` and
+ * `error_detail`). Owner and lease stay inside.
  */
-export function presentRun(run: Run, steps?: Step[]): PresentedRun {
+export function presentRun(run: Run, steps?: Step[], shaping: OptaShaping = NO_COMPAT): PresentedRun {
   const { owner: _owner, lease_expires_at: _lease, ...rest } = run;
   const self = `/v1/agents/runs/${encodeURIComponent(run.id)}`;
+  const opta = optaShaped(run, shaping);
   return {
     ...rest,
-    result: optaResult(run),
+    ...(opta ? (optaRunFields(run) as Partial<Run>) : {}),
     checkpoint_pointer: run.checkpoint,
     tokens_used: run.usage.input_tokens + run.usage.output_tokens,
     estimated_cost_usd: run.usage.cost_usd,
     links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
-    ...(steps === undefined ? {} : { steps: steps.map((s) => presentStep(run, s)) }),
+    ...(steps === undefined ? {} : { steps: steps.map((s) => presentStep(run, s, opta)) }),
   };
 }
 
@@ -93,10 +103,15 @@ export function presentSkill(
   policy: { riskTags(skill: Skill): string[]; approvalTags(skill: Skill): string[] },
 ): PresentedSkill {
   const m = skill.manifest;
+  const slash = skill.id.indexOf('/');
   return {
     id: skill.id,
     version: skill.version,
     ref: skill.ref,
+    name: skill.id.slice(slash + 1),
+    namespace: skill.id.slice(0, slash),
+    qualified_name: skill.id,
+    reference: skill.ref,
     tool_name: skill.toolName,
     kind: m.kind,
     description: m.description,
@@ -116,13 +131,15 @@ export function presentSkill(
 export function toRunRequest(
   body: object,
   headerPriority: string | undefined,
-): { request: RunRequestInput; idempotencyKey: string | undefined } {
+  inbound: OptaInbound = {},
+): { request: RunRequestInput; idempotencyKey: string | undefined; opta: boolean } {
   const fallback = parsePriority(headerPriority, 'x-priority') ?? 'normal';
-  const opta = optaRequest(body);
+  const opta = optaRequest(body, inbound);
   if (opta !== undefined) {
     return {
       request: { ...opta.request, priority: opta.request.priority ?? fallback },
       idempotencyKey: opta.idempotencyKey,
+      opta: true,
     };
   }
   const {
@@ -132,5 +149,5 @@ export function toRunRequest(
   } = body as RunRequestInput & {
     idempotency_key?: string;
   };
-  return { request: { ...rest, priority: priority ?? fallback }, idempotencyKey };
+  return { request: { ...rest, priority: priority ?? fallback }, idempotencyKey, opta: false };
 }

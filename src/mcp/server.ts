@@ -25,18 +25,23 @@ import { parseTraceparent } from '../tracing/index.js';
 import { AGENT_TOOLS, agentToolScope, callAgentTool, isAgentTool } from './agent-tools.js';
 import { describeError, errorResult, okResult, type McpCallContext } from './results.js';
 import {
-  coercePromptArgs,
   hasObjectOutput,
   promptFor,
-  refFromSkillUri,
+  readSkillResource,
+  renderPrompt,
   resourceFor,
-  skillDoc,
-  skillUri,
   toolFor,
 } from './skill-docs.js';
 
 /** JSON-RPC error code of a resource that does not exist (MCP spec). */
 const RESOURCE_NOT_FOUND = -32002;
+
+/** What the MCP server supports: tools, prompts and resources, each with list-changed notifications. */
+export const MCP_CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { listChanged: true },
+} as const;
 
 /** The extra argument the SDK passes to request handlers. */
 export type McpRequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -115,14 +120,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
   const registry = ports.skills.registry;
   const server = new Server(
     { name: 'skillplane', version: deps.version ?? '0.1.0' },
-    {
-      capabilities: {
-        tools: { listChanged: true },
-        prompts: { listChanged: true },
-        resources: { listChanged: true },
-      },
-      instructions: INSTRUCTIONS,
-    },
+    { capabilities: MCP_CAPABILITIES, instructions: INSTRUCTIONS },
   );
   const agentsEnabled = ports.config.agents.enabled;
 
@@ -203,23 +201,13 @@ export function createMcpServer(deps: McpServerDeps): Server {
     const skill = registry.get(req.params.name);
     if (skill === undefined || skill.manifest.kind !== 'prompt')
       throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${req.params.name}`);
-    const input = coercePromptArgs(skill, req.params.arguments ?? {});
     try {
-      // Without `complete`, a prompt skill returns the rendered prompt and calls no model.
-      const r = await ports.skills.invoker.invoke({
-        skill,
-        input,
+      return await renderPrompt(ports.skills.invoker, skill, req.params.arguments ?? {}, {
         door: 'mcp',
         principal,
         signal: extra.signal,
         ...traceOf(req.params._meta, extra),
       });
-      const output = r.output as { prompt?: unknown };
-      const text = typeof output.prompt === 'string' ? output.prompt : JSON.stringify(r.output);
-      return {
-        description: skill.manifest.description,
-        messages: [{ role: 'user', content: { type: 'text', text } }],
-      };
     } catch (err) {
       throw mcpErrorFrom(toSkillplaneError(err));
     }
@@ -233,11 +221,9 @@ export function createMcpServer(deps: McpServerDeps): Server {
   server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
     need(extra, 'skills:read');
     const { uri } = req.params;
-    const ref = refFromSkillUri(uri);
-    const skill = ref === undefined ? undefined : registry.get(ref);
-    if (skill === undefined || skillUri(skill) !== uri)
-      throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri}`, { uri });
-    return { contents: [{ uri, mimeType: 'text/markdown', text: await skillDoc(skill) }] };
+    const contents = await readSkillResource(registry, uri);
+    if (contents === undefined) throw new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${uri}`, { uri });
+    return { contents: [contents] };
   });
 
   return server;

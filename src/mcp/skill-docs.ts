@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import type { Tool, ToolAnnotations, Prompt, Resource } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  GetPromptResult,
+  Prompt,
+  Resource,
+  TextResourceContents,
+  Tool,
+  ToolAnnotations,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { SkillInvocation, SkillInvoker } from '../skills/invoke.js';
 import type { JsonSchema } from '../skills/manifest.js';
+import type { SkillRegistry } from '../skills/registry.js';
 import type { Skill } from '../skills/types.js';
 
 /** URI scheme of skill documentation resources: `skill://acme/search@1.2.0`. */
@@ -97,17 +106,44 @@ function propertiesOf(schema: JsonSchema): Record<string, JsonSchema> {
 }
 
 /**
- * Turns MCP prompt arguments (always strings) into the skill's input: numbers, integers and
- * booleans are converted, objects and arrays parsed as JSON, when the schema asks for them.
+ * Turns prompt arguments into the skill's input. MCP's are always strings: numbers, integers and
+ * booleans are converted, objects and arrays parsed as JSON, when the schema asks for them. A
+ * value that is not a string (REST callers send JSON values) is kept as it is.
  */
-export function coercePromptArgs(skill: Skill, args: Record<string, string>): Record<string, unknown> {
+export function coercePromptArgs(skill: Skill, args: Record<string, unknown>): Record<string, unknown> {
   const props = propertiesOf(skill.inputSchema);
   const out: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(args)) {
     const type = props[name]?.type;
-    out[name] = coerce(raw, typeof type === 'string' ? type : undefined);
+    out[name] = typeof raw === 'string' ? coerce(raw, typeof type === 'string' ? type : undefined) : raw;
   }
   return out;
+}
+
+/** Who renders a prompt, through which door, with what signal and trace context. */
+export type PromptCall = Pick<
+  SkillInvocation,
+  'door' | 'principal' | 'signal' | 'traceparent' | 'tracestate'
+>;
+
+/**
+ * Renders a `prompt` skill as one user message, through the one skill call (policy, input
+ * schema, audit). Without `complete` the skill returns the rendered prompt and calls no model.
+ * Errors are the invoker's (`input_invalid` for missing or wrong arguments, …).
+ */
+export async function renderPrompt(
+  invoker: Pick<SkillInvoker, 'invoke'>,
+  skill: Skill,
+  args: Record<string, unknown>,
+  call: PromptCall,
+): Promise<GetPromptResult> {
+  const r = await invoker.invoke({ ...call, skill, input: coercePromptArgs(skill, args) });
+  const output = r.output as { prompt?: unknown };
+  const text = typeof output.prompt === 'string' ? output.prompt : JSON.stringify(r.output);
+  return {
+    description: skill.manifest.description,
+    messages: [{ role: 'user', content: { type: 'text', text } }],
+  };
 }
 
 function coerce(raw: string, type: string | undefined): unknown {
@@ -139,6 +175,20 @@ export function resourceFor(skill: Skill): Resource {
     description: skill.manifest.description,
     mimeType: 'text/markdown',
   };
+}
+
+/**
+ * Reads the documentation resource at `uri` (`skill://<id>@<version>`); undefined when the URI
+ * names no skill version the registry holds.
+ */
+export async function readSkillResource(
+  registry: Pick<SkillRegistry, 'get'>,
+  uri: string,
+): Promise<TextResourceContents | undefined> {
+  const ref = refFromSkillUri(uri);
+  const skill = ref === undefined ? undefined : registry.get(ref);
+  if (skill === undefined || skillUri(skill) !== uri) return undefined;
+  return { uri, mimeType: 'text/markdown', text: await skillDoc(skill) };
 }
 
 /** The documentation of a skill: its `SKILL.md` when it has one, else markdown generated from the manifest. */

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../errors/index.js';
+import { optaFrames, optaShaped } from '../../interop/index.js';
+import { parseTraceparent } from '../../tracing/index.js';
 import { RUN_STATUSES, isTerminal, type RunStatus } from '../../vocabulary/index.js';
 import { authorize, hasScope } from '../auth.js';
 import { RUN_AUDIT_LIMIT } from '../audit-schemas.js';
 import { header, traceContext, type ApiContext } from '../context.js';
+import { acceptEmptyJsonBodies } from '../guards.js';
 import { presentRun, toRunRequest } from '../present.js';
 import {
   createRunBodySchema,
@@ -48,6 +51,7 @@ const runCreatedHeaders = {
 /** Runs: create (ours and Opta-LMX's bodies), list, get, cancel, and their event streams. */
 export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const runtime = ctx.ports.runs;
+  acceptEmptyJsonBodies(fastify);
 
   fastify.post(
     '/v1/agents/runs',
@@ -69,6 +73,12 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
             content: { 'application/json': { schema: runSchema } },
             headers: runCreatedHeaders,
           },
+          201: {
+            description:
+              'An Opta-LMX body’s run, accepted (Opta’s clients expect 201), with its steps so far',
+            content: { 'application/json': { schema: runSchema } },
+            headers: runCreatedHeaders,
+          },
           202: {
             description:
               'The run is accepted (or replayed for a used `Idempotency-Key`) and runs in the background',
@@ -81,15 +91,19 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     },
     async (request, reply) => {
       const principal = authorize(request, 'runs:write');
-      const { request: runRequest, idempotencyKey } = toRunRequest(
-        request.body,
-        header(request, 'x-priority'),
-      );
+      const trace = traceContext(request);
+      // Echoed to Opta's clients in `request` when valid (an invalid one is ignored, as W3C says).
+      const inbound = parseTraceparent(trace.traceparent) === undefined ? {} : trace;
+      const {
+        request: runRequest,
+        idempotencyKey,
+        opta,
+      } = toRunRequest(request.body, header(request, 'x-priority'), inbound);
       const key = header(request, 'idempotency-key') ?? idempotencyKey;
       const { run, created } = await runtime.submit(runRequest, {
         principal: principal.name,
         ...(key === undefined ? {} : { idempotencyKey: scopedIdempotencyKey(ctx, principal, key) }),
-        ...traceContext(request),
+        ...trace,
       });
       let current = run;
       const waitSec = request.query.wait;
@@ -106,11 +120,12 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
         }
       }
       const settled = isTerminal(current.status) || current.status === 'waiting_approval';
-      const status = waitSec !== undefined && settled ? 200 : 202;
+      // Opta-LMX's clients expect 201 Created where we answer 202 Accepted.
+      const status = waitSec !== undefined && settled ? 200 : opta ? 201 : 202;
       void reply.header('location', `/v1/agents/runs/${encodeURIComponent(run.id)}`);
       if (!created) void reply.header('idempotent-replayed', 'true');
-      const steps = status === 200 ? await runtime.getSteps(run.id) : undefined;
-      return reply.status(status).send(presentRun(current, steps));
+      const steps = status === 200 || opta ? await runtime.getSteps(run.id) : undefined;
+      return reply.status(status).send(presentRun(current, steps, ctx.opta));
     },
   );
 
@@ -120,7 +135,9 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       schema: {
         operationId: 'listRuns',
         summary: 'List runs, newest first',
-        description: 'Pages with `next_cursor`. Scope `runs:read`.',
+        description:
+          'Pages with `next_cursor`. Opta-LMX’s `offset` (or `api.compat: opta-lmx`) adds its envelope: ' +
+          '`object: "list"`, `data` (= runs) and `total`. Scope `runs:read`.',
         tags: ['runs'],
         querystring: listRunsQuerySchema,
         response: {
@@ -133,6 +150,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       const principal = authorize(request, 'runs:read');
       const q = request.query;
       const status = parseStatuses(q.status);
+      const envelope = ctx.opta.compat || q.offset !== undefined;
       const page = await runtime.listRuns({
         ...ownerFilter(ctx, principal),
         ...(status === undefined ? {} : { status }),
@@ -141,8 +159,18 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
         ...(q.created_after === undefined ? {} : { created_after: new Date(q.created_after).toISOString() }),
         ...(q.limit === undefined ? {} : { limit: q.limit }),
         ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        ...(q.offset === undefined ? {} : { offset: q.offset }),
+        ...(envelope ? { with_total: true } : {}),
       });
-      return { runs: page.runs.map((r) => presentRun(r)), next_cursor: page.next_cursor };
+      const runs = page.runs.map((r) => presentRun(r, undefined, ctx.opta));
+      if (!envelope) return { runs, next_cursor: page.next_cursor };
+      return {
+        runs,
+        next_cursor: page.next_cursor,
+        object: 'list' as const,
+        data: runs,
+        total: page.total ?? 0,
+      };
     },
   );
 
@@ -169,7 +197,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
     async (request) => {
       const principal = authorize(request, 'runs:read');
       const run = await getVisibleRun(ctx, principal, request.params.id);
-      const body = presentRun(run, await runtime.getSteps(run.id));
+      const body = presentRun(run, await runtime.getSteps(run.id), ctx.opta);
       if (!hasScope(principal, 'audit:read')) return body;
       const { entries } = await ctx.ports.audit.list({ run_id: run.id, limit: RUN_AUDIT_LIMIT });
       return { ...body, audit: entries };
@@ -197,7 +225,11 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       const principal = authorize(request, 'runs:write');
       await getVisibleRun(ctx, principal, request.params.id);
       const run = await runtime.cancel(request.params.id, principal.name);
-      return presentRun(run);
+      return presentRun(
+        run,
+        optaShaped(run, ctx.opta) ? await runtime.getSteps(run.id) : undefined,
+        ctx.opta,
+      );
     },
   );
 
@@ -230,13 +262,35 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
       const run = await getVisibleRun(ctx, principal, request.params.id);
       const last = parseLastEventId(header(request, 'last-event-id'));
       const afterSeq = last?.seq ?? request.query.after ?? 0;
+      if (!ctx.opta.compat && (request.query.admin_key ?? request.query.x_admin_key) !== undefined)
+        throw new ValidationError(
+          'admin_key is only accepted with api.compat: opta-lmx',
+          [{ path: 'admin_key', message: 'send the key as Authorization: Bearer <key>' }],
+          'invalid_request',
+        );
+      // Opta's clients read `run.update` / `run.completed` frames, then `[DONE]`.
+      let shown: string | undefined;
+      const after = optaShaped(run, ctx.opta)
+        ? async (runId: string, ended: boolean): Promise<string> => {
+            const [now, steps] = await Promise.all([runtime.getRun(runId), runtime.getSteps(runId)]);
+            if (now === undefined) return '';
+            const frames = optaFrames(now, steps, shown, ended);
+            shown = frames.key;
+            return frames.text;
+          }
+        : undefined;
       streamEvents(
         request,
         reply,
         runtime,
         ctx.hub,
         [{ runId: run.id, afterSeq, terminal: isTerminal(run.status) }],
-        { heartbeatMs: ctx.heartbeatMs, multiplexed: false, principal: principal.name },
+        {
+          heartbeatMs: ctx.heartbeatMs,
+          multiplexed: false,
+          principal: principal.name,
+          ...(after === undefined ? {} : { after }),
+        },
       );
       return reply;
     },

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { grantApproval } from '../../access/index.js';
@@ -53,7 +54,6 @@ function optaFailure(err: SkillplaneError): SkillplaneError {
       ...(err.data ?? {}),
       ok: false,
       output: null,
-      error: { code: err.code, message: err.code === 'internal_error' ? 'internal error' : err.message },
       timed_out: err.code === 'timeout',
       denied: ['permission_denied', 'approval_required', 'approval_denied', 'forbidden'].includes(err.code),
       requires_approval: err.code === 'approval_required',
@@ -62,10 +62,91 @@ function optaFailure(err: SkillplaneError): SkillplaneError {
   });
 }
 
+/** `all_versions=true` or Opta-LMX's `latest_only=false` list every version; both at odds are refused. */
+function latestOnly(q: { all_versions?: 'true' | 'false'; latest_only?: 'true' | 'false' }): boolean {
+  const ours = q.all_versions === undefined ? undefined : q.all_versions !== 'true';
+  const opta = q.latest_only === undefined ? undefined : q.latest_only === 'true';
+  if (ours !== undefined && opta !== undefined && ours !== opta)
+    throw new ValidationError(
+      'all_versions and latest_only disagree',
+      [{ path: 'latest_only', message: 'give one of all_versions, latest_only' }],
+      'invalid_request',
+    );
+  return ours ?? opta ?? true;
+}
+
+/** The skill a route names: `:id` (percent-encoded), or Opta-LMX's unencoded `:namespace/:name`. */
+function refOf(params: { id?: string; namespace?: string; name?: string }): string {
+  return params.id ?? `${params.namespace ?? ''}/${params.name ?? ''}`;
+}
+
+/** Opta-LMX's path form of a skill: `/v1/skills/openclaw/planner@2.0.0` (slash not encoded). */
+const skillPathParamsSchema = z.strictObject({
+  namespace: z.string().min(1).max(100),
+  name: z.string().min(1).max(200),
+});
+
 /** Skills: catalogue, direct execution (policy applies) and reload. */
 export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const { skills, config, audit } = ctx.ports;
   const jsonLimits = requestJsonLimits(config);
+
+  /** One skill with its schemas and manifest. */
+  function detail(ref: string): z.infer<typeof skillDetailSchema> {
+    const skill = skills.registry.resolve(ref);
+    return {
+      ...presentSkill(skill, skills.policy),
+      versions: skills.registry.versions(skill.id).map((s) => s.version),
+      input_schema: skill.inputSchema,
+      output_schema: skill.outputSchema ?? null,
+      manifest: skill.manifest as unknown as Record<string, unknown>,
+    } as z.infer<typeof skillDetailSchema>;
+  }
+
+  /** A direct execution of the skill `ref` names (policy applies). */
+  async function execute(
+    ref: string,
+    body: ExecuteBody,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<z.infer<typeof executeSkillResponseSchema>> {
+    const principal = authorize(request, 'skills:execute');
+    const input = inputOf(body, jsonLimits);
+    const skill = skills.registry.resolve(ref);
+    const approved = body.approval?.approved === true || body.approved === true;
+    const idempotencyKey = header(request, 'idempotency-key');
+    const gone = clientGone(reply);
+    try {
+      const grant = grantApproval(principal, approved, body.approval?.reason);
+      const result = await skills.invoker.invoke({
+        skill,
+        input,
+        door: 'http',
+        principal: principal.name,
+        signal: gone.signal,
+        // Passed to the skill as ctx.idempotencyKey (else the invoker makes a fresh one).
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        ...(body.timeout_sec === undefined ? {} : { timeoutMs: body.timeout_sec * 1000 }),
+        ...(grant === undefined ? {} : { approval: grant }),
+        ...traceContext(request),
+      });
+      return {
+        skill: result.skill,
+        output: result.output,
+        duration_ms: Math.round(result.durationMs * 1000) / 1000,
+        ok: true,
+        error: null,
+        timed_out: false,
+        denied: false,
+        requires_approval: skills.policy.approvalTags(skill).length > 0,
+        approved_by: grant?.approved_by ?? null,
+      };
+    } catch (raw) {
+      throw optaFailure(toSkillplaneError(raw, 'skill_failed'));
+    } finally {
+      gone.dispose();
+    }
+  }
 
   fastify.get(
     '/v1/skills',
@@ -102,10 +183,13 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
         ...(q.namespace === undefined ? {} : { namespace: q.namespace }),
         ...(q.kind === undefined ? {} : { kind: q.kind }),
         ...(q.tag === undefined ? {} : { tag: q.tag }),
-        latestOnly: q.all_versions !== 'true',
+        latestOnly: latestOnly(q),
       });
+      const items = list.map((s) => presentSkill(s, skills.policy));
       return {
-        skills: list.map((s) => presentSkill(s, skills.policy)),
+        skills: items,
+        // Opta-LMX's envelope, under `api.compat: opta-lmx`.
+        ...(ctx.opta.compat ? { object: 'list' as const, data: items } : {}),
         load_errors: skills.loadErrors().length,
         // Which files failed and why (the count alone says nothing to act on).
         load_error_details: skills.loadErrors(),
@@ -134,14 +218,22 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
     },
     async (request) => {
       authorize(request, 'skills:read');
-      const skill = skills.registry.resolve(request.params.id);
-      return {
-        ...presentSkill(skill, skills.policy),
-        versions: skills.registry.versions(skill.id).map((s) => s.version),
-        input_schema: skill.inputSchema,
-        output_schema: skill.outputSchema ?? null,
-        manifest: skill.manifest as unknown as Record<string, unknown>,
-      } as z.infer<typeof skillDetailSchema>;
+      return detail(request.params.id);
+    },
+  );
+
+  fastify.get(
+    '/v1/skills/:namespace/:name',
+    {
+      schema: {
+        hide: true,
+        params: skillPathParamsSchema,
+        response: { 200: skillDetailSchema, ...problemResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      authorize(request, 'skills:read');
+      return detail(refOf(request.params));
     },
   );
 
@@ -168,45 +260,23 @@ export const skillRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fa
         },
       },
     },
-    async (request, reply) => {
-      const principal = authorize(request, 'skills:execute');
-      const body = request.body;
-      const input = inputOf(body, jsonLimits);
-      const skill = skills.registry.resolve(request.params.id);
-      const approved = body.approval?.approved === true || body.approved === true;
-      const idempotencyKey = header(request, 'idempotency-key');
-      const gone = clientGone(reply);
-      try {
-        const grant = grantApproval(principal, approved, body.approval?.reason);
-        const result = await skills.invoker.invoke({
-          skill,
-          input,
-          door: 'http',
-          principal: principal.name,
-          signal: gone.signal,
-          // Passed to the skill as ctx.idempotencyKey (else the invoker makes a fresh one).
-          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-          ...(body.timeout_sec === undefined ? {} : { timeoutMs: body.timeout_sec * 1000 }),
-          ...(grant === undefined ? {} : { approval: grant }),
-          ...traceContext(request),
-        });
-        return {
-          skill: result.skill,
-          output: result.output,
-          duration_ms: Math.round(result.durationMs * 1000) / 1000,
-          ok: true,
-          error: null,
-          timed_out: false,
-          denied: false,
-          requires_approval: skills.policy.approvalTags(skill).length > 0,
-          approved_by: grant?.approved_by ?? null,
-        };
-      } catch (raw) {
-        throw optaFailure(toSkillplaneError(raw, 'skill_failed'));
-      } finally {
-        gone.dispose();
-      }
+    async (request, reply) => execute(refOf(request.params), request.body, request, reply),
+  );
+
+  fastify.post(
+    '/v1/skills/:namespace/:name/execute',
+    {
+      schema: {
+        hide: true,
+        params: skillPathParamsSchema,
+        body: executeSkillBodySchema,
+        response: {
+          200: executeSkillResponseSchema,
+          ...problemResponses(400, 401, 403, 404, 413, 415, 422, 429, 500, 504),
+        },
+      },
     },
+    async (request, reply) => execute(refOf(request.params), request.body, request, reply),
   );
 
   fastify.post(
