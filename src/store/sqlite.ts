@@ -93,6 +93,16 @@ function migrate(db: Database.Database, path: string, clock: Clock): void {
 }
 
 /** A {@link RunStore} backed by one SQLite file. */
+/** A call of a batch failed and SQLite rolled the whole transaction back with it. */
+class BatchRolledBack extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super('the batch transaction was rolled back');
+  }
+}
+
 export class SqliteRunStore extends EngineRunStore {
   readonly driver = 'sqlite';
   /** Number of transactions committed by group commit (for benchmarks). */
@@ -122,7 +132,10 @@ export class SqliteRunStore extends EngineRunStore {
         try {
           out.push([true, ops.length === 1 ? call() : this.savepoint(call)]);
         } catch (e) {
+          // SQLite may roll the whole transaction back on its own (SQLITE_FULL, SQLITE_IOERR): then
+          // nothing of the batch stands, and every call fails with this cause.
           if (ops.length === 1) throw e;
+          if (!db.inTransaction) throw new BatchRolledBack(out.length, e);
           out.push([false, e]);
         }
       }
@@ -203,6 +216,13 @@ export class SqliteRunStore extends EngineRunStore {
       else this.batch(ops, out);
       this.batches++;
     } catch (e) {
+      if (e instanceof BatchRolledBack) {
+        // Only the call that broke the transaction fails; the others run again in a new one.
+        ops[e.index]!.reject(this.failure(e.cause));
+        this.queue = [...ops.filter((_, i) => i !== e.index), ...this.queue];
+        this.flush();
+        return;
+      }
       const err = this.failure(e);
       for (const p of ops) p.reject(err);
       return;
