@@ -53,6 +53,9 @@ const faults: FaultCase[] = [
       await locker.query('BEGIN');
       await locker.query(`SELECT 1 FROM "${schema}".runs WHERE id = $1 FOR UPDATE`, [run.id]);
       const call = store.appendEvent(run.id, ev.started());
+      // Handled from the start: the call may fail while the terminate below is still awaited.
+      const release = (): void => void locker.query('ROLLBACK').then(() => locker.end());
+      call.then(release, release);
       const waiting =
         "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'";
       await until(
@@ -64,8 +67,6 @@ const faults: FaultCase[] = [
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
         [app],
       );
-      const release = (): void => void locker.query('ROLLBACK').then(() => locker.end());
-      call.then(release, release);
       return { call };
     },
   },
