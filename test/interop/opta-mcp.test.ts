@@ -13,20 +13,10 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executions } from '../agents/harness.js';
 import { json, startApi, type ApiHarness } from '../api/helpers.js';
+import type { OptaToolCallResult } from '../../src/interop/opta-mcp.js';
 
 /** Opta's tool call answer (dashboard `MCPToolCallResponse`, CLI `LmxSkillMcpCallResponse`) plus our `code`. */
-interface CallAnswer {
-  skill_name: string;
-  kind: string;
-  ok: boolean;
-  output: unknown;
-  error: string | null;
-  code: string | null;
-  duration_ms: number;
-  timed_out: boolean;
-  denied: boolean;
-  requires_approval: boolean;
-}
+type CallAnswer = OptaToolCallResult;
 
 interface ToolsAnswer {
   tools: {
