@@ -75,7 +75,7 @@ export function optaRequestEcho(run: Run): Record<string, unknown> {
 
 /** Opta's fields of a run beside ours; `error` and `result` in its shapes, ours kept as details. */
 export function optaRunFields(run: Run): Record<string, unknown> {
-  const result = optaMarker(run) === undefined ? run.result : optaResultOf(run);
+  const result = optaResultOf(run);
   return {
     object: 'agent.run',
     request: optaRequestEcho(run),
@@ -87,10 +87,15 @@ export function optaRunFields(run: Run): Record<string, unknown> {
   };
 }
 
+/** A step's id as Opta's clients key it. */
+function optaStepId(step: Step): string {
+  return `${step.run_id}:${step.seq}`;
+}
+
 /** Opta's fields of a step: its id, its error as text, `completed_at`. */
 export function optaStepFields(step: Step): Record<string, unknown> {
   return {
-    id: `${step.run_id}:${step.seq}`,
+    id: optaStepId(step),
     error: errorText(step.error),
     error_detail: step.error,
     completed_at: step.finished_at,
@@ -104,9 +109,9 @@ export function optaSnapshot(run: Run, steps: Step[]): Record<string, unknown> {
     status: run.status,
     error: errorText(run.error),
     updated_at: run.updated_at,
-    result: optaMarker(run) === undefined ? run.result : optaResultOf(run),
+    result: optaResultOf(run),
     steps: steps.map((s) => ({
-      id: `${s.run_id}:${s.seq}`,
+      id: optaStepId(s),
       role: roleOf(run, s),
       status: s.status,
       error: errorText(s.error),
@@ -142,7 +147,6 @@ export function optaFrames(
 const OPTA_ERROR_CODES: Readonly<Record<string, string>> = {
   queue_full: 'queue_saturated',
   input_invalid: 'invalid_arguments',
-  not_found: 'not_found',
   store_unavailable: 'runtime_unavailable',
   shutting_down: 'runtime_unavailable',
 };
