@@ -235,11 +235,6 @@ export class Runtime {
    * nothing), stores it (an idempotency key returns the existing run for the same request and a
    * `idempotency_conflict` for another), then schedules it.
    */
-  /**
-   * Creates a run: validates, reserves a queue place (a full queue throws `queue_full` and stores
-   * nothing), stores it (an idempotency key returns the existing run for the same request and a
-   * `idempotency_conflict` for another), then schedules it.
-   */
   submit(
     input: RunRequestInput | RunRequest,
     caller: CallerContext = {},

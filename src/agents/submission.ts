@@ -66,7 +66,38 @@ export function parseRunRequest(
       );
     }
   }
+  refusePlanOverLimits(req, env.config.agents.max_steps_per_run);
   return req;
+}
+
+/**
+ * The steps a request is known to take before any agent works: one per agent of a `sequence`, one
+ * per branch of a `parallel_map` (plus its reducer), else one. An agent may take more (each model
+ * turn and skill call is a step); never fewer.
+ */
+export function plannedSteps(req: RunRequest): number {
+  if (req.strategy === 'sequence') return req.agents!.length;
+  if (req.strategy === 'parallel_map')
+    return (req.items?.length ?? req.agents!.length) + (req.options.reducer === undefined ? 0 : 1);
+  return 1;
+}
+
+/**
+ * Refuses, at submission and with nothing stored, a run whose plan already needs more steps than
+ * its `max_steps` (the request's, else the server's `agents.max_steps_per_run`): it could only fail
+ * later with `budget_exhausted`, after spending on the steps that fit.
+ */
+function refusePlanOverLimits(req: RunRequest, serverMaxSteps: number): void {
+  const planned = plannedSteps(req);
+  const limit = req.limits.max_steps ?? serverMaxSteps;
+  if (planned <= limit) return;
+  const source = req.limits.max_steps === undefined ? 'max_steps_per_run' : 'limits.max_steps';
+  const field = req.strategy === 'parallel_map' && req.items !== undefined ? 'items' : 'agents';
+  throw new ValidationError(
+    `run has ${planned} steps but ${source} is ${limit}`,
+    [{ path: field, message: `${planned} planned steps exceed ${source} (${limit})` }],
+    'plan_exceeds_max_steps',
+  );
 }
 
 /** Whether a request asks for a run-level approval before any of its work starts. */

@@ -15,6 +15,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_cursor: 400,
   invalid_input_json: 400,
   invalid_idempotency_key: 400,
+  plan_exceeds_max_steps: 400,
   unauthorized: 401,
   permission_denied: 403,
   approval_required: 403,

@@ -258,6 +258,45 @@ describe('runtime', () => {
     expect(done.usage.steps).toBe(5);
   });
 
+  it('refuses at submission a plan that needs more steps than max_steps, storing and running nothing', async () => {
+    h = await startHarness({
+      script: () => ({ content: 'ok' }),
+      agents: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+      config: { agents: { max_steps_per_run: 2 } },
+    });
+    const refusal = (input: object) =>
+      h!.app.runtime.submit(input as Parameters<Harness['app']['runtime']['submit']>[0]).then(
+        () => null,
+        (e: unknown) => e as { code: string; message: string },
+      );
+    // A sequence of three agents, over the server's max_steps_per_run of 2.
+    const seq = await refusal({ strategy: 'sequence', agents: ['a', 'b', 'c'], input: 'x' });
+    expect(seq).toMatchObject({ code: 'plan_exceeds_max_steps' });
+    expect(seq!.message).toContain('3');
+    expect(seq!.message).toContain('max_steps_per_run is 2');
+    // Two branches and a reducer, over the request's own limit of 2.
+    const fan = await refusal({
+      strategy: 'parallel_map',
+      agent: 'a',
+      items: ['p', 'q'],
+      options: { reducer: 'b' },
+      limits: { max_steps: 2 },
+      input: 'x',
+    });
+    expect(fan).toMatchObject({ code: 'plan_exceeds_max_steps' });
+    expect(fan!.message).toBe('run has 3 steps but limits.max_steps is 2');
+    expect(await h.app.store.listRuns({})).toMatchObject({ runs: [] });
+    expect(h.server.requests).toHaveLength(0);
+    // A plan that fits is taken (the request's own limit may raise the server's).
+    const { run } = await h.app.runtime.submit({
+      strategy: 'sequence',
+      agents: ['a', 'b', 'c'],
+      input: 'x',
+      limits: { max_steps: 3 },
+    });
+    expect((await h.app.runtime.wait(run.id, { timeoutMs: 10_000 })).status).toBe('completed');
+  });
+
   it('times a run out with code timeout', async () => {
     h = await startHarness({
       script: () => ({ content: 'late', delay_ms: 5_000 }),
