@@ -10,8 +10,9 @@ import { isoIn, type Clock } from '../vocabulary/index.js';
 import { runRequestSchema, type RunRequest } from './request.js';
 
 /**
- * Parses a request into a `RunRequest`: `invalid_request` with every issue, `unknown_agent` for an
- * agent the catalog lacks, `permission_denied` for per-agent skills outside the agent's grant
+ * Parses a request into a `RunRequest`: `invalid_request` with every issue,
+ * `plan_exceeds_max_steps` for a plan longer than its step limit, `unknown_agent` for an agent the
+ * catalog lacks, `permission_denied` for per-agent skills outside the agent's grant
  * (`options.overrides.<agent>.skills` may only narrow it).
  */
 export function parseRunRequest(
@@ -24,6 +25,7 @@ export function parseRunRequest(
   if (!parsed.success)
     throw new ValidationError('invalid run request', zodIssues(parsed.error), 'invalid_request');
   const req = parsed.data;
+  refusePlanOverLimits(req, env.config.agents.max_steps_per_run);
   const names = [req.agent, ...(req.agents ?? []), req.options.reducer].filter(
     (n): n is string => n !== undefined,
   );
@@ -66,7 +68,6 @@ export function parseRunRequest(
       );
     }
   }
-  refusePlanOverLimits(req, env.config.agents.max_steps_per_run);
   return req;
 }
 

@@ -77,21 +77,26 @@ export interface AuthSettings {
 const STREAM_ROUTES = new Set(['/v1/agents/runs/:id/events', '/v1/events']);
 
 /**
- * The key a request presents: `Authorization: Bearer <key>`, else `X-Api-Key` (Opta-LMX's
- * clients), else, on event streams when allowed, `?admin_key=`.
+ * The key a request presents: `Authorization: Bearer <key>`, else `X-Api-Key` or `X-Admin-Key`
+ * (Opta-LMX's clients), else, on event streams when allowed, `?admin_key=`.
  */
 function presentedToken(request: FastifyRequest, settings: AuthSettings): string | undefined {
   const authz = headerValue(request, 'authorization');
   const match = authz === undefined ? null : /^Bearer\s+(.+)$/i.exec(authz);
   const bearer = match?.[1]?.trim();
   if (bearer !== undefined) return bearer;
-  const apiKey = headerValue(request, 'x-api-key');
+  const apiKey = headerValue(request, 'x-api-key') ?? headerValue(request, 'x-admin-key');
   if (apiKey !== undefined) return apiKey;
   if (settings.queryKeyOnStreams !== true || request.method !== 'GET') return undefined;
   if (!STREAM_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
   const q = request.query as { admin_key?: unknown; x_admin_key?: unknown } | undefined;
   const key = typeof q?.admin_key === 'string' ? q.admin_key : q?.x_admin_key;
   return typeof key === 'string' && key.trim() !== '' ? key.trim() : undefined;
+}
+
+/** `url` with the values of key-carrying query parameters (`admin_key`, `x_admin_key`) replaced. */
+export function redactKeyParams(url: string): string {
+  return url.replace(/([?&](?:x_)?admin_key=)[^&#]*/gi, '$1[redacted]');
 }
 
 function sha256(value: string): Buffer {

@@ -53,6 +53,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   store_corrupt: 503,
   models_unavailable: 503,
   worker_unavailable: 503,
+  ui_not_built: 503,
   timeout: 504,
   model_timeout: 504,
 };

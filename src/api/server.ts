@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyHttpOptions,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,7 +17,14 @@ import type { EdgePorts } from '../ports/index.js';
 import { zodIssues } from '../config/index.js';
 import { SkillplaneError, ValidationError } from '../errors/index.js';
 import { parseTraceparent } from '../tracing/index.js';
-import { authorize, installAuth, RateLimiter, resolveAuthSettings, type AuthSettings } from './auth.js';
+import {
+  authorize,
+  installAuth,
+  RateLimiter,
+  redactKeyParams,
+  resolveAuthSettings,
+  type AuthSettings,
+} from './auth.js';
 import { AuthFailureAuditor } from './auth-audit.js';
 import type { ApiContext } from './context.js';
 import { fromFastifyError, installErrorHandler, sendProblem, statusForCode } from './errors.js';
@@ -150,11 +162,15 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
         ? { logger: false }
         : { loggerInstance: opts.logger as unknown as FastifyBaseLogger }),
   });
-  // A request's log lines carry the trace id of a valid inbound `traceparent`.
+  // A request's log lines carry the trace id of a valid inbound `traceparent`, and its URL without
+  // the key an event stream may carry in its query (`?admin_key=`).
   fastify.setChildLoggerFactory((logger, bindings, childOpts, raw) => {
     const given = raw.headers.traceparent;
     const trace = parseTraceparent(Array.isArray(given) ? given[0] : given);
-    return logger.child(trace === undefined ? bindings : { ...bindings, trace_id: trace.traceId }, childOpts);
+    return logger.child(trace === undefined ? bindings : { ...bindings, trace_id: trace.traceId }, {
+      ...childOpts,
+      serializers: { ...childOpts.serializers, req: logRequest },
+    });
   });
   fastify.setValidatorCompiler(validatorCompiler);
   fastify.setSerializerCompiler(
@@ -262,6 +278,17 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
     metrics.close();
   });
   return fastify;
+}
+
+/** What a request's log lines say of it (Fastify's fields; key-carrying query values redacted). */
+function logRequest(req: FastifyRequest): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: redactKeyParams(req.url),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
 }
 
 /** A listening server. */

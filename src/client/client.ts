@@ -2,6 +2,7 @@
 // worker plane, audit) over the transport; run event streams follow in run-events.
 import { isTerminal, isTerminalEvent } from '../vocabulary/index.js';
 import { queryString } from './query.js';
+import { ourRun } from './compat.js';
 import { followRunEvents } from './run-events.js';
 import { ClientTransport, type SkillplaneClientOptions } from './transport.js';
 import type {
@@ -55,16 +56,19 @@ export class SkillplaneClient {
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
     if (options.traceparent !== undefined) headers.traceparent = options.traceparent;
     if (options.tracestate !== undefined) headers.tracestate = options.tracestate;
-    return this.json<ApiRun>('POST', `/v1/agents/runs${queryString({ wait: options.wait })}`, {
-      body,
-      headers,
-      signal: options.signal,
-    });
+    return ourRun(
+      await this.json<ApiRun>('POST', `/v1/agents/runs${queryString({ wait: options.wait })}`, {
+        body,
+        headers,
+        signal: options.signal,
+      }),
+    );
   }
 
   /** One page of runs, newest first. */
-  listRuns(query: ListRunsQuery = {}, options: { signal?: AbortSignal } = {}): Promise<RunPage> {
-    return this.json<RunPage>('GET', `/v1/agents/runs${queryString({ ...query })}`, options);
+  async listRuns(query: ListRunsQuery = {}, options: { signal?: AbortSignal } = {}): Promise<RunPage> {
+    const page = await this.json<RunPage>('GET', `/v1/agents/runs${queryString({ ...query })}`, options);
+    return { runs: page.runs.map(ourRun), next_cursor: page.next_cursor };
   }
 
   /** Every run matching `query`, following `next_cursor` from page to page. */
@@ -82,13 +86,15 @@ export class SkillplaneClient {
   }
 
   /** One run with its steps and usage. */
-  getRun(id: string, options: { signal?: AbortSignal } = {}): Promise<ApiRun> {
-    return this.json<ApiRun>('GET', `/v1/agents/runs/${encodeURIComponent(id)}`, options);
+  async getRun(id: string, options: { signal?: AbortSignal } = {}): Promise<ApiRun> {
+    return ourRun(await this.json<ApiRun>('GET', `/v1/agents/runs/${encodeURIComponent(id)}`, options));
   }
 
   /** Cancels a run (idempotent for a cancelled run; `already_terminal` for a finished one). */
-  cancelRun(id: string, options: { signal?: AbortSignal } = {}): Promise<ApiRun> {
-    return this.json<ApiRun>('POST', `/v1/agents/runs/${encodeURIComponent(id)}/cancel`, options);
+  async cancelRun(id: string, options: { signal?: AbortSignal } = {}): Promise<ApiRun> {
+    return ourRun(
+      await this.json<ApiRun>('POST', `/v1/agents/runs/${encodeURIComponent(id)}/cancel`, options),
+    );
   }
 
   /**

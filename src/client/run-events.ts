@@ -8,7 +8,7 @@ import {
 } from './errors.js';
 import { isTerminal, isTerminalEvent } from '../vocabulary/index.js';
 import { sleep } from './query.js';
-import { parseSse } from './sse.js';
+import { parseSse, type SseMessage } from './sse.js';
 import type { ClientTransport } from './transport.js';
 import type { ApiRun, EventsOptions, RunEvent } from './types.js';
 
@@ -78,9 +78,8 @@ export async function* followRunEvents(
           lastError = new SkillplaneConnectionError(`server ended the stream: ${msg.data}`);
           break;
         }
-        if (msg.data === '') continue;
-        const event = JSON.parse(msg.data) as RunEvent;
-        if (event.seq <= last) continue;
+        const event = runEventOf(msg);
+        if (event === undefined || event.seq <= last) continue;
         last = event.seq;
         failures = 0;
         yield event;
@@ -116,6 +115,17 @@ export async function* followRunEvents(
   }
 }
 
+/**
+ * The run event a message carries, or none: a `retry:`-only block, and the frames a server in
+ * Opta-LMX mode writes beside ours (`run.update`, `run.completed` with `{type, run}`, `data:
+ * [DONE]`), which carry no `seq`. Anything else that is not JSON is a broken stream (SyntaxError).
+ */
+function runEventOf(msg: SseMessage): RunEvent | undefined {
+  if (msg.data === '' || msg.data === '[DONE]') return undefined;
+  const event = JSON.parse(msg.data) as RunEvent;
+  return typeof event.seq === 'number' ? event : undefined;
+}
+
 /** The events after `after` of a terminal run (its stream closes once the history is sent). */
 async function readRemaining(
   transport: ClientTransport,
@@ -132,8 +142,8 @@ async function readRemaining(
   const out: RunEvent[] = [];
   if (res.body === null) return out;
   for await (const msg of parseSse(res.body)) {
-    if (msg.event === 'error' || msg.data === '') continue;
-    out.push(JSON.parse(msg.data) as RunEvent);
+    const event = msg.event === 'error' ? undefined : runEventOf(msg);
+    if (event !== undefined) out.push(event);
   }
   return out;
 }

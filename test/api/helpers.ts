@@ -37,11 +37,18 @@ export interface ApiHarness extends Harness {
  * API built over it.
  */
 export async function startApi(
-  opts: { config?: Record<string, unknown>; server?: ServerOptions; script?: Script; store?: RunStore } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    server?: ServerOptions;
+    script?: Script;
+    store?: RunStore;
+    /** The agents (default {@link apiAgents}). */
+    agents?: Partial<AgentDefinition>[];
+  } = {},
 ): Promise<ApiHarness> {
   const h = await startHarness({
     script: opts.script ?? apiScript,
-    agents: apiAgents,
+    agents: opts.agents ?? apiAgents,
     ...(opts.config === undefined ? {} : { config: opts.config }),
     ...(opts.store === undefined ? {} : { store: opts.store }),
   });

@@ -3,8 +3,6 @@
  * the request bodies of Opta's tests (tests/test_mcp_surface.py, tests/test_skills_api.py) and
  * read the way its clients read the answers. Beside each case, the Opta test it mirrors.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executions } from '../agents/harness.js';
 import { json, startApi, type ApiHarness } from '../api/helpers.js';
 import type { OptaToolCallResult } from '../../src/interop/opta-mcp.js';
+import { startOptaApi } from './opta-fixtures.js';
 
 /** Opta's tool call answer (dashboard `MCPToolCallResponse`, CLI `LmxSkillMcpCallResponse`) plus our `code`. */
 type CallAnswer = OptaToolCallResult;
@@ -59,97 +58,6 @@ interface ErrorAnswer {
   code: string;
   detail: string;
   error: { message: string; type: string; code: string };
-}
-
-function writeSkill(root: string, folder: string, yaml: string, code?: string): void {
-  const d = join(root, 'skills', folder);
-  mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, 'skill.yaml'), yaml);
-  if (code !== undefined) writeFileSync(join(d, 'index.mjs'), code);
-}
-
-/** The skills of Opta's fixtures, as skillplane manifests (beside the harness's `test/*` skills). */
-function writeOptaSkills(root: string): void {
-  writeSkill(
-    root,
-    'opta-echo',
-    `skill_id: default/echo
-version: 1.0.0
-kind: tool
-description: Echo back input arguments.
-entry: ./index.mjs
-input_schema: {type: object, properties: {topic: {type: string}}, required: [topic], additionalProperties: false}
-`,
-    'export default async (input) => ({ echo: input });',
-  );
-  writeSkill(
-    root,
-    'opta-add',
-    `skill_id: default/add
-version: 1.0.0
-kind: tool
-description: Add two numbers.
-entry: ./index.mjs
-input_schema: {type: object, properties: {left: {type: number}, right: {type: number}}, required: [left, right]}
-`,
-    'export default async (input) => ({ sum: input.left + input.right });',
-  );
-  writeSkill(
-    root,
-    'opta-planner',
-    `skill_id: openclaw/planner
-version: 2.0.0
-kind: prompt
-description: OpenClaw planner prompt.
-prompt: "Plan {{ goal }}"
-input_schema: {type: object, properties: {goal: {type: string}}, required: [goal]}
-`,
-  );
-  writeSkill(
-    root,
-    'opta-summarize',
-    `skill_id: default/summarize
-version: 1.0.0
-kind: prompt
-description: Summarize a document on a given topic.
-prompt: "Summarize the following about {{ topic }}: {{ text }}"
-input_schema: {type: object, properties: {topic: {type: string}, text: {type: string}}, required: [topic, text]}
-`,
-  );
-  writeSkill(
-    root,
-    'opta-boom',
-    `skill_id: default/boom
-version: 1.0.0
-kind: tool
-description: Always raises.
-entry: ./index.mjs
-`,
-    "export default async () => { throw new Error('kaboom'); };",
-  );
-  writeSkill(
-    root,
-    'opta-nap',
-    `skill_id: default/nap
-version: 1.0.0
-kind: tool
-description: Never answers before its deadline.
-entry: ./index.mjs
-timeouts: {execute_sec: 0.3}
-`,
-    `export default (input, ctx) => new Promise((_, reject) => {
-  ctx.signal.addEventListener('abort', () => reject(new Error('aborted')));
-});`,
-  );
-}
-
-/** The API harness (its own skill folder) with Opta's skills added and loaded. */
-async function startOptaApi(config?: Record<string, unknown>): Promise<ApiHarness> {
-  const api = await startApi(config === undefined ? {} : { config });
-  writeOptaSkills(api.dir);
-  const loaded = await api.app.ports.skills.reload();
-  expect(loaded.errors).toEqual([]);
-  return api;
 }
 
 let h: ApiHarness;
@@ -528,12 +436,14 @@ describe('Opta MCP adapter with API keys', () => {
   let keyed: ApiHarness;
   beforeAll(async () => {
     keyed = await startOptaApi({
-      auth: {
-        keys: [
-          { principal: 'reader', key: KEYS.reader, scopes: ['skills:read'] },
-          { principal: 'caller', key: KEYS.caller, scopes: ['skills:read', 'skills:execute'] },
-          { principal: 'limited', key: KEYS.limited, scopes: ['skills:execute'], rate_limit_per_min: 1 },
-        ],
+      config: {
+        auth: {
+          keys: [
+            { principal: 'reader', key: KEYS.reader, scopes: ['skills:read'] },
+            { principal: 'caller', key: KEYS.caller, scopes: ['skills:read', 'skills:execute'] },
+            { principal: 'limited', key: KEYS.limited, scopes: ['skills:execute'], rate_limit_per_min: 1 },
+          ],
+        },
       },
     });
   }, 60_000);
