@@ -8,20 +8,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { SummaryRow } from '../../bench/lib/measure.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'sp-bench-suite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-interface SummaryRow {
-  scenario: string;
-  ours: number;
-  floor: number | null;
-  ratio: number | null;
-  unit: string;
-  target?: string;
-  met?: boolean;
-}
 
 describe('npm run bench -- --tiny', () => {
   it('runs every benchmark, prints one table and writes the results file', async () => {
