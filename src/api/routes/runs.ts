@@ -62,7 +62,9 @@ export const runRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (fast
         description:
           'Accepts our body or Opta-LMX bodies (`{request: {...}}`, legacy `{agent, input: {...}}`). ' +
           '`Idempotency-Key` header (or `idempotency_key`) returns the same run for the same body. ' +
-          '`?wait=SECONDS` answers 200 once the run is terminal or waiting for approval. Scope `runs:write`.',
+          '`?wait=SECONDS` answers 200 once the run is terminal or waiting for approval. A plan that needs ' +
+          'more steps than its `max_steps` (sequence agents, parallel_map branches and reducer) is refused ' +
+          'with 400 `plan_exceeds_max_steps`, nothing stored. Scope `runs:write`.',
         tags: ['runs'],
         headers: createRunHeadersSchema,
         body: createRunBodySchema,
