@@ -156,21 +156,24 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   };
   const fastify: FastifyInstance = Fastify({
     ...fastifyOptions,
+    // A request's log lines show its URL without the key an event stream may carry in its query
+    // (`?admin_key=`): one serializer on the root logger, so no request pays for it.
     ...(opts.logger === undefined
-      ? { logger: true }
+      ? { logger: { serializers: { req: logRequest } } }
       : opts.logger === false
         ? { logger: false }
-        : { loggerInstance: opts.logger as unknown as FastifyBaseLogger }),
+        : {
+            loggerInstance: opts.logger.child(
+              {},
+              { serializers: { req: logRequest } },
+            ) as unknown as FastifyBaseLogger,
+          }),
   });
-  // A request's log lines carry the trace id of a valid inbound `traceparent`, and its URL without
-  // the key an event stream may carry in its query (`?admin_key=`).
+  // A request's log lines carry the trace id of a valid inbound `traceparent`.
   fastify.setChildLoggerFactory((logger, bindings, childOpts, raw) => {
     const given = raw.headers.traceparent;
     const trace = parseTraceparent(Array.isArray(given) ? given[0] : given);
-    return logger.child(trace === undefined ? bindings : { ...bindings, trace_id: trace.traceId }, {
-      ...childOpts,
-      serializers: { ...childOpts.serializers, req: logRequest },
-    });
+    return logger.child(trace === undefined ? bindings : { ...bindings, trace_id: trace.traceId }, childOpts);
   });
   fastify.setValidatorCompiler(validatorCompiler);
   fastify.setSerializerCompiler(
