@@ -2,17 +2,9 @@
  * Opta-LMX's fixtures for the interop tests: the skills of its tests (tests/test_skills_api.py,
  * tests/test_mcp_surface.py) as skillplane manifests, and the API harness with them loaded.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import { startApi, type ApiHarness } from '../api/helpers.js';
-
-function writeSkill(root: string, folder: string, yaml: string, code?: string): void {
-  const d = join(root, 'skills', folder);
-  mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, 'skill.yaml'), yaml);
-  if (code !== undefined) writeFileSync(join(d, 'index.mjs'), code);
-}
+import { writeSkill } from '../mcp/fixtures.js';
 
 /** The skills of Opta's fixtures, as skillplane manifests (beside the harness's `test/*` skills). */
 export function writeOptaSkills(root: string): void {

@@ -27,7 +27,8 @@ export function testAuthorize(request: FastifyRequest, scope: string): { name: s
   return { name: typeof name === 'string' ? name : 'tester', scopes };
 }
 
-function writeSkill(root: string, name: string, yaml: string, code?: string): void {
+/** Writes a skill folder `skills/<name>` under `root`: its manifest and, when given, `index.mjs`. */
+export function writeSkill(root: string, name: string, yaml: string, code?: string): void {
   const d = join(root, 'skills', name);
   mkdirSync(d, { recursive: true });
   writeFileSync(join(d, 'skill.yaml'), yaml);
