@@ -358,6 +358,9 @@ async function rawRow(
   const workers = await startRawWorkers(script, prefix, procs, ioMs);
   const connection = connectionOf(REDIS_URL);
   const queue = new Queue(QUEUE, { connection, prefix });
+  // Each job waited on (`waitUntilFinished`) listens for the queue's `closing` while it waits: as
+  // many listeners as jobs in flight, which is the window, not a leak.
+  queue.setMaxListeners(window + 1);
   // From the start of the (fresh) stream: read from `$`, the events written before the reader's
   // first XREAD would be lost, and waitUntilFinished would wait for ever on a job done by then.
   const events = new QueueEvents(QUEUE, { connection, prefix, lastEventId: '0-0' });
