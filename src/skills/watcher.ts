@@ -87,7 +87,8 @@ export class SkillWatcher extends EventEmitter<SkillWatcherEvents> {
    */
   async start(): Promise<void> {
     if (this.#closed) throw new Error('SkillWatcher is closed');
-    if (this.#watcher !== undefined) return;
+    // Nothing to watch (no skill folders): chokidar would never say it is ready.
+    if (this.#watcher !== undefined || this.#roots.length === 0) return;
     const watcher = watch(this.#roots, {
       ignoreInitial: true,
       ignored: (p: string) => this.#isIgnored(p),

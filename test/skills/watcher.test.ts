@@ -33,6 +33,14 @@ async function nextChange(registry: SkillRegistry, ms = 10_000): Promise<SkillsC
 }
 
 describe('SkillWatcher', () => {
+  it('starts at once with no skill folders, watching nothing (serve with skills.directories: [])', async () => {
+    const watcher = new SkillWatcher({ directories: [], registry: new SkillRegistry(), strict: true });
+    watchers.push(watcher);
+    await watcher.start();
+    expect(watcher.watching).toBe(false);
+    expect((await watcher.reload()).skills).toBe(0);
+  });
+
   it('reload() loads every skill into the registry and reports errors', async () => {
     const { registry, watcher } = await setup({
       ...toolSkillFiles('a', 'acme/a'),
