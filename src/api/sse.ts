@@ -105,6 +105,77 @@ function format(event: RunEvent, id: string): string {
   return `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
+/** An open Server-Sent Events response, counted by its hub until it closes. */
+export interface SseStream {
+  /** Writes a frame (nothing once closed). */
+  write(text: string): void;
+  readonly closed: boolean;
+  /** Ends the response and releases its place (idempotent). */
+  close(): void;
+  /** Runs `fn` when the stream closes: by {@link close}, the client leaving or shutdown. */
+  onClose(fn: () => void): void;
+}
+
+/**
+ * Opens an SSE response on `reply`: reserves the principal's place in `hub` first (a refusal is
+ * a plain 429 problem, nothing written yet), then takes over the raw response with the stream's
+ * headers (and those already set on the reply), a `retry:` hint and a heartbeat comment every
+ * `heartbeatMs` (`onHeartbeat` then runs too). The one place the API starts a stream.
+ */
+export function openSse(
+  reply: FastifyReply,
+  hub: SseHub,
+  principal: string,
+  heartbeatMs: number,
+  onHeartbeat?: () => void,
+): SseStream {
+  const release = hub.admit(principal);
+  const raw = reply.raw;
+  const closers: (() => void)[] = [];
+  let closed = false;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = String(v);
+  reply.hijack();
+  raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  raw.write(`retry: 2000\n\n`);
+  const heartbeat = setInterval(() => {
+    if (closed) return;
+    raw.write(`: heartbeat ${new Date().toISOString()}\n\n`);
+    onHeartbeat?.();
+  }, heartbeatMs);
+  heartbeat.unref();
+  const stream: SseStream = {
+    write(text) {
+      if (!closed) raw.write(text);
+    },
+    get closed() {
+      return closed;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      for (const fn of closers) fn();
+      unregister();
+      release();
+      raw.end();
+    },
+    onClose(fn) {
+      if (closed) fn();
+      else closers.push(fn);
+    },
+  };
+  const unregister = hub.add(() => stream.close());
+  raw.on('close', () => stream.close());
+  return stream;
+}
+
 /**
  * Streams the events of one or more runs as Server-Sent Events: history after each target's
  * `afterSeq`, then live events. Live notifications (`runtime.on('run')`) only trigger a read from
@@ -120,50 +191,20 @@ export function streamEvents(
   targets: StreamTarget[],
   options: SseOptions,
 ): void {
-  // Refused (429) before anything is written, so the client gets a plain problem document.
-  const release = hub.admit(options.principal);
   const cursors = new Map(targets.map((t) => [t.runId, { ...t, done: false, pumping: false, again: false }]));
-  const raw = reply.raw;
-  let closed = false;
   // A multiplexed event's id carries every run's position, so Last-Event-ID resumes all of them.
   const positions = (): string => [...cursors.values()].map((c) => `${c.runId}:${c.afterSeq}`).join(',');
 
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = String(v);
-  reply.hijack();
-  raw.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  raw.write(`retry: 2000\n\n`);
-
-  const heartbeat = setInterval(() => {
-    if (closed) return;
-    raw.write(`: heartbeat ${new Date().toISOString()}\n\n`);
-    // A safety net under the notifications: a message another node sent that never arrived (a
-    // bus outage) delays the stream by one heartbeat at most, never for ever.
+  // Refused (429) before anything is written, so the client gets a plain problem document.
+  // The heartbeat is a safety net under the notifications too: a message another node sent that
+  // never arrived (a bus outage) delays the stream by one heartbeat at most, never for ever.
+  const stream = openSse(reply, hub, options.principal, options.heartbeatMs, () => {
     for (const runId of cursors.keys()) pump(runId).catch(fail);
-  }, options.heartbeatMs);
-  heartbeat.unref();
-
-  const subscriptions: (() => void)[] = [];
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    clearInterval(heartbeat);
-    for (const unsubscribe of subscriptions) unsubscribe();
-    unregister();
-    release();
-    raw.end();
-  };
-  const unregister = hub.add(close);
+  });
 
   const pump = async (runId: string): Promise<void> => {
     const c = cursors.get(runId);
-    if (c === undefined || c.done || closed) return;
+    if (c === undefined || c.done || stream.closed) return;
     if (c.pumping) {
       c.again = true;
       return;
@@ -175,42 +216,40 @@ export function streamEvents(
         for (;;) {
           const events = await runtime.listEvents(runId, c.afterSeq, PAGE);
           for (const e of events) {
-            if (closed) return;
+            if (stream.closed) return;
             c.afterSeq = e.seq;
-            raw.write(format(e, options.multiplexed ? positions() : String(e.seq)));
+            stream.write(format(e, options.multiplexed ? positions() : String(e.seq)));
             if (isTerminalEvent(e.type)) c.done = true;
           }
           if (events.length > 0 && options.after !== undefined) {
             const extra = await options.after(runId, c.done);
-            if (closed) return;
-            if (extra !== '') raw.write(extra);
+            if (stream.closed) return;
+            if (extra !== '') stream.write(extra);
           }
           if (events.length < PAGE || c.done) break;
         }
         if (c.terminal) c.done = true;
-      } while (c.again && !c.done && !closed);
+      } while (c.again && !c.done && !stream.closed);
     } finally {
       c.pumping = false;
     }
-    if ([...cursors.values()].every((x) => x.done)) close();
+    if ([...cursors.values()].every((x) => x.done)) stream.close();
   };
 
   const fail = (err: unknown): void => {
-    if (closed) return;
+    if (stream.closed) return;
     request.log.warn({ err }, 'event stream failed');
-    raw.write(
+    stream.write(
       `event: error\ndata: ${JSON.stringify({ code: 'stream_failed', message: 'event stream failed' })}\n\n`,
     );
-    close();
+    stream.close();
   };
 
   const onRun = (n: RunNotification): void => {
     if (cursors.has(n.runId)) pump(n.runId).catch(fail);
   };
   // Subscribe before the first read: a notification in between only causes one more read.
-  subscriptions.push(...[...cursors.keys()].map((runId) => runtime.subscribe(runId, onRun)));
-  if (closed) for (const unsubscribe of subscriptions) unsubscribe();
-  raw.on('close', close);
+  for (const runId of cursors.keys()) stream.onClose(runtime.subscribe(runId, onRun));
   for (const runId of cursors.keys()) pump(runId).catch(fail);
 }
 
