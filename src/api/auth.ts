@@ -213,16 +213,16 @@ export function installAuth(
 }
 
 /**
- * The principal of a request, checked for `scope`. With auth open (no keys, loopback) the caller is
- * `x-user-id` or `anonymous` with every scope. Throws `unauthorized` (401) without a valid key and
- * `forbidden` (403) when the key lacks the scope.
+ * The principal of a request, checked for `scope` (any valid key when none is named). With auth
+ * open (no keys, loopback) the caller is `x-user-id` or `anonymous` with every scope. Throws
+ * `unauthorized` (401) without a valid key and `forbidden` (403) when the key lacks the scope.
  */
-export function authorize(request: FastifyRequest, scope: Scope): Principal {
+export function authorize(request: FastifyRequest, scope?: Scope): Principal {
   const auth = request.skillplaneAuth;
   if (auth === null) throw new SkillplaneError('internal_error', 'authentication hook is not installed');
   if (auth.key !== null) {
     const scopes = auth.key.scopes;
-    if (!scopes.includes('admin') && !scopes.includes(scope))
+    if (scope !== undefined && !scopes.includes('admin') && !scopes.includes(scope))
       throw refuse(
         auth,
         new SkillplaneError('forbidden', `principal ${auth.key.principal} lacks the scope ${scope}`, {

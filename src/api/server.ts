@@ -41,9 +41,12 @@ import { openclawPlugin } from './routes/openclaw.js';
 import { optaMcpRoutes } from './routes/opta-mcp.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { runChangeRoutes } from './routes/run-changes.js';
 import { runRoutes } from './routes/runs.js';
 import { skillRoutes } from './routes/skills.js';
 import { systemRoutes } from './routes/system.js';
+import { uiRoutes } from './routes/ui.js';
 import { openApiOptions } from './openapi.js';
 import {
   createRunBodySchema,
@@ -69,6 +72,8 @@ export interface ServerOptions {
   now?: () => number;
   /** Process metrics (CPU, memory, event loop) in `/metrics` (default true). */
   defaultMetrics?: boolean;
+  /** The built dashboard served at `/ui` (default `dist/ui`, which `npm run build` writes). */
+  uiDir?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -258,6 +263,9 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
   await api.register(skillRoutes, { ctx });
   await api.register(auditRoutes, { ctx });
   await api.register(optaMcpRoutes, { ctx });
+  await api.register(dashboardRoutes, { ctx });
+  await api.register(runChangeRoutes, { ctx });
+  await fastify.register(uiRoutes, opts.uiDir === undefined ? {} : { root: opts.uiDir });
 
   // MCP (Streamable HTTP at /mcp) and the OpenClaw tools-invoke shim. They inherit the request
   // ids, guards, rate limit, CORS, JSON limits and metrics above, and authorize each request with

@@ -4,6 +4,16 @@
  * server code only as types, so it loads nothing but `fetch`-based code at runtime.
  */
 export { SkillplaneClient } from './client.js';
+/** The client plus the dashboard's reads: whoami, model backends, load errors, several runs' events. */
+export { DashboardClient } from './dashboard.js';
+export type {
+  ModelBackend,
+  RunChange,
+  SkillCatalogue,
+  SkillLoadProblem,
+  SkillSource,
+  Whoami,
+} from './dashboard.js';
 export type { SkillplaneClientOptions } from './transport.js';
 /** Errors: a non-2xx answer (with the problem's `code`) and an unreachable server. */
 export { SkillplaneApiError, SkillplaneConnectionError, parseRetryAfter } from './errors.js';

@@ -275,6 +275,16 @@ export const configSchema = z.strictObject({
   tracing: z
     .strictObject({
       otlp_endpoint: z.string().nullable().default(null),
+      /**
+       * Where a trace can be looked at: a URL with `{trace_id}` in it (Jaeger:
+       * `http://127.0.0.1:16686/trace/{trace_id}`); the dashboard links each run's trace id there.
+       */
+      viewer_url: z
+        .string()
+        .regex(/^https?:\/\//, 'must be an http(s) URL')
+        .refine((v) => v.includes('{trace_id}'), 'must contain {trace_id}')
+        .nullable()
+        .default(null),
     })
     .prefault({}),
   api: z

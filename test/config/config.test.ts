@@ -122,6 +122,25 @@ describe('loadConfig', () => {
       loadConfig({ cwd: tempDir(), env: {}, overrides: { auth: { keys: [{ principal: 'ci' }] } } }),
     ).toThrow(ConfigError);
   });
+
+  it('takes a trace viewer URL with {trace_id} and refuses one without it or not over http(s)', () => {
+    const load = (viewer_url: string) =>
+      loadConfig({ cwd: tempDir(), env: {}, overrides: { tracing: { viewer_url } } }).config.tracing
+        .viewer_url;
+    const refusal = (viewer_url: string) => {
+      try {
+        load(viewer_url);
+      } catch (err) {
+        return (err as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+      }
+      return [];
+    };
+    expect(load('http://127.0.0.1:16686/trace/{trace_id}')).toBe('http://127.0.0.1:16686/trace/{trace_id}');
+    expect(refusal('http://127.0.0.1:16686/search')).toEqual(['tracing.viewer_url: must contain {trace_id}']);
+    expect(refusal('javascript:alert(1)//{trace_id}')).toEqual([
+      'tracing.viewer_url: must be an http(s) URL',
+    ]);
+  });
 });
 
 describe('node identity, leases and the PostgreSQL store settings', () => {
