@@ -2,6 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiRun } from '../../src/client/index.js';
 import { until } from '../../src/testing/index.js';
+import { FakePlane } from '../api/fake-workers.js';
 import {
   ADMIN_KEY,
   VIEWER_KEY,
@@ -318,6 +319,22 @@ describe('dashboard at /ui', () => {
     await page.getByRole('region', { name: 'Model backends table' }).getByText('test-model').waitFor();
     await page.getByText('The worker plane is off').waitFor();
     expect(await seriousViolations(page)).toEqual([]);
+
+    // With the worker plane on: the broker, each worker's heartbeat and each queue's depth. The
+    // plane's own answers come from a port the test sets (test/workers runs the real BullMQ one).
+    const ports = d.harness.app.ports;
+    ports.workers = new FakePlane();
+    try {
+      await page.reload();
+      const plane = page.getByRole('region', { name: 'Worker plane' });
+      await plane.getByText('redis://:***@127.0.0.1:6379').waitFor();
+      await plane.getByRole('listitem').filter({ hasText: 'w1' }).getByText('last heartbeat').waitFor();
+      await plane.getByRole('listitem').filter({ hasText: 'w2' }).getByText('gone').waitFor();
+      await plane.getByText('3 waiting, 2 active, 1 delayed').waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+    } finally {
+      ports.workers = undefined;
+    }
     await page.context().close();
   });
 });
