@@ -70,3 +70,40 @@ export function Loading({ what }: { what: string }) {
     </p>
   );
 }
+
+/** A column heading of a {@link DataTable}; numeric ones are right-aligned. */
+export type Column = string | { label: string; numeric: true };
+
+/**
+ * A table with its column headings in a scrollable region that the keyboard can reach (`label`
+ * names it for screen readers); the rows are the children.
+ */
+export function DataTable(props: {
+  label: string;
+  columns: Column[];
+  class?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap" tabIndex={0} role="region" aria-label={props.label}>
+      <table class={props.class}>
+        <thead>
+          <tr>
+            {props.columns.map((c) =>
+              typeof c === 'string' ? (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ) : (
+                <th scope="col" class="num" key={c.label}>
+                  {c.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}

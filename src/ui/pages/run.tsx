@@ -1,7 +1,15 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiRun, Approval, RunEvent } from '../../client/index.js';
 import { ApprovalCard } from '../components/approval-card.js';
-import { ErrorNote, Field, JsonBlock, Loading, Section, StatusBadge } from '../components/common.js';
+import {
+  DataTable,
+  ErrorNote,
+  Field,
+  JsonBlock,
+  Loading,
+  Section,
+  StatusBadge,
+} from '../components/common.js';
 import { StepTree } from '../components/step-tree.js';
 import { EventLog, StepTimeline } from '../components/timeline.js';
 import { useSession } from '../context.js';
@@ -219,28 +227,16 @@ function Audit({ run }: { run: ApiRun }) {
       {entries.length === 0 ? (
         <p class="muted">No audit entries.</p>
       ) : (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit entries">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">At</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr key={e.id}>
-                  <td>{new Date(e.at).toLocaleTimeString()}</td>
-                  <td>{e.principal ?? 'system'}</td>
-                  <td class="mono">{e.action}</td>
-                  <td class="mono">{e.target ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Audit entries" columns={['At', 'Who', 'Action', 'Target']}>
+          {entries.map((e) => (
+            <tr key={e.id}>
+              <td>{new Date(e.at).toLocaleTimeString()}</td>
+              <td>{e.principal ?? 'system'}</td>
+              <td class="mono">{e.action}</td>
+              <td class="mono">{e.target ?? '—'}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </Section>
   );

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiRun, ListRunsQuery, Priority, RunStatus } from '../../client/index.js';
-import { ErrorNote, Loading, Section, StatusBadge } from '../components/common.js';
+import { DataTable, ErrorNote, Loading, Section, StatusBadge } from '../components/common.js';
 import { useSession } from '../context.js';
 import { age, count, duration, usd } from '../format.js';
 import { useCoalesced, useLoad, useNow } from '../hooks.js';
@@ -113,51 +113,44 @@ function Select(props: {
 function RunTable({ runs, now }: { runs: ApiRun[]; now: number }) {
   if (runs.length === 0) return <p class="muted">No runs match.</p>;
   return (
-    <div class="table-wrap" tabIndex={0} role="region" aria-label="Runs table">
-      <table class="cards-on-phone">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Status</th>
-            <th scope="col">Agent</th>
-            <th scope="col">Strategy</th>
-            <th scope="col">Priority</th>
-            <th scope="col">Age</th>
-            <th scope="col">Duration</th>
-            <th scope="col" class="num">
-              Tokens
-            </th>
-            <th scope="col" class="num">
-              Cost
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {runs.map((r) => (
-            <tr key={r.id} data-run-id={r.id}>
-              <td data-label="Run">
-                <a href={hrefOf({ page: 'run', id: r.id })} class="mono">
-                  {r.id}
-                </a>
-              </td>
-              <td data-label="Status">
-                <StatusBadge status={r.status} />
-              </td>
-              <td data-label="Agent">{r.agent}</td>
-              <td data-label="Strategy">{r.strategy}</td>
-              <td data-label="Priority">{r.priority}</td>
-              <td data-label="Age">{age(r.created_at, now)}</td>
-              <td data-label="Duration">{duration(r.started_at, r.finished_at, now)}</td>
-              <td class="num" data-label="Tokens">
-                {count(r.usage.input_tokens + r.usage.output_tokens)}
-              </td>
-              <td class="num" data-label="Cost">
-                {usd(r.usage.cost_usd)}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      label="Runs table"
+      class="cards-on-phone"
+      columns={[
+        'Run',
+        'Status',
+        'Agent',
+        'Strategy',
+        'Priority',
+        'Age',
+        'Duration',
+        { label: 'Tokens', numeric: true },
+        { label: 'Cost', numeric: true },
+      ]}
+    >
+      {runs.map((r) => (
+        <tr key={r.id} data-run-id={r.id}>
+          <td data-label="Run">
+            <a href={hrefOf({ page: 'run', id: r.id })} class="mono">
+              {r.id}
+            </a>
+          </td>
+          <td data-label="Status">
+            <StatusBadge status={r.status} />
+          </td>
+          <td data-label="Agent">{r.agent}</td>
+          <td data-label="Strategy">{r.strategy}</td>
+          <td data-label="Priority">{r.priority}</td>
+          <td data-label="Age">{age(r.created_at, now)}</td>
+          <td data-label="Duration">{duration(r.started_at, r.finished_at, now)}</td>
+          <td class="num" data-label="Tokens">
+            {count(r.usage.input_tokens + r.usage.output_tokens)}
+          </td>
+          <td class="num" data-label="Cost">
+            {usd(r.usage.cost_usd)}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { SkillLoadProblem, SkillSource, SkillSummary } from '../../client/index.js';
-import { ErrorNote, Field, JsonBlock, Loading, Section, Tags } from '../components/common.js';
+import { DataTable, ErrorNote, Field, JsonBlock, Loading, Section, Tags } from '../components/common.js';
 import { useSession } from '../context.js';
 import { useLoad } from '../hooks.js';
 import { TrySkill } from './skill-try.js';
@@ -33,32 +33,21 @@ function LoadErrors({ errors }: { errors: SkillLoadProblem[] }) {
       {errors.length === 0 ? (
         <p class="muted">Every manifest loaded.</p>
       ) : (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Load errors table">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">File</th>
-                <th scope="col">Field</th>
-                <th scope="col">Reason</th>
-              </tr>
-            </thead>
-            <tbody>
-              {errors.map((e, i) => (
-                <tr key={`${e.file}:${e.path}:${i}`} class="load-error">
-                  <td class="mono">
-                    {e.file}
-                    {e.line === undefined ? '' : `:${e.line}`}
-                  </td>
-                  <td class="mono">{e.path === '' ? '(whole file)' : e.path}</td>
-                  <td>
-                    {e.message}
-                    {e.code === undefined ? null : <span class="muted"> ({e.code})</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Load errors table" columns={['File', 'Field', 'Reason']}>
+          {errors.map((e, i) => (
+            <tr key={`${e.file}:${e.path}:${i}`} class="load-error">
+              <td class="mono">
+                {e.file}
+                {e.line === undefined ? '' : `:${e.line}`}
+              </td>
+              <td class="mono">{e.path === '' ? '(whole file)' : e.path}</td>
+              <td>
+                {e.message}
+                {e.code === undefined ? null : <span class="muted"> ({e.code})</span>}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </Section>
   );

@@ -1,5 +1,5 @@
 import type { ModelBackend, WorkersStatus } from '../../client/index.js';
-import { ErrorNote, Field, Loading, Section, StatusBadge } from '../components/common.js';
+import { DataTable, ErrorNote, Field, Loading, Section, StatusBadge } from '../components/common.js';
 import { useSession } from '../context.js';
 import { age } from '../format.js';
 import { useEvery, useLoad, useNow } from '../hooks.js';
@@ -60,42 +60,32 @@ function Scheduler({ status }: { status: WorkersStatus }) {
 
 function Backends({ list }: { list: ModelBackend[] }) {
   return (
-    <div class="table-wrap" tabIndex={0} role="region" aria-label="Model backends table">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Backend</th>
-            <th scope="col">Model</th>
-            <th scope="col">URL</th>
-            <th scope="col" class="num">
-              In flight
-            </th>
-            {PRIORITIES.map((p) => (
-              <th scope="col" class="num" key={p}>
-                Waiting ({p})
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {list.map((b) => (
-            <tr key={b.name}>
-              <td>{b.name}</td>
-              <td class="mono">{b.model}</td>
-              <td class="mono">{b.base_url}</td>
-              <td class="num">
-                {b.in_flight} / {b.capacity}
-              </td>
-              {PRIORITIES.map((p) => (
-                <td class="num" key={p}>
-                  {b.waiting[p]}
-                </td>
-              ))}
-            </tr>
+    <DataTable
+      label="Model backends table"
+      columns={[
+        'Backend',
+        'Model',
+        'URL',
+        { label: 'In flight', numeric: true },
+        ...PRIORITIES.map((p) => ({ label: `Waiting (${p})`, numeric: true as const })),
+      ]}
+    >
+      {list.map((b) => (
+        <tr key={b.name}>
+          <td>{b.name}</td>
+          <td class="mono">{b.model}</td>
+          <td class="mono">{b.base_url}</td>
+          <td class="num">
+            {b.in_flight} / {b.capacity}
+          </td>
+          {PRIORITIES.map((p) => (
+            <td class="num" key={p}>
+              {b.waiting[p]}
+            </td>
           ))}
-        </tbody>
-      </table>
-    </div>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
