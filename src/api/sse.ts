@@ -43,6 +43,7 @@ export class SseHub {
   private readonly streams = new Set<() => void>();
   private readonly perPrincipal = new Map<string, number>();
   private reserved = 0;
+  private closing = false;
 
   constructor(
     private readonly limits: SseLimits = {
@@ -56,6 +57,8 @@ export class SseHub {
    * server or the principal is at its cap. Returns the release (idempotent).
    */
   admit(principal: string): () => void {
+    // A request that was past the shutdown guard when the streams were closed opens none.
+    if (this.closing) throw new SkillplaneError('shutting_down', 'server is shutting down');
     const own = this.perPrincipal.get(principal) ?? 0;
     const scope =
       this.reserved >= this.limits.maxStreams
@@ -91,8 +94,9 @@ export class SseHub {
     return () => this.streams.delete(close);
   }
 
-  /** Ends every open stream (server shutdown). */
+  /** Ends every open stream and refuses new ones (server shutdown). */
   closeAll(): void {
+    this.closing = true;
     for (const close of [...this.streams]) close();
   }
 
@@ -173,6 +177,9 @@ export function openSse(
   };
   const unregister = hub.add(() => stream.close());
   raw.on('close', () => stream.close());
+  // A client that left while the request was authorised or the run looked up: its `close` has
+  // already fired and would never reach the listener above.
+  if (raw.destroyed || reply.request.raw.destroyed) stream.close();
   return stream;
 }
 
@@ -248,8 +255,14 @@ export function streamEvents(
   const onRun = (n: RunNotification): void => {
     if (cursors.has(n.runId)) pump(n.runId).catch(fail);
   };
-  // Subscribe before the first read: a notification in between only causes one more read.
-  for (const runId of cursors.keys()) stream.onClose(runtime.subscribe(runId, onRun));
+  try {
+    // Subscribe before the first read: a notification in between only causes one more read.
+    for (const runId of cursors.keys()) stream.onClose(runtime.subscribe(runId, onRun));
+  } catch (err) {
+    // The response is already the stream's: end it rather than leave it (and its place) open.
+    stream.close();
+    throw err;
+  }
   for (const runId of cursors.keys()) pump(runId).catch(fail);
 }
 
