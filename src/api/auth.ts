@@ -94,9 +94,33 @@ function presentedToken(request: FastifyRequest, settings: AuthSettings): string
   return typeof key === 'string' && key.trim() !== '' ? key.trim() : undefined;
 }
 
-/** `url` with the values of key-carrying query parameters (`admin_key`, `x_admin_key`) replaced. */
+/** Query parameters that may carry a key (event streams under `api.compat: opta-lmx`). */
+const KEY_PARAMS = new Set(['admin_key', 'x_admin_key']);
+
+/**
+ * `url` with the values of key-carrying query parameters (`admin_key`, `x_admin_key`) replaced,
+ * whatever way their names are percent-encoded (the query parser decodes `admin%5Fkey` too).
+ */
 export function redactKeyParams(url: string): string {
-  return url.replace(/([?&](?:x_)?admin_key=)[^&#]*/gi, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hash = url.indexOf('#', q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const rawName = eq < 0 ? pair : pair.slice(0, eq);
+      let name: string;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        name = rawName;
+      }
+      return KEY_PARAMS.has(name.toLowerCase()) ? `${rawName}=[redacted]` : pair;
+    })
+    .join('&');
+  return `${url.slice(0, q + 1)}${redacted}${hash < 0 ? '' : url.slice(hash)}`;
 }
 
 function sha256(value: string): Buffer {

@@ -55,16 +55,24 @@ export const runChangeRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
     async (request, reply) => {
       const principal = authorize(request, 'runs:read');
       const owner = visibleOwner(principal, ctx.visibility);
-      const principals = new Map<string, string | null>();
+      // One lookup per run, kept as a promise: the changes of a run not yet known wait on the same
+      // lookup, so they are written in the order they happened.
+      const principals = new Map<string, Promise<string | null | undefined>>();
       const visible = async (runId: string): Promise<boolean> => {
         if (owner === undefined) return true;
-        if (!principals.has(runId)) {
-          const run = await ctx.ports.runs.getRun(runId).catch(() => undefined);
-          if (run === undefined) return false;
+        let lookup = principals.get(runId);
+        if (lookup === undefined) {
           if (principals.size >= PRINCIPAL_CACHE) principals.clear();
-          principals.set(runId, run.principal);
+          lookup = ctx.ports.runs.getRun(runId).then(
+            (run) => run.principal,
+            () => {
+              principals.delete(runId); // not cached: asked again at its next change
+              return undefined;
+            },
+          );
+          principals.set(runId, lookup);
         }
-        return principals.get(runId) === owner;
+        return (await lookup) === owner;
       };
       const stream = openSse(reply, ctx.hub, principal.name, ctx.heartbeatMs);
       // Subscribed in the same turn as the headers go out: no change can fall in between.
