@@ -1,6 +1,6 @@
 /*
- * The shapes of the HTTP API as the client sees them. Records come from the store as types only,
- * so importing the client never loads server code.
+ * The shapes of the HTTP API as the client sees them. Records come from the store and the worker
+ * plane as types only, so importing the client never loads server code.
  */
 import type {
   Approval,
@@ -13,7 +13,10 @@ import type {
   Step,
 } from '../store/index.js';
 
+import type { BrokerState, DeadLetter, QueueDepth, WorkerInfo as PlaneWorkerInfo } from '../workers/index.js';
+
 export type { Approval, ApprovalStatus, AuditEntry, Priority, Run, RunEvent, RunStatus, Step };
+export type { BrokerState, DeadLetter, QueueDepth };
 
 /** A step as the API returns it: the record plus Opta-LMX's `role` and `order`. */
 export type ApiStep = Step & { role: string; order: number };
@@ -188,44 +191,8 @@ export interface WaitForRunOptions {
   signal?: AbortSignal;
 }
 
-/** Whether the worker plane's broker answers, and since when. */
-export interface BrokerState {
-  ok: boolean;
-  /** Why not, when not ok. */
-  reason?: string;
-  /** ISO time the state began. */
-  since: string;
-}
-
-/** One `skillplane worker` process, as its last heartbeat describes it. */
-export interface WorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
-  queues: string[];
-  concurrency: number;
-  in_flight: number;
-  jobs_done: number;
-  jobs_failed: number;
-  skills: string[];
-  started_at: string;
-  last_heartbeat: string;
-  /** `draining`: finishing its jobs after SIGTERM. */
-  state: 'running' | 'draining' | 'gone';
-  /** A heartbeat arrived within three heartbeat intervals. */
-  alive: boolean;
-}
-
-/** Job counts of one worker-plane queue (`dead`: in its dead-letter queue). */
-export interface QueueDepth {
-  name: string;
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-  completed: number;
-  dead: number;
-}
+/** One `skillplane worker` process, as its last heartbeat describes it (`alive`: a recent one). */
+export type WorkerInfo = Omit<PlaneWorkerInfo, 'alive'> & { alive: boolean };
 
 /** `GET /v1/workers`: where skills run; with the worker plane enabled, its broker, workers and queues. */
 export interface WorkersStatus {
@@ -241,23 +208,6 @@ export interface WorkersStatus {
   health?: BrokerState;
   workers: WorkerInfo[];
   queues: QueueDepth[];
-}
-
-/** A worker-plane job that failed for good, as `GET /v1/workers/dead-letters` lists it. */
-export interface DeadLetter {
-  id: string;
-  queue: string;
-  skill: string;
-  run_id: string | null;
-  step_seq: number | null;
-  source_job_id: string;
-  attempts: number;
-  error: { code: string; message: string };
-  failed_at: string;
-  worker: string | null;
-  input_bytes: number;
-  /** Each retry, oldest first, with its job's state now (`gone` once removed). */
-  redrives: { job_id: string; at: string; by: string | null; state?: string }[];
 }
 
 /** Filters of {@link SkillplaneClient.deadLetters}. */

@@ -19,6 +19,7 @@ export interface DeadLetter {
   failed_at: string;
   worker: string | null;
   input_bytes: number;
+  /** Each retry, oldest first, with its job's state now (`gone` once removed). */
   redrives: { job_id: string; at: string; by: string | null; state?: string }[];
 }
 
