@@ -18,6 +18,15 @@ export interface JobCallPlane {
   cancel(queueName: string, jobId: string, reason: string): Promise<void>;
 }
 
+/** How {@link JobCalls.call} runs a call. */
+export interface JobCallOptions {
+  /** Whether a failed attempt is tried again (`workers.job_retries`); false for risk-tagged or `idempotent: false` skills. */
+  repeatable: boolean;
+  /** The call's deadline and cancel. */
+  signal: AbortSignal;
+  onProgress?: (p: JobProgress) => void;
+}
+
 /** The calls of one worker plane, and how many callers in this process wait for each job. */
 export class JobCalls {
   /** Calls waiting for each job id in this process: a cancel is sent when the last one gives up. */
@@ -36,15 +45,7 @@ export class JobCalls {
    * through `onProgress` with code `worker_unavailable`) and for the job while it runs. The
    * signal (deadline, cancel) stops the wait and sends a cancel request to the job's worker.
    */
-  async call(
-    queueName: string,
-    payload: JobPayload,
-    opts: {
-      repeatable: boolean;
-      signal: AbortSignal;
-      onProgress?: (p: JobProgress) => void;
-    },
-  ): Promise<JobResult> {
+  async call(queueName: string, payload: JobPayload, opts: JobCallOptions): Promise<JobResult> {
     const jobId = jobIdFor(payload);
     const queue = this.plane.queue(queueName);
     const events = this.plane.events(queueName);

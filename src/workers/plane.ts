@@ -6,14 +6,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { QUEUE_NAME } from '../config/index.js';
 import { SkillplaneError, ValidationError } from '../errors/index.js';
-import {
-  cancelChannel,
-  type DeadLetterData,
-  type JobProgress,
-  type WorkersConfig,
-} from './broker-protocol.js';
+import { cancelChannel, type DeadLetterData, type WorkersConfig } from './broker-protocol.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
-import { JobCalls } from './job-call.js';
+import { JobCalls, type JobCallOptions } from './job-call.js';
 import { JobEvents } from './job-events.js';
 import { jobPayloadSchema, type JobPayload, type JobResult } from './payload.js';
 import { BrokerHealth, openRedis, redactUrl } from './redis.js';
@@ -183,22 +178,8 @@ export class WorkerPlane {
     };
   }
 
-  /**
-   * Runs one call on the worker plane and returns its result: reuses the job of the same id when
-   * it is queued, running or done (a step's work is queued once; a completed job's result is
-   * returned as is), queues it otherwise; waits for the broker while it is down (reported once
-   * through `onProgress` with code `worker_unavailable`) and for the job while it runs. The
-   * signal (deadline, cancel) stops the wait and sends a cancel request to the job's worker.
-   */
-  call(
-    queueName: string,
-    payload: JobPayload,
-    opts: {
-      repeatable: boolean;
-      signal: AbortSignal;
-      onProgress?: (p: JobProgress) => void;
-    },
-  ): Promise<JobResult> {
+  /** Runs one call on the worker plane and returns its result ({@link JobCalls.call}). */
+  call(queueName: string, payload: JobPayload, opts: JobCallOptions): Promise<JobResult> {
     return this.calls.call(queueName, payload, opts);
   }
 
