@@ -107,3 +107,32 @@ export function DataTable(props: {
     </div>
   );
 }
+
+/**
+ * A labelled `<select>` of `options` (shown through `show`); `any` adds a first, empty option
+ * with that label (a filter's "all").
+ */
+export function SelectField(props: {
+  label: string;
+  id: string;
+  value: string;
+  options: readonly string[];
+  onChange: (v: string) => void;
+  any?: string;
+  show?: (option: string) => string;
+}) {
+  const show = props.show ?? ((o: string) => o);
+  return (
+    <div class="control">
+      <label for={props.id}>{props.label}</label>
+      <select id={props.id} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        {props.any === undefined ? null : <option value="">{props.any}</option>}
+        {props.options.map((o) => (
+          <option key={o} value={o}>
+            {show(o)}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}

@@ -1,8 +1,9 @@
 import { useState } from 'preact/hooks';
 import type { CreateRunBody, Priority } from '../../client/index.js';
-import { ErrorNote, Section } from '../components/common.js';
+import { ErrorNote, Section, SelectField } from '../components/common.js';
 import { useSession } from '../context.js';
 import { navigate } from '../router.js';
+import { PRIORITIES } from '../../vocabulary/index.js';
 
 const STRATEGIES = ['single', 'router', 'handoff', 'parallel_map'] as const;
 type Strategy = (typeof STRATEGIES)[number];
@@ -69,42 +70,21 @@ export function NewRunForm({ agents, onCreated }: { agents: string[]; onCreated:
           void submit();
         }}
       >
-        <div class="control">
-          <label for="run-agent">Agent</label>
-          <select id="run-agent" value={chosen ?? ''} onChange={(e) => setAgent(e.currentTarget.value)}>
-            {agents.map((a) => (
-              <option key={a} value={a}>
-                {a}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="control">
-          <label for="run-strategy">Strategy</label>
-          <select
-            id="run-strategy"
-            value={strategy}
-            onChange={(e) => setStrategy(e.currentTarget.value as Strategy)}
-          >
-            {STRATEGIES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="control">
-          <label for="run-priority">Priority</label>
-          <select
-            id="run-priority"
-            value={priority}
-            onChange={(e) => setPriority(e.currentTarget.value as Priority)}
-          >
-            <option value="interactive">interactive</option>
-            <option value="normal">normal</option>
-            <option value="batch">batch</option>
-          </select>
-        </div>
+        <SelectField label="Agent" id="run-agent" value={chosen ?? ''} options={agents} onChange={setAgent} />
+        <SelectField
+          label="Strategy"
+          id="run-strategy"
+          value={strategy}
+          options={STRATEGIES}
+          onChange={(v) => setStrategy(v as Strategy)}
+        />
+        <SelectField
+          label="Priority"
+          id="run-priority"
+          value={priority}
+          options={PRIORITIES}
+          onChange={(v) => setPriority(v as Priority)}
+        />
         <div class="control wide">
           <label for="run-input">Input</label>
           <textarea

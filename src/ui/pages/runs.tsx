@@ -1,14 +1,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiRun, ListRunsQuery, Priority, RunStatus } from '../../client/index.js';
-import { DataTable, ErrorNote, Loading, Section, StatusBadge } from '../components/common.js';
+import { DataTable, ErrorNote, SelectField, Loading, Section, StatusBadge } from '../components/common.js';
 import { useSession } from '../context.js';
 import { age, count, duration, usd } from '../format.js';
 import { useCoalesced, useLoad, useNow } from '../hooks.js';
 import { hrefOf } from '../router.js';
+import { PRIORITIES, RUN_STATUSES } from '../../vocabulary/index.js';
 import { NewRunForm } from './new-run.js';
-
-const STATUSES: RunStatus[] = ['queued', 'running', 'waiting_approval', 'completed', 'failed', 'cancelled'];
-const PRIORITIES: Priority[] = ['interactive', 'normal', 'batch'];
 
 /** The run list: filters, the runs (kept current over SSE) and, with `runs:write`, a new-run form. */
 export function RunsPage() {
@@ -36,7 +34,13 @@ export function RunsPage() {
       ) : null}
       <Section title="All runs" id="runs-title">
         <form class="filters" aria-label="Filter runs" onSubmit={(e) => e.preventDefault()}>
-          <Select label="Status" id="filter-status" value={status} options={STATUSES} onChange={setStatus} />
+          <Select
+            label="Status"
+            id="filter-status"
+            value={status}
+            options={RUN_STATUSES}
+            onChange={setStatus}
+          />
           <Select
             label="Agent"
             id="filter-agent"
@@ -88,26 +92,15 @@ function useRunChanges(refresh: () => void): void {
   }, [client, attempt]);
 }
 
+/** A filter of the list: every option, or none (`all`). */
 function Select(props: {
   label: string;
   id: string;
   value: string;
-  options: string[];
+  options: readonly string[];
   onChange: (v: string) => void;
 }) {
-  return (
-    <div class="control">
-      <label for={props.id}>{props.label}</label>
-      <select id={props.id} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
-        <option value="">all</option>
-        {props.options.map((o) => (
-          <option key={o} value={o}>
-            {o.replace('_', ' ')}
-          </option>
-        ))}
-      </select>
-    </div>
-  );
+  return <SelectField {...props} any="all" show={(o) => o.replace('_', ' ')} />;
 }
 
 function RunTable({ runs, now }: { runs: ApiRun[]; now: number }) {

@@ -3,8 +3,7 @@ import { DataTable, ErrorNote, Field, Loading, Section, StatusBadge } from '../c
 import { useSession } from '../context.js';
 import { age } from '../format.js';
 import { useEvery, useLoad, useNow } from '../hooks.js';
-
-const PRIORITIES = ['interactive', 'normal', 'batch'] as const;
+import { PRIORITIES } from '../../vocabulary/index.js';
 
 /** Scheduler slots and queues, model backends and their limiters, the worker plane. */
 export function WorkersPage() {
