@@ -110,6 +110,25 @@ export default async (input, ctx) => ({
     });
   });
 
+  it('reads frames that span many chunks, one after another on a warm process', async () => {
+    // A 2 MB input reaches the child in many pipe reads; the calls after it must still be framed
+    // one by one. The skill answers with the length and both ends of what it got, and whether its
+    // signal and logger are there (they are made when first read).
+    const skill = await toolSkill(`export default async ({ s }, ctx) => ({
+  length: s.length, head: s.slice(0, 3), tail: s.slice(-3),
+  signal: ctx.signal instanceof AbortSignal && !ctx.signal.aborted,
+  logger: typeof ctx.logger.info === 'function',
+});`);
+    const exec = executor();
+    const big = `abc${'x'.repeat(2 * 1024 * 1024)}xyz`;
+    const answers = [];
+    for (const s of [big, 'abc-xyz', big, 'abcxyz']) {
+      answers.push(await exec.execute(skill, { s }, { signal: neverAborted() }));
+    }
+    const want = (s: string) => ({ length: s.length, head: 'abc', tail: 'xyz', signal: true, logger: true });
+    expect(answers).toEqual([want(big), want('abc-xyz'), want(big), want('abcxyz')]);
+  });
+
   it('denies reading /etc/passwd with permission_denied', async () => {
     const skill = await toolSkill(READ);
     const err = await failure(executor().execute(skill, { path: '/etc/passwd' }, { signal: neverAborted() }));

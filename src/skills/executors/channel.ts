@@ -11,35 +11,48 @@ const callId = z.number().int().nonnegative();
 /** The child's own timing of a call (epoch ms); the parent clamps it before making a span. */
 const reportedSpan = z.strictObject({ start_ms: z.number(), end_ms: z.number() });
 
+const readyMessage = z.strictObject({ type: z.literal('ready') });
+const resultOkMessage = z.strictObject({
+  type: z.literal('result'),
+  id: callId,
+  ok: z.literal(true),
+  output: z.unknown(),
+  span: reportedSpan.optional(),
+});
+const resultErrorMessage = z.strictObject({
+  type: z.literal('result'),
+  id: callId,
+  ok: z.literal(false),
+  error: z.strictObject({
+    code: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/),
+    message: z.string().max(4096),
+    original_code: z.string().max(64).optional(),
+  }),
+  span: reportedSpan.optional(),
+});
+const logMessage = z.strictObject({
+  type: z.literal('log'),
+  id: callId,
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  msg: z.string().max(8192),
+  data: z.unknown().optional(),
+});
+
 /** Every frame a sandbox child may send. */
-export const childMessageSchema = z.union([
-  z.strictObject({ type: z.literal('ready') }),
-  z.strictObject({
-    type: z.literal('result'),
-    id: callId,
-    ok: z.literal(true),
-    output: z.unknown(),
-    span: reportedSpan.optional(),
-  }),
-  z.strictObject({
-    type: z.literal('result'),
-    id: callId,
-    ok: z.literal(false),
-    error: z.strictObject({
-      code: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/),
-      message: z.string().max(4096),
-      original_code: z.string().max(64).optional(),
-    }),
-    span: reportedSpan.optional(),
-  }),
-  z.strictObject({
-    type: z.literal('log'),
-    id: callId,
-    level: z.enum(['debug', 'info', 'warn', 'error']),
-    msg: z.string().max(8192),
-    data: z.unknown().optional(),
-  }),
-]);
+export const childMessageSchema = z.union([readyMessage, resultOkMessage, resultErrorMessage, logMessage]);
+
+/**
+ * The one schema a frame can match, picked by its `type` (and a result's `ok`), so a frame is
+ * checked once instead of against each member of {@link childMessageSchema} in turn.
+ */
+function schemaFor(value: unknown): z.ZodType<ChildMessage> {
+  if (typeof value !== 'object' || value === null) return childMessageSchema;
+  const { type, ok } = value as { type?: unknown; ok?: unknown };
+  if (type === 'result') return ok === false ? resultErrorMessage : resultOkMessage;
+  if (type === 'log') return logMessage;
+  if (type === 'ready') return readyMessage;
+  return childMessageSchema;
+}
 
 /** A checked frame from a sandbox child. */
 export type ChildMessage = z.infer<typeof childMessageSchema>;
@@ -93,7 +106,7 @@ export class FrameReader {
     } catch {
       return this.fail('a frame that is not JSON');
     }
-    const parsed = childMessageSchema.safeParse(value);
+    const parsed = schemaFor(value).safeParse(value);
     if (!parsed.success) return this.fail('a frame that is not a known message');
     try {
       this.onFrame(parsed.data);

@@ -10,7 +10,6 @@ import './fs-guard.mjs';
 import fs from 'node:fs';
 import net from 'node:net';
 import { isAbsolute, sep } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { config } from './config.mjs';
 import { isInside, realpathOf } from './fs-guard.mjs';
@@ -136,9 +135,17 @@ async function call({ id, input, ctx = {} }) {
         code: 'skill_invalid',
       });
     }
+    let logger;
     const output = await mod.default(input, {
-      signal: controller.signal,
-      logger: loggerFor(id),
+      // The signal is made when the skill first reads it (making one costs more than a no-op
+      // call); a cancel that came first leaves it already aborted.
+      get signal() {
+        return controller.signal;
+      },
+      // Made on first use: most calls never log.
+      get logger() {
+        return (logger ??= loggerFor(id));
+      },
       traceparent: ctx.traceparent,
       tracestate: ctx.tracestate,
       runId: ctx.runId,
@@ -189,8 +196,8 @@ async function call({ id, input, ctx = {} }) {
   }
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-lines.on('line', (line) => {
+/** Handles one frame from the parent (trusted, but a bad line is skipped, not fatal). */
+function onFrame(line) {
   let message;
   try {
     message = JSON.parse(line);
@@ -200,7 +207,24 @@ lines.on('line', (line) => {
   if (message === null || typeof message !== 'object') return;
   if (message.type === 'call') void call(message);
   else if (message.type === 'cancel') running.get(message.id)?.abort(new Error('cancelled by the caller'));
+}
+
+// Frames are newline-delimited; a chunk may hold several or part of one. A plain splitter on the
+// bytes (readline's per-line string and event machinery cost more than the call it carries).
+/** @type {Buffer[]} */
+let partial = [];
+process.stdin.on('data', (chunk) => {
+  let start = 0;
+  for (let end = chunk.indexOf(10); end !== -1; end = chunk.indexOf(10, start)) {
+    const piece = chunk.subarray(start, end);
+    start = end + 1;
+    const line = partial.length === 0 ? piece : Buffer.concat([...partial, piece]);
+    partial = [];
+    if (line.length > 0) onFrame(line.toString('utf8'));
+  }
+  if (start < chunk.length) partial.push(chunk.subarray(start));
 });
 // The parent went away: nothing will ever ask this process for anything again.
-lines.on('close', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
 send({ type: 'ready' });
