@@ -5,9 +5,12 @@
  *
  * Group commit: every call is queued and the queue is flushed on the next turn of the event loop
  * (setImmediate, so writes made by all the I/O callbacks of one turn share it) inside ONE
- * transaction (`BEGIN IMMEDIATE` when it holds a write). Each call runs in its own savepoint so a
- * failing call does not undo the others; every caller's promise settles only after the batch
- * commits, so a resolved write is durable (to the WAL) and visible to later calls.
+ * transaction (`BEGIN IMMEDIATE` when it holds a write). A failing call must not undo the others:
+ * the batch first runs its calls one after another with nothing between them; when one throws, the
+ * whole transaction is rolled back and the batch runs again with each call in its own savepoint
+ * (a savepoint per call costs more than most calls, and calls rarely fail). Every caller's promise
+ * settles only after the batch commits, so a resolved write is durable (to the WAL) and visible to
+ * later calls.
  */
 import Database from 'better-sqlite3';
 import { SkillplaneError } from '../errors/index.js';
@@ -94,6 +97,13 @@ function migrate(db: Database.Database, path: string, clock: Clock): void {
 
 /** A {@link RunStore} backed by one SQLite file. */
 /** A call of a batch failed and SQLite rolled the whole transaction back with it. */
+/** A call of a batch run without savepoints threw: the batch is rolled back and run isolated. */
+class IsolateCalls extends Error {
+  constructor() {
+    super('a call of the batch failed; run it again with a savepoint per call');
+  }
+}
+
 class BatchRolledBack extends Error {
   constructor(
     readonly index: number,
@@ -114,7 +124,11 @@ export class SqliteRunStore extends EngineRunStore {
   private scheduled = false;
   private closed = false;
   private readonly savepoint: (fn: () => unknown) => unknown;
-  private readonly batch: Database.Transaction<(ops: Pending[], out: Array<[boolean, unknown]>) => void>;
+  private readonly batch: Database.Transaction<
+    (ops: Pending[], out: Array<[boolean, unknown]>, isolated: boolean) => void
+  >;
+  /** Changes applied so far (tells whether a failed call wrote anything before it threw). */
+  private applied = 0;
 
   private constructor(
     private readonly db: Database.Database,
@@ -124,17 +138,35 @@ export class SqliteRunStore extends EngineRunStore {
     private corruption: string | undefined,
   ) {
     super(clock);
-    this.port = { read: (r) => this.read(r), apply: (c) => this.apply(c) };
+    this.port = {
+      read: (r) => this.read(r),
+      apply: (c) => {
+        this.applied++;
+        this.apply(c);
+      },
+    };
     this.savepoint = db.transaction((fn: () => unknown) => fn());
-    this.batch = db.transaction((ops: Pending[], out: Array<[boolean, unknown]>) => {
+    this.batch = db.transaction((ops: Pending[], out: Array<[boolean, unknown]>, isolated: boolean) => {
       for (const p of ops) {
         const call = (): unknown => executeSync(p.op, this.clock.now(), this.port);
+        if (!isolated || ops.length === 1) {
+          const appliedBefore = this.applied;
+          try {
+            out.push([true, call()]);
+          } catch (e) {
+            if (ops.length === 1) throw e;
+            // A call that failed before it changed anything (a refusal decided on what it read)
+            // leaves nothing to undo; one that failed half-way makes the batch run isolated.
+            if (this.applied !== appliedBefore || !db.inTransaction) throw new IsolateCalls();
+            out.push([false, e]);
+          }
+          continue;
+        }
         try {
-          out.push([true, ops.length === 1 ? call() : this.savepoint(call)]);
+          out.push([true, this.savepoint(call)]);
         } catch (e) {
           // SQLite may roll the whole transaction back on its own (SQLITE_FULL, SQLITE_IOERR): then
           // nothing of the batch stands, and every call fails with this cause.
-          if (ops.length === 1) throw e;
           if (!db.inTransaction) throw new BatchRolledBack(out.length, e);
           out.push([false, e]);
         }
@@ -210,10 +242,20 @@ export class SqliteRunStore extends EngineRunStore {
     const ops = this.queue;
     this.queue = [];
     if (ops.length === 0) return;
-    const out: Array<[boolean, unknown]> = [];
+    let out: Array<[boolean, unknown]> = [];
+    const run = (isolated: boolean) => {
+      if (ops.some((p) => p.op.write)) this.batch.immediate(ops, out, isolated);
+      else this.batch(ops, out, isolated);
+    };
     try {
-      if (ops.some((p) => p.op.write)) this.batch.immediate(ops, out);
-      else this.batch(ops, out);
+      try {
+        run(false);
+      } catch (e) {
+        if (!(e instanceof IsolateCalls)) throw e;
+        // Rolled back: nothing of the first run stands.
+        out = [];
+        run(true);
+      }
       this.batches++;
     } catch (e) {
       if (e instanceof BatchRolledBack) {

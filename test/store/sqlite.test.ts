@@ -226,4 +226,46 @@ describe('SqliteRunStore specifics', () => {
     await store.close();
     await expectCode(store.getRun(run.id), 'store_closed');
   });
+
+  it('a call that fails half-way through its writes leaves nothing, and its batch-mates stand', async () => {
+    // Calls of a batch run without savepoints first; one that throws after it wrote rolls the
+    // batch back and the batch runs again with a savepoint per call.
+    const store = SqliteRunStore.open({ path: nextPath() });
+    const { run } = await create(store);
+    await store.appendEvent(run.id, ev.started());
+    const existing = await store.listEvents(run.id);
+    const first = existing[0];
+    const halfWay = {
+      write: true,
+      scope: run.id,
+      plan: () => ({
+        reads: {},
+        decide: () => ({
+          value: undefined,
+          changes: [
+            { kind: 'updateRun', id: run.id, set: { agent: 'tampered' } },
+            // The primary key (run_id, seq) is taken: the second write fails.
+            {
+              kind: 'insertEvent',
+              row: { run_id: run.id, seq: first!.seq, type: 'run.started', data: null, at: first!.at },
+            },
+          ],
+        }),
+      }),
+    };
+    const before = store.batches;
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => store.appendEvent(run.id, ev.started(`a${i}`))),
+      (store as unknown as { execute: (op: unknown) => Promise<unknown> }).execute(halfWay),
+      ...Array.from({ length: 20 }, (_, i) => store.appendEvent(run.id, ev.started(`b${i}`))),
+    ]);
+    expect(store.batches - before).toBe(1);
+    expect(results[20]).toMatchObject({ status: 'rejected' });
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(40);
+    expect((await store.getRun(run.id))?.agent).toBe(run.agent);
+    expect((await store.listEvents(run.id)).map((e) => e.seq)).toEqual(
+      Array.from({ length: existing.length + 40 }, (_, i) => i + 1),
+    );
+    await store.close();
+  });
 });
