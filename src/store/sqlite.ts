@@ -95,8 +95,6 @@ function migrate(db: Database.Database, path: string, clock: Clock): void {
   }).immediate();
 }
 
-/** A {@link RunStore} backed by one SQLite file. */
-/** A call of a batch failed and SQLite rolled the whole transaction back with it. */
 /** A call of a batch run without savepoints threw: the batch is rolled back and run isolated. */
 class IsolateCalls extends Error {
   constructor() {
@@ -104,6 +102,7 @@ class IsolateCalls extends Error {
   }
 }
 
+/** A call of a batch failed and SQLite rolled the whole transaction back with it. */
 class BatchRolledBack extends Error {
   constructor(
     readonly index: number,
@@ -113,6 +112,7 @@ class BatchRolledBack extends Error {
   }
 }
 
+/** A {@link RunStore} backed by one SQLite file. */
 export class SqliteRunStore extends EngineRunStore {
   readonly driver = 'sqlite';
   /** Number of transactions committed by group commit (for benchmarks). */
@@ -149,7 +149,8 @@ export class SqliteRunStore extends EngineRunStore {
     this.batch = db.transaction((ops: Pending[], out: Array<[boolean, unknown]>, isolated: boolean) => {
       for (const p of ops) {
         const call = (): unknown => executeSync(p.op, this.clock.now(), this.port);
-        if (!isolated || ops.length === 1) {
+        // Isolated runs only follow an IsolateCalls, which a batch of one never throws.
+        if (!isolated) {
           const appliedBefore = this.applied;
           try {
             out.push([true, call()]);
@@ -243,8 +244,9 @@ export class SqliteRunStore extends EngineRunStore {
     this.queue = [];
     if (ops.length === 0) return;
     let out: Array<[boolean, unknown]> = [];
+    const writes = ops.some((p) => p.op.write);
     const run = (isolated: boolean) => {
-      if (ops.some((p) => p.op.write)) this.batch.immediate(ops, out, isolated);
+      if (writes) this.batch.immediate(ops, out, isolated);
       else this.batch(ops, out, isolated);
     };
     try {
