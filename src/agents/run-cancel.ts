@@ -69,8 +69,9 @@ export class RunCanceller {
   async cancelHere(runId: string, principal: string | null): Promise<void> {
     const controller = this.port.executor.controllers.get(runId);
     if (controller !== undefined) {
-      controller.abort(new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`));
-      this.port.scheduler.cancel(runId);
+      const reason = new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`);
+      controller.abort(reason);
+      this.port.scheduler.cancel(runId, reason);
       await this.port.executor.inflight.get(runId);
     }
     // A run with no local execution, or one whose execution ended meanwhile without settling it

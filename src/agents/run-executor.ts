@@ -77,13 +77,14 @@ export class RunExecutor {
         return;
       }
     }
+    // The run's cancel controller. Its signal is read only once the run starts (Node makes it on
+    // first read): a queued run is cancelled through `scheduler.cancel`, which every path that
+    // aborts this controller also calls, so a deep queue holds no signal per run.
     const controller = new AbortController();
     this.controllers.set(run.id, controller);
     this.o.recovery.hold(run);
     const p = scheduler
-      .run(run.id, (slotSignal) => this.execute(run.id, slotSignal, controller.signal, resumed), {
-        signal: controller.signal,
-      })
+      .run(run.id, (slotSignal) => this.execute(run.id, slotSignal, controller, resumed))
       .catch(async (err: unknown) => {
         // Cancelled while still queued: the task never started.
         if (err instanceof LeaseLostError || controller.signal.reason instanceof LeaseLostError) return;
@@ -116,9 +117,10 @@ export class RunExecutor {
   private async execute(
     runId: string,
     slotSignal: AbortSignal,
-    cancelSignal: AbortSignal,
+    cancel: AbortController,
     resumed: boolean,
   ): Promise<void> {
+    const cancelSignal = cancel.signal;
     const { store, lifecycle, nodeId, clock } = this.o;
     const stored = await store.getRun(runId);
     if (stored === undefined || isTerminal(stored.status) || stored.status === 'waiting_approval') return;
@@ -133,6 +135,9 @@ export class RunExecutor {
     const onCancel = () => abort(cancelSignal.reason);
     slotSignal.addEventListener('abort', onSlot, { once: true });
     cancelSignal.addEventListener('abort', onCancel, { once: true });
+    // Either may have aborted while the run was read (an abort listener added late never fires).
+    if (slotSignal.aborted) onSlot();
+    else if (cancelSignal.aborted) onCancel();
     const limitSec = stored.limits.timeout_sec;
     const timer = setTimeout(
       () => abort(new TimeoutError(`run timed out after ${limitSec} s`, limitSec * 1000)),

@@ -150,18 +150,27 @@ export class Scheduler {
       return Promise.reject(toAbortError(opts.signal.reason));
     }
     return new Promise<T>((resolve, reject) => {
-      const link = linkedAbortController(opts.signal);
-      const onAbort = (): void => {
-        if (entry.state !== 'queued') return; // running: the task sees the aborted signal
-        this.#queues[entry.rank]!.remove(entry);
-        this.#forget(entry);
-        reject(toAbortError(link.signal.reason));
-      };
-      link.signal.addEventListener('abort', onAbort, { once: true });
-      entry.link = link;
+      // A queued ticket holds no controller of its own unless it has a signal to follow: most never
+      // need one before they start (`cancel` removes them directly), and a deep queue of them would
+      // cost an AbortController, its signal and a listener each.
+      if (opts.signal !== undefined) {
+        const link = linkedAbortController(opts.signal);
+        link.signal.addEventListener(
+          'abort',
+          () => {
+            if (entry.state === 'queued') this.#dropQueued(entry, link.signal.reason);
+            // running: the task sees the aborted signal
+          },
+          { once: true },
+        );
+        entry.link = link;
+      }
       entry.reject = reject;
       entry.start = () => {
-        link.signal.removeEventListener('abort', onAbort);
+        // The task's signal: the queued link when there is one (its listener above no longer acts),
+        // a fresh controller otherwise.
+        const link = entry.link ?? linkedAbortController();
+        entry.link = link;
         let promise: Promise<T>;
         try {
           promise = Promise.resolve(task(link.signal));
@@ -197,6 +206,7 @@ export class Scheduler {
     const entry = this.#entries.get(id);
     if (entry === undefined) return false;
     if (entry.state === 'admitted') this.#forget(entry);
+    else if (entry.state === 'queued' && entry.link === undefined) this.#dropQueued(entry, reason);
     else entry.link?.controller.abort(reason);
     return true;
   }
@@ -261,6 +271,14 @@ export class Scheduler {
 
   #idle(): boolean {
     return this.#running === 0 && this.#reserved === 0;
+  }
+
+  /** Removes a queued entry and rejects its `run` with `toAbortError(reason)`. */
+  #dropQueued(entry: Entry, reason: unknown): void {
+    const reject = entry.reject;
+    this.#queues[entry.rank]!.remove(entry);
+    this.#forget(entry);
+    reject?.(toAbortError(reason));
   }
 
   /** Removes a not-running entry, giving its place back. */

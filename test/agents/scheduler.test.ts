@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { abortableSleep } from '../../src/agents/abort.js';
 import { Scheduler } from '../../src/agents/scheduler.js';
+import { LeaseLostError } from '../../src/agents/recovery.js';
 import type { Priority, SchedulerOptions } from '../../src/agents/scheduler.js';
 import { CancelledError, ConflictError, RunQueueFullError } from '../../src/errors/index.js';
 
@@ -304,6 +305,11 @@ describe('Scheduler', () => {
     expect(s.stats().queued).toEqual({ interactive: 0, normal: 1, batch: 0 });
     s.admit({ id: 'fresh', priority: 'normal' }); // the places came back
     s.cancel('fresh');
+    // The reason given to cancel is what the queued ticket's run rejects with.
+    const lost = new LeaseLostError('d', 'expired');
+    const d = submit(s, 'd', 'normal', async () => void ran.push('d'));
+    s.cancel('d', lost);
+    await expect(d).rejects.toBe(lost);
 
     hold.open();
     await Promise.all([blocker, keep]);
