@@ -1,10 +1,10 @@
 // Taking a run in: a valid request reserves a queue place, is stored (idempotently, with its
-// approval gate when it needs one), audited and scheduled.
+// approval gate when it needs one, and its audit entry), then scheduled.
 import type { Config } from '../config/index.js';
 import { newRunId, type Run, type RunStore } from '../store/index.js';
 import type { RunSpans } from '../tracing/index.js';
 import type { Clock } from '../vocabulary/index.js';
-import type { ApprovalDesk, RuntimeAuditEntry } from './approvals.js';
+import type { ApprovalDesk } from './approvals.js';
 import type { RunNotifier } from './notifier.js';
 import { requestFingerprint, type RunRequest, type RunRequestInput } from './request.js';
 import { ShutdownError, type RunExecutor } from './run-executor.js';
@@ -30,7 +30,6 @@ export interface RunIntakePort {
   parseRequest(input: unknown): RunRequest;
   /** The runtime's `admit` check (a no-op without one). */
   admit(request: RunRequest): void | Promise<void>;
-  audit(entry: RuntimeAuditEntry): Promise<void>;
 }
 
 /** Takes the runs of one runtime in. */
@@ -40,7 +39,7 @@ export class RunIntake {
   /**
    * Creates a run: validates, reserves a queue place (a full queue throws `queue_full` and stores
    * nothing), stores it (an idempotency key returns the existing run for the same request and a
-   * `idempotency_conflict` for another), then schedules it.
+   * `idempotency_conflict` for another) with its `run.create` audit entry, then schedules it.
    */
   async submit(
     input: RunRequestInput | RunRequest,
@@ -55,46 +54,43 @@ export class RunIntake {
     // A run to approve first is stored waiting, with its approval, and scheduled once approved.
     const gate = runApprovalRequired(req) ? this.port.approvals.runGate(id, req) : undefined;
     try {
-      const { run, created } = await this.port.store.createRun(
-        newRunFor(id, req, caller, {
-          config: this.port.config,
-          nodeId: this.port.nodeId,
-          leaseMs: this.port.leaseMs,
-          clock: this.port.clock,
-        }),
-        {
-          ...(gate === undefined ? {} : { approval: gate }),
-          ...(caller.idempotencyKey === undefined
-            ? {}
-            : {
-                idempotency: {
-                  key: caller.idempotencyKey,
-                  fingerprint: requestFingerprint(req),
-                  ttlSec: IDEMPOTENCY_TTL_SEC,
-                },
-              }),
-          event: {
-            type: 'run.created',
-            data: { agent: req.agent ?? null, strategy: req.strategy, priority: req.priority },
+      const fresh = newRunFor(id, req, caller, {
+        config: this.port.config,
+        nodeId: this.port.nodeId,
+        leaseMs: this.port.leaseMs,
+        clock: this.port.clock,
+      });
+      const { run, created } = await this.port.store.createRun(fresh, {
+        ...(gate === undefined ? {} : { approval: gate }),
+        ...(caller.idempotencyKey === undefined
+          ? {}
+          : {
+              idempotency: {
+                key: caller.idempotencyKey,
+                fingerprint: requestFingerprint(req),
+                ttlSec: IDEMPOTENCY_TTL_SEC,
+              },
+            }),
+        event: {
+          type: 'run.created',
+          data: { agent: req.agent ?? null, strategy: req.strategy, priority: req.priority },
+        },
+        // The creation's audit entry is written with the run, in the same transaction.
+        audit: {
+          principal: caller.principal ?? null,
+          action: 'run.create',
+          target: id,
+          data: {
+            agent: fresh.agent,
+            strategy: fresh.strategy,
+            ...(gate === undefined ? {} : { approval_id: gate.approval.id }),
           },
         },
-      );
+      });
       if (created) {
         this.port.runSpans?.created(run, caller);
         this.port.notifier.emit('lifecycle', { move: 'create', run });
         admittedUsed = gate === undefined;
-        void this.port.audit({
-          principal: caller.principal ?? null,
-          action: 'run.create',
-          target: run.id,
-          runId: run.id,
-          traceId: run.trace_id,
-          data: {
-            agent: run.agent,
-            strategy: run.strategy,
-            ...(gate === undefined ? {} : { approval_id: gate.approval.id }),
-          },
-        });
         if (gate === undefined) this.port.executor.schedule(run, false, true);
         else this.port.notifier.notify(run.id, run.status);
       }

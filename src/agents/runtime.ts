@@ -166,7 +166,6 @@ export class Runtime {
       closing: () => this.closing,
       parseRequest: (input) => this.parseRequest(input),
       admit: (request) => options.admit?.(request),
-      audit: (entry) => this.audit(entry),
     });
     this.canceller = new RunCanceller({
       executor: this.executor,

@@ -44,6 +44,12 @@ export interface CreateRunOptions {
    * approval that gates it.
    */
   approval?: { approval: NewApproval; events: EventInput[] };
+  /**
+   * The audit entry of the creation (`run.create`), written in the same transaction (its `run_id`
+   * and `trace_id` are the new run's): a created run is never missing from the trail. An
+   * idempotent replay writes none.
+   */
+  audit?: Omit<NewAuditEntry, 'run_id' | 'trace_id'>;
 }
 
 /** Result of {@link RunStore.createRun}. */

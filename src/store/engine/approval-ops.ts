@@ -3,7 +3,7 @@
  * append: suspending and resuming the run is the lifecycle module's business.
  */
 import { NotFoundError } from '../../errors/index.js';
-import { clampLimit, decodeCursor, encodeCursor, newId } from '../common.js';
+import { clampLimit, decodeCursor, encodeCursor } from '../common.js';
 import type {
   ApprovalDecision,
   AuditPage,
@@ -15,6 +15,7 @@ import type { Approval, AuditEntry, NewApproval, NewAuditEntry } from '../types.
 import { nothing, plan, readOp, writeOp, type Change, type StoreOp } from './port.js';
 import {
   buildApproval,
+  buildAuditEntry,
   checkFreeId,
   checkNotTerminal,
   checkPending,
@@ -97,16 +98,7 @@ export function getApprovalForStep(runId: string, stepKey: string): StoreOp<Appr
 export function appendAudit(e: NewAuditEntry): StoreOp<AuditEntry> {
   return writeOp(`audit:${e.action}`, (now) =>
     plan({}, () => {
-      const entry: AuditEntry = {
-        id: newId('aud_', now),
-        at: iso(now),
-        principal: e.principal,
-        action: e.action,
-        target: e.target ?? null,
-        run_id: e.run_id ?? null,
-        trace_id: e.trace_id ?? null,
-        data: e.data ?? null,
-      };
+      const entry = buildAuditEntry(e, now);
       return { value: entry, changes: [{ kind: 'insertAudit', row: auditRow(entry) }] };
     }),
   );

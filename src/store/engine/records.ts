@@ -4,14 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.js';
-import { checkSchemaVersion } from '../common.js';
+import { checkSchemaVersion, newId } from '../common.js';
 import type { EventInput, RunPatch, StepRunPatch, TransitionOptions } from '../run-store.js';
 import {
   DEFAULT_RUN_LIMITS,
   RUN_SCHEMA_VERSION,
   isTerminal,
   type Approval,
+  type AuditEntry,
   type NewApproval,
+  type NewAuditEntry,
   type NewRun,
   type NewStep,
   type Run,
@@ -187,6 +189,20 @@ export function checkStepRunning(step: Step): void {
       status: step.status,
     });
   }
+}
+
+/** Builds an audit entry made at `now` (epoch ms). */
+export function buildAuditEntry(e: NewAuditEntry, now: number): AuditEntry {
+  return {
+    id: newId('aud_', now),
+    at: iso(now),
+    principal: e.principal,
+    action: e.action,
+    target: e.target ?? null,
+    run_id: e.run_id ?? null,
+    trace_id: e.trace_id ?? null,
+    data: e.data ?? null,
+  };
 }
 
 /** Builds a new pending approval. */

@@ -18,6 +18,7 @@ import { nothing, plan, readOp, writeOp, type Change, type StoreOp } from './por
 import {
   applyRunPatch,
   buildApproval,
+  buildAuditEntry,
   buildRun,
   checkFreeId,
   checkTransition,
@@ -26,13 +27,14 @@ import {
   mustExist,
   pageOf,
 } from './records.js';
-import { approvalRow, runRow, type RunRow } from './rows.js';
+import { approvalRow, auditRow, runRow, type RunRow } from './rows.js';
 
 /** Creates a run and its first event; idempotent replays write nothing. */
 export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<CreateRunResult> {
   // Checked in `decide` (a missing event is `input_invalid`), never thrown from here.
   const idem = opts?.idempotency;
-  const create = (at: string): { value: CreateRunResult; changes: Change[] } => {
+  const create = (now: number): { value: CreateRunResult; changes: Change[] } => {
+    const at = iso(now);
     const run = buildRun(input, idem?.key ?? null, at);
     const first = eventChange(run.id, 1, opts?.event, at);
     const gate = opts?.approval;
@@ -60,13 +62,15 @@ export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<Create
       };
       changes.push({ kind: 'putKey', row });
     }
+    if (opts.audit !== undefined)
+      changes.push({ kind: 'insertAudit', row: auditRow(buildAuditEntry({ ...opts.audit, run_id: run.id, trace_id: run.trace_id }, now)) });
     return { value: { run, created: true }, changes };
   };
   if (!idem) {
     return writeOp(`run:${input.id}`, (now) =>
       plan({ taken: { kind: 'head', id: input.id, lock: false } }, ({ taken }) => {
         checkFreeId(taken, 'run', input.id);
-        return create(iso(now));
+        return create(now);
       }),
     );
   }
@@ -87,7 +91,7 @@ export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<Create
           if (key.run) return nothing({ run: key.run, created: false });
         }
         checkFreeId(taken, 'run', input.id);
-        return create(at);
+        return create(now);
       },
     ),
   );

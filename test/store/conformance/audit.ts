@@ -1,6 +1,6 @@
 /** Conformance: the audit trail, its filters and its cursor. */
 import { expect, it } from 'vitest';
-import { expectCode, type Suite } from './helpers.js';
+import { ev, expectCode, newRun, type Suite } from './helpers.js';
 
 export function auditTests(t: Suite): void {
   it('audit: appends with the clock and lists newest first, filtered', async () => {
@@ -39,6 +39,33 @@ export function auditTests(t: Suite): void {
     expect(await ids({ until: e2.at })).toEqual([e1.id]);
     expect(await ids({ since: e1.at, until: e3.at })).toEqual([e2.id, e1.id]);
     expect(await ids({ principal: 'nobody' })).toEqual([]);
+  });
+
+  it('audit: a run created with its audit entry has it in the same write; a replay adds none', async () => {
+    const idem = { key: 'k-audit', fingerprint: 'f', ttlSec: 60 };
+    const opts = {
+      event: ev.created('a'),
+      idempotency: idem,
+      audit: { principal: 'alice', action: 'run.create', target: 'run_aud', data: { agent: 'a' } },
+    };
+    const first = await t.s.createRun(newRun({ id: 'run_aud', trace_id: 'tr_aud' }), opts);
+    expect(first.created).toBe(true);
+    const replay = await t.s.createRun(newRun({ id: 'run_aud2', trace_id: 'tr_other' }), opts);
+    expect(replay).toMatchObject({ created: false, run: { id: 'run_aud' } });
+    const { entries } = await t.s.listAudit({ action: 'run.create' });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      at: first.run.created_at,
+      principal: 'alice',
+      target: 'run_aud',
+      run_id: 'run_aud',
+      trace_id: 'tr_aud',
+      data: { agent: 'a' },
+    });
+    // A create refused (the id is taken) writes no audit entry either.
+    const { idempotency: _key, ...withoutKey } = opts;
+    await expectCode(t.s.createRun(newRun({ id: 'run_aud', trace_id: 'x' }), withoutKey), 'conflict');
+    expect((await t.s.listAudit({ action: 'run.create' })).entries).toHaveLength(1);
   });
 
   it('audit: cursor pagination is stable under concurrent inserts', async () => {
