@@ -77,14 +77,24 @@ export class RunExecutor {
         return;
       }
     }
+    this.o.recovery.hold(run);
+    this.enqueue(run.id, resumed);
+  }
+
+  /**
+   * Queues the admitted run `id` under the scheduler and tracks it until it settles. Its closures
+   * hold the id only, not the run: a deep queue keeps a few hundred bytes per run, and the run is
+   * read from the store when it starts.
+   */
+  private enqueue(id: string, resumed: boolean): void {
+    const { scheduler, store, nodeId } = this.o;
     // The run's cancel controller. Its signal is read only once the run starts (Node makes it on
     // first read): a queued run is cancelled through `scheduler.cancel`, which every path that
     // aborts this controller also calls, so a deep queue holds no signal per run.
     const controller = new AbortController();
-    this.controllers.set(run.id, controller);
-    this.o.recovery.hold(run);
+    this.controllers.set(id, controller);
     const p = scheduler
-      .run(run.id, (slotSignal) => this.execute(run.id, slotSignal, controller, resumed))
+      .run(id, (slotSignal) => this.execute(id, slotSignal, controller, resumed))
       .catch(async (err: unknown) => {
         // Cancelled while still queued: the task never started.
         if (err instanceof LeaseLostError || controller.signal.reason instanceof LeaseLostError) return;
@@ -92,19 +102,19 @@ export class RunExecutor {
         const e = toSkillplaneError(err);
         if (this.o.closing()) {
           // Shutdown: hand the queued run back at once instead of letting its lease run out.
-          await store.releaseRun(run.id, nodeId).catch(() => undefined);
+          await store.releaseRun(id, nodeId).catch(() => undefined);
           return;
         }
         await this.o.lifecycle
-          .tryMove(run.id, e.code === 'cancelled' ? 'cancel' : 'fail', { error: e, from: ['queued'] })
+          .tryMove(id, e.code === 'cancelled' ? 'cancel' : 'fail', { error: e, from: ['queued'] })
           .catch(() => undefined);
       })
       .finally(() => {
-        this.controllers.delete(run.id);
-        this.inflight.delete(run.id);
-        this.o.recovery.drop(run.id);
+        this.controllers.delete(id);
+        this.inflight.delete(id);
+        this.o.recovery.drop(id);
       });
-    this.inflight.set(run.id, p);
+    this.inflight.set(id, p);
   }
 
   /** Schedules a run once the execution that re-queued it (if still inflight) let go of its slot. */
