@@ -1,19 +1,31 @@
 /**
- * HTTP benchmark: `POST /v1/agents/runs` (202) on the real server — memory store and SQLite — beside
- * a plain Fastify route returning a similar 202 JSON body, each driven by 64 concurrent keep-alive
- * clients for a fixed time. Reports requests/s, p50/p95/p99 latency, 429s apart, and "time to first
- * action": for a sample of runs, from sending the create request to the run's first `step.started`.
+ * HTTP benchmark: `POST /v1/agents/runs` on the real server — memory store and SQLite — beside a
+ * plain Fastify route that answers the same 202 (the same JSON body, byte for byte the same shape
+ * and size, with `location` and `x-request-id`), each driven by 64 concurrent keep-alive clients.
  *
- *   npx tsx bench/http.ts [seconds=10] [clients=64] [--quick|--tiny]
+ *   npx tsx bench/http.ts [seconds=6] [clients=64] [--quick|--tiny]
  *
- * Time to first action is also measured unloaded: after the load, creates sent one at a time
- * (one run in flight, the queue empty), each followed until its first `step.started`.
+ * Two loads:
+ * - **admission**: what the create door costs. The node's one run slot is held by a run whose model
+ *   never answers, so every create is validated, authorised, stored (with its event and audit
+ *   entry), given a queue place and answered, and waits in the queue — the server does what it does
+ *   for a burst of creates while its slots are busy. The plain route and both stores are driven in
+ *   interleaved rounds of one second (the machine's drift falls on all three alike); the target
+ *   (≥ 0.5× the plain route) is on these rows.
+ * - **executing**: the same creates while 64 runs at a time execute in the same process (one model
+ *   call each, against the scripted model server): the create rate is then bounded by the runs'
+ *   own work, which the runtime benchmark measures; reported beside the plain route, no target.
+ *   "Time to first action" is sampled during this load (1 create in 10: from sending it to the
+ *   run's first `step.started`) and measured unloaded: creates one at a time, each followed to
+ *   its first step.
  *
  * Everything (load generator, server, scripted model) shares this one process, so the figures are a
  * lower bound of what the server does with the load generator elsewhere.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
@@ -23,7 +35,10 @@ import { loadConfig } from '../src/config/index.js';
 import { startScriptedModelServer } from '../src/testing/index.js';
 import { emitResult, MODE, pct, positional, sized, summaryRow } from './lib/measure.js';
 
-const SECONDS = positional(0, sized(10, 1, 0.3));
+const SECONDS = positional(0, sized(6, 1, 0.3));
+/** Admission: rounds of each target, interleaved, and the length of one. */
+const ROUNDS = sized(8, 3, 1);
+const ROUND_MS = sized(1000, 300, 150);
 const CLIENTS = positional(1, 64);
 const WARMUP_MS = sized(1000, 300, 100);
 /** Creates sent one at a time for the unloaded time to first action. */
@@ -70,28 +85,17 @@ function post(agent: Agent, port: number, path: string): Promise<{ status: numbe
   });
 }
 
-/** Drives `path` with CLIENTS concurrent loops for SECONDS after a warm-up. */
+/** Drives `path` with CLIENTS concurrent loops for `ms` after `warmMs`, adding to `phase`. */
 async function drive(
-  name: string,
+  phase: Phase,
   port: number,
   path: string,
-  sample?: (id: string, sentAt: number) => void,
-): Promise<Phase> {
+  opts: { warmMs: number; ms: number; sample?: (id: string, sentAt: number) => void },
+): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const phase: Phase = {
-    name,
-    requests: 0,
-    ok: 0,
-    rejected429: 0,
-    errors: 0,
-    seconds: SECONDS,
-    latencies: [],
-    ttfa: [],
-    ttfaMissing: 0,
-    ttfaUnloaded: [],
-  };
-  const warmUntil = performance.now() + WARMUP_MS;
-  const endAt = warmUntil + SECONDS * 1000;
+  const warmUntil = performance.now() + opts.warmMs;
+  const endAt = warmUntil + opts.ms;
+  const { sample } = opts;
   let n = 0;
   const loop = async (): Promise<void> => {
     for (;;) {
@@ -117,9 +121,23 @@ async function drive(
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, loop));
+  phase.seconds += opts.ms / 1000;
   agent.destroy();
-  phase.latencies.sort((a, b) => a - b);
-  return phase;
+}
+
+function newPhase(name: string): Phase {
+  return {
+    name,
+    requests: 0,
+    ok: 0,
+    rejected429: 0,
+    errors: 0,
+    seconds: 0,
+    latencies: [],
+    ttfa: [],
+    ttfaMissing: 0,
+    ttfaUnloaded: [],
+  };
 }
 
 async function waitIdle(app: App, timeoutMs = 120_000): Promise<void> {
@@ -134,19 +152,34 @@ async function waitIdle(app: App, timeoutMs = 120_000): Promise<void> {
 }
 
 const model = await startScriptedModelServer({ script: () => ({ content: 'ok' }), model: 'bench-model' });
+// A "model server" that takes connections and never answers: the run it gets holds its slot.
+const held = new Set<Socket>();
+const silent = createServer((socket) => {
+  held.add(socket);
+  socket.on('close', () => held.delete(socket));
+});
+await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}/v1`;
 const dir = mkdtempSync(join(tmpdir(), 'sp-bench-http-'));
 
-async function skillplanePhase(name: string, store: Record<string, unknown>): Promise<Phase> {
+interface Node {
+  app: App;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A skillplane node on `store` whose runs call `modelUrl`, `slots` at a time. */
+async function startNode(store: Record<string, unknown>, modelUrl: string, slots: number): Promise<Node> {
   const loaded = loadConfig({
     cwd: dir,
     env: {},
     overrides: {
       store,
-      models: { default: { base_url: model.url, model: 'bench-model', max_concurrency: 64, max_retries: 0 } },
+      models: { default: { base_url: modelUrl, model: 'bench-model', max_concurrency: 64, max_retries: 0 } },
       skills: { directories: [], watch: false },
       agents: {
         directories: [],
-        max_parallel_agents: 64,
+        max_parallel_agents: slots,
         max_queued_runs: 1_000_000,
         definitions: [{ name: 'bench', instructions: 'answer' }],
       },
@@ -159,11 +192,28 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
     logger: false,
     defaultMetrics: false,
   });
+  return {
+    app,
+    port: server.port,
+    close: async () => {
+      await server.close();
+      await app.close(2000);
+    },
+  };
+}
+
+/** The creates of a node whose runs execute as they come (64 slots), with time to first action. */
+async function executingPhase(name: string, store: Record<string, unknown>): Promise<Phase> {
+  const node = await startNode(store, model.url, 64);
+  const { app } = node;
+  const phase = newPhase(name);
   const samples: { id: string; sentAt: number }[] = [];
   try {
-    const phase = await drive(name, server.port, '/v1/agents/runs', (id, sentAt) =>
-      samples.push({ id, sentAt }),
-    );
+    await drive(phase, node.port, '/v1/agents/runs', {
+      warmMs: WARMUP_MS,
+      ms: SECONDS * 1000,
+      sample: (id, sentAt) => samples.push({ id, sentAt }),
+    });
     await waitIdle(app);
     for (const s of samples) {
       // The memory store keeps the last 10,000 finished runs: an early sample may be gone.
@@ -178,7 +228,7 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     for (let i = 0; i < UNLOADED; i++) {
       const sentAt = Date.now();
-      const res = await post(agent, server.port, '/v1/agents/runs');
+      const res = await post(agent, node.port, '/v1/agents/runs');
       if (res.status !== 202) continue;
       const id = JSON.parse(res.body).id as string;
       await app.runtime.wait(id, { timeoutMs: 30_000 });
@@ -189,71 +239,149 @@ async function skillplanePhase(name: string, store: Record<string, unknown>): Pr
     phase.ttfaUnloaded.sort((a, b) => a - b);
     return phase;
   } finally {
-    await server.close();
-    await app.close(5000);
+    await node.close();
   }
 }
 
-async function plainPhase(): Promise<Phase> {
+/**
+ * The plain route: Fastify answering 202 with the body our create answers (the same fields, a
+ * fresh id, timestamps and links each time) and the same two headers.
+ */
+async function startPlain(): Promise<{ port: number; close(): Promise<void> }> {
   const fastify = Fastify({ logger: false });
   let i = 0;
   fastify.post('/plain', async (req, reply) => {
-    const id = `run_${(i++).toString(16).padStart(12, '0')}`;
+    const body = req.body as { agent?: string; input?: unknown };
+    const id = `run_${(i++).toString(16).padStart(28, '0')}`;
     const self = `/v1/agents/runs/${id}`;
-    return reply.status(202).send({
-      id,
-      agent: (req.body as { agent?: string }).agent,
-      strategy: 'single',
-      input: (req.body as { input?: unknown }).input,
-      priority: 'normal',
-      status: 'queued',
-      usage: { steps: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
-      result: null,
-      error: null,
-      created_at: new Date().toISOString(),
-      links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
-    });
+    const now = new Date().toISOString();
+    const traceId = randomUUID().replaceAll('-', '');
+    return reply
+      .status(202)
+      .header('location', self)
+      .header('x-request-id', randomUUID())
+      .send({
+        id,
+        agent: body.agent,
+        strategy: 'single',
+        input: {
+          strategy: 'single',
+          agent: body.agent,
+          input: body.input,
+          priority: 'normal',
+          limits: {},
+          metadata: {},
+          options: { fail_fast: true, pass_output: true },
+        },
+        priority: 'normal',
+        status: 'queued',
+        idempotency_key: null,
+        principal: 'anonymous',
+        trace_id: traceId,
+        traceparent: `00-${traceId}-${traceId.slice(0, 16)}-01`,
+        tracestate: null,
+        limits: {
+          max_steps: 32,
+          max_handoff_depth: 5,
+          token_budget: null,
+          cost_budget_usd: null,
+          timeout_sec: 300,
+        },
+        usage: { steps: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        result: null,
+        error: null,
+        checkpoint: 0,
+        metadata: {},
+        schema_version: 1,
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        finished_at: null,
+        checkpoint_pointer: 0,
+        tokens_used: 0,
+        estimated_cost_usd: 0,
+        links: { self, events: `${self}/events`, cancel: `${self}/cancel` },
+      });
   });
   await fastify.listen({ host: '127.0.0.1', port: 0 });
-  try {
-    return await drive(
-      'plain fastify POST /plain',
-      (fastify.server.address() as { port: number }).port,
-      '/plain',
-    );
-  } finally {
-    await fastify.close();
-  }
+  return { port: (fastify.server.address() as { port: number }).port, close: () => fastify.close() };
 }
 
-const phases: Phase[] = [];
+const plain = newPhase('plain fastify POST /plain');
+const admission = [newPhase('skillplane (memory store)'), newPhase('skillplane (sqlite)')];
+const executing: Phase[] = [];
+/** Runs queued behind the held slot when the admission rounds ended, per store. */
+const queuedAfter: number[] = [];
 try {
-  phases.push(await plainPhase());
-  phases.push(await skillplanePhase('skillplane (memory store)', { driver: 'memory' }));
-  phases.push(
-    await skillplanePhase('skillplane (sqlite)', { driver: 'sqlite', path: join(dir, 'bench.db') }),
+  const floor = await startPlain();
+  const nodes = [
+    await startNode({ driver: 'memory' }, silentUrl, 1),
+    await startNode({ driver: 'sqlite', path: join(dir, 'admission.db') }, silentUrl, 1),
+  ];
+  try {
+    const targets: [Phase, number, string][] = [
+      [plain, floor.port, '/plain'],
+      [admission[0]!, nodes[0]!.port, '/v1/agents/runs'],
+      [admission[1]!, nodes[1]!.port, '/v1/agents/runs'],
+    ];
+    // Warm each target, then interleaved rounds (the warm-ups' requests are not counted).
+    for (const [phase, port, path] of targets)
+      await drive(newPhase(phase.name), port, path, { warmMs: WARMUP_MS, ms: 0 });
+    for (let r = 0; r < ROUNDS; r++)
+      for (const [phase, port, path] of targets) await drive(phase, port, path, { warmMs: 0, ms: ROUND_MS });
+    for (const n of nodes) {
+      const q = n.app.runtime.scheduler.stats().queued;
+      queuedAfter.push(q.interactive + q.normal + q.batch);
+    }
+  } finally {
+    for (const n of nodes) await n.close();
+    for (const socket of held) socket.destroy();
+    await floor.close();
+  }
+  for (const p of [plain, ...admission]) p.latencies.sort((a, b) => a - b);
+  executing.push(await executingPhase('skillplane (memory store)', { driver: 'memory' }));
+  executing.push(
+    await executingPhase('skillplane (sqlite)', { driver: 'sqlite', path: join(dir, 'bench.db') }),
   );
+  for (const p of executing) p.latencies.sort((a, b) => a - b);
 } finally {
   await model.close();
+  silent.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-console.log(
-  `\nPOST create, ${CLIENTS} concurrent keep-alive clients, ${SECONDS} s each (after ${WARMUP_MS} ms warm-up), one process\n`,
-);
-console.log(
-  `${'target'.padEnd(28)}${'req/s'.padStart(9)}${'202'.padStart(8)}${'429'.padStart(6)}${'err'.padStart(5)}` +
-    `${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'TTFA p50'.padStart(10)}${'TTFA p95'.padStart(10)}${'n'.padStart(6)}`,
-);
-for (const p of phases) {
+const rps = (p: Phase) => p.requests / p.seconds;
+function table(title: string, rows: Phase[], ttfa: boolean): void {
+  console.log(`\n${title}\n`);
   console.log(
-    `${p.name.padEnd(28)}${f(p.requests / p.seconds, 0).padStart(9)}${String(p.ok).padStart(8)}${String(p.rejected429).padStart(6)}${String(p.errors).padStart(5)}` +
-      `${f(pct(p.latencies, 0.5), 2).padStart(9)}${f(pct(p.latencies, 0.95), 2).padStart(9)}${f(pct(p.latencies, 0.99), 2).padStart(9)}` +
-      `${f(pct(p.ttfa, 0.5)).padStart(10)}${f(pct(p.ttfa, 0.95)).padStart(10)}${String(p.ttfa.length).padStart(6)}`,
+    `${'target'.padEnd(28)}${'req/s'.padStart(9)}${'ratio'.padStart(7)}${'202'.padStart(8)}${'429'.padStart(6)}${'err'.padStart(5)}` +
+      `${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'p99 ms'.padStart(9)}` +
+      (ttfa ? `${'TTFA p50'.padStart(10)}${'TTFA p95'.padStart(10)}${'n'.padStart(6)}` : ''),
   );
+  for (const p of rows) {
+    console.log(
+      `${p.name.padEnd(28)}${f(rps(p), 0).padStart(9)}${f(rps(p) / rps(plain), 2).padStart(7)}${String(p.ok).padStart(8)}${String(p.rejected429).padStart(6)}${String(p.errors).padStart(5)}` +
+        `${f(pct(p.latencies, 0.5), 2).padStart(9)}${f(pct(p.latencies, 0.95), 2).padStart(9)}${f(pct(p.latencies, 0.99), 2).padStart(9)}` +
+        (ttfa
+          ? `${f(pct(p.ttfa, 0.5)).padStart(10)}${f(pct(p.ttfa, 0.95)).padStart(10)}${String(p.ttfa.length).padStart(6)}`
+          : ''),
+    );
+  }
 }
-for (const p of phases)
+table(
+  `POST create, admission: ${CLIENTS} concurrent keep-alive clients, ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per target ` +
+    `(after ${WARMUP_MS} ms warm-up each), the node's one run slot held; runs left queued: ` +
+    `${queuedAfter.map((q, i) => `${admission[i]!.name.replace('skillplane ', '')} ${q}`).join(', ')}`,
+  [plain, ...admission],
+  false,
+);
+table(
+  `POST create while the runs execute in the same process (64 slots, one model call each), ${SECONDS} s per store`,
+  executing,
+  true,
+);
+for (const p of executing)
   if (p.ttfaUnloaded.length > 0)
     console.log(
       `${p.name}: unloaded TTFA (one run in flight, ${p.ttfaUnloaded.length} creates one at a time): ` +
@@ -263,41 +391,43 @@ console.log(
   '\nTTFA = time to first action: create request sent → the run’s first step.started (ms, wall clock; sampled 1 in ' +
     `${SAMPLE_EVERY} creates during the load, so it includes queueing behind the other runs).`,
 );
-const plain = phases[0]!;
-const rps = (p: Phase) => p.requests / p.seconds;
-const summary = phases.slice(1).map((p) =>
-  summaryRow(`HTTP create ${p.name.replace('skillplane ', '')}`, rps(p), rps(plain), 'req/s', {
-    target: { ratio: 0.5 },
-  }),
-);
-for (const p of phases.slice(1))
+const store = (p: Phase) => p.name.replace('skillplane ', '');
+const summary = [
+  ...admission.map((p) =>
+    summaryRow(`HTTP create ${store(p)}, admission`, rps(p), rps(plain), 'req/s', { target: { ratio: 0.5 } }),
+  ),
+  ...executing.map((p) => summaryRow(`HTTP create ${store(p)}, runs executing`, rps(p), rps(plain), 'req/s')),
+];
+for (const p of executing)
   if (p.ttfaUnloaded.length > 0)
     summary.push(
-      summaryRow(
-        `time to first action ${p.name.replace('skillplane ', '')}, unloaded, p95`,
-        pct(p.ttfaUnloaded, 0.95),
-        null,
-        'ms',
-        { lowerIsBetter: true },
-      ),
+      summaryRow(`time to first action ${store(p)}, unloaded, p95`, pct(p.ttfaUnloaded, 0.95), null, 'ms', {
+        lowerIsBetter: true,
+      }),
     );
+const detail = (p: Phase) => ({
+  target: p.name,
+  rps: Math.round(rps(p)),
+  accepted: p.ok,
+  rejected_429: p.rejected429,
+  errors: p.errors,
+  latency_ms: { p50: pct(p.latencies, 0.5), p95: pct(p.latencies, 0.95), p99: pct(p.latencies, 0.99) },
+  ttfa_ms:
+    p.ttfa.length === 0 ? null : { p50: pct(p.ttfa, 0.5), p95: pct(p.ttfa, 0.95), samples: p.ttfa.length },
+  ttfa_missing: p.ttfaMissing,
+  ttfa_unloaded_ms:
+    p.ttfaUnloaded.length === 0
+      ? null
+      : { p50: pct(p.ttfaUnloaded, 0.5), p95: pct(p.ttfaUnloaded, 0.95), samples: p.ttfaUnloaded.length },
+});
 emitResult('http', summary, {
   mode: MODE,
   seconds: SECONDS,
+  rounds: ROUNDS,
+  round_ms: ROUND_MS,
   clients: CLIENTS,
-  results: phases.map((p) => ({
-    target: p.name,
-    rps: Math.round(p.requests / p.seconds),
-    accepted: p.ok,
-    rejected_429: p.rejected429,
-    errors: p.errors,
-    latency_ms: { p50: pct(p.latencies, 0.5), p95: pct(p.latencies, 0.95), p99: pct(p.latencies, 0.99) },
-    ttfa_ms:
-      p.ttfa.length === 0 ? null : { p50: pct(p.ttfa, 0.5), p95: pct(p.ttfa, 0.95), samples: p.ttfa.length },
-    ttfa_missing: p.ttfaMissing,
-    ttfa_unloaded_ms:
-      p.ttfaUnloaded.length === 0
-        ? null
-        : { p50: pct(p.ttfaUnloaded, 0.5), p95: pct(p.ttfaUnloaded, 0.95), samples: p.ttfaUnloaded.length },
-  })),
+  floor: detail(plain),
+  admission: admission.map(detail),
+  queued_after_admission: queuedAfter,
+  executing: executing.map(detail),
 });
