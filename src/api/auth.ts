@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { isLoopbackHost } from '../access/index.js';
 import { SCOPES, type Config, type Scope } from '../config/index.js';
 import { SkillplaneError } from '../errors/index.js';
@@ -210,30 +210,34 @@ export function installAuth(
   onFailure?: (request: FastifyRequest, failure: AuthFailure) => void,
 ): void {
   fastify.decorateRequest('skillplaneAuth', null);
-  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const token = presentedToken(request, settings);
-    const key = token === undefined || settings.keys.length === 0 ? null : findKey(settings.keys, token);
-    request.skillplaneAuth = {
-      open: settings.open,
-      key,
-      invalidKey: token !== undefined && key === null && !settings.open,
-      userId: headerValue(request, 'x-user-id'),
-      onFailure: onFailure === undefined ? undefined : (failure) => onFailure(request, failure),
-      pendingFailure: undefined,
-    };
-    if (!settings.open && key === null && request.routeOptions.config.public !== true)
-      throw refuse(request.skillplaneAuth, unauthorized(token !== undefined), null);
-    if (key?.rateLimitPerMin !== undefined) {
-      const waitMs = limiter.take(key.principal, key.rateLimitPerMin);
-      if (waitMs > 0) {
-        const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
-        void reply.header('retry-after', String(retryAfter));
-        throw new SkillplaneError('rate_limited', `rate limit of ${key.rateLimitPerMin}/min exceeded`, {
-          data: { retry_after_ms: waitMs, limit_per_min: key.rateLimitPerMin },
-        });
+  fastify.addHook(
+    'onRequest',
+    (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const token = presentedToken(request, settings);
+      const key = token === undefined || settings.keys.length === 0 ? null : findKey(settings.keys, token);
+      request.skillplaneAuth = {
+        open: settings.open,
+        key,
+        invalidKey: token !== undefined && key === null && !settings.open,
+        userId: headerValue(request, 'x-user-id'),
+        onFailure: onFailure === undefined ? undefined : (failure) => onFailure(request, failure),
+        pendingFailure: undefined,
+      };
+      if (!settings.open && key === null && request.routeOptions.config.public !== true)
+        throw refuse(request.skillplaneAuth, unauthorized(token !== undefined), null);
+      if (key?.rateLimitPerMin !== undefined) {
+        const waitMs = limiter.take(key.principal, key.rateLimitPerMin);
+        if (waitMs > 0) {
+          const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
+          void reply.header('retry-after', String(retryAfter));
+          throw new SkillplaneError('rate_limited', `rate limit of ${key.rateLimitPerMin}/min exceeded`, {
+            data: { retry_after_ms: waitMs, limit_per_min: key.rateLimitPerMin },
+          });
+        }
       }
-    }
-  });
+      done();
+    },
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { isHostHeaderAllowed, isOriginAllowed } from '../access/index.js';
 import type { Config } from '../config/index.js';
 import { SkillplaneError } from '../errors/index.js';
@@ -30,23 +30,27 @@ export function installOriginGuard(
 ): void {
   if (!opts.open) return;
   const hosts = [opts.host];
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
-    const host = request.headers.host;
-    if (host !== undefined && !isHostHeaderAllowed(host, hosts))
-      throw new SkillplaneError(
-        'forbidden_host',
-        `Host ${shown(host)} is not this server: a server without API keys only answers requests ` +
-          'addressed to localhost, 127.0.0.1, [::1] or its configured host',
-        { data: { host: shown(host) } },
-      );
-    const origin = request.headers.origin;
-    if (origin !== undefined && !isOriginAllowed(origin, opts.corsOrigins))
-      throw new SkillplaneError(
-        'forbidden_origin',
-        `Origin ${shown(origin)} is not allowed: add it to server.cors_origins or configure API keys`,
-        { data: { origin: shown(origin) } },
-      );
-  });
+  fastify.addHook(
+    'onRequest',
+    (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const host = request.headers.host;
+      if (host !== undefined && !isHostHeaderAllowed(host, hosts))
+        throw new SkillplaneError(
+          'forbidden_host',
+          `Host ${shown(host)} is not this server: a server without API keys only answers requests ` +
+            'addressed to localhost, 127.0.0.1, [::1] or its configured host',
+          { data: { host: shown(host) } },
+        );
+      const origin = request.headers.origin;
+      if (origin !== undefined && !isOriginAllowed(origin, opts.corsOrigins))
+        throw new SkillplaneError(
+          'forbidden_origin',
+          `Origin ${shown(origin)} is not allowed: add it to server.cors_origins or configure API keys`,
+          { data: { origin: shown(origin) } },
+        );
+      done();
+    },
+  );
 }
 
 /** The JSON limits of request bodies (`server.max_json_depth`, `server.max_json_string_length`). */
@@ -82,11 +86,16 @@ export function jsonLimitError(
  * route's door: problem+json, OpenClaw's error or a JSON-RPC error.
  */
 export function installJsonLimits(fastify: FastifyInstance, limits: JsonLimits): void {
-  fastify.addHook('preValidation', async (request: FastifyRequest) => {
-    if (request.body === undefined || request.body === null) return;
-    const err = jsonLimitError(request.body, limits, 'request body');
-    if (err !== undefined) throw err;
-  });
+  fastify.addHook(
+    'preValidation',
+    (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const err =
+        request.body === undefined || request.body === null
+          ? undefined
+          : jsonLimitError(request.body, limits, 'request body');
+      done(err);
+    },
+  );
 }
 
 const CLIENT_ERRORS: Readonly<Record<string, [code: string, message: string]>> = {

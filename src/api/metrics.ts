@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EdgePorts, WorkersPort } from '../ports/index.js';
 import type { RunNotification } from '../agents/index.js';
@@ -345,15 +345,19 @@ export class ApiMetrics {
 
   /** Counts every response (plugin routes included) with its route pattern, not its URL. */
   install(fastify: FastifyInstance): void {
-    fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: String(reply.statusCode),
-      };
-      this.requests.inc(labels);
-      this.latency.observe(labels, reply.elapsedTime / 1000);
-    });
+    fastify.addHook(
+      'onResponse',
+      (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+        const labels = {
+          method: request.method,
+          route: request.routeOptions.url ?? 'unmatched',
+          status: String(reply.statusCode),
+        };
+        this.requests.inc(labels);
+        this.latency.observe(labels, reply.elapsedTime / 1000);
+        done();
+      },
+    );
   }
 
   /** Reports the open SSE streams of the server (`skillplane_sse_connections`). */

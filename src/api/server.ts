@@ -203,12 +203,15 @@ export async function buildServer(ports: EdgePorts, opts: ServerOptions = {}): P
 
   installErrorHandler(fastify);
   applyConnectionLimit(fastify, config);
-  fastify.addHook('onRequest', async (request, reply) => {
+  // The root hooks are callback-style, not async: every request runs them, and an async hook
+  // costs a promise and a microtask turn each (Fastify catches what they throw alike).
+  fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     if (ctx.state.shuttingDown) {
       void reply.header('connection', 'close');
       throw new SkillplaneError('shutting_down', 'server is shutting down');
     }
+    done();
   });
   metrics.install(fastify);
   // Root hooks, in order: host/origin guard, CORS (answers preflights), auth (before the body is

@@ -2,8 +2,8 @@
  * Record construction and the guards every operation applies: the rules that make all drivers
  * behave identically, written once.
  */
-import { randomBytes } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors/index.js';
+import { randomHex } from '../../vocabulary/index.js';
 import { checkSchemaVersion, newId } from '../common.js';
 import type { EventInput, RunPatch, StepRunPatch, TransitionOptions } from '../run-store.js';
 import {
@@ -32,7 +32,7 @@ export function iso(ms: number): string {
 
 /** Builds the full record of a new run created at `at`. */
 export function buildRun(input: NewRun, idempotencyKey: string | null, at: string): Run {
-  const traceId = input.trace_id ?? randomBytes(16).toString('hex');
+  const traceId = input.trace_id ?? randomHex(16);
   const status = input.status ?? 'queued';
   return {
     id: input.id,
@@ -44,7 +44,7 @@ export function buildRun(input: NewRun, idempotencyKey: string | null, at: strin
     idempotency_key: idempotencyKey,
     principal: input.principal ?? null,
     trace_id: traceId,
-    traceparent: input.traceparent ?? `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+    traceparent: input.traceparent ?? `00-${traceId}-${randomHex(8)}-01`,
     tracestate: input.tracestate ?? null,
     limits: { ...DEFAULT_RUN_LIMITS, ...(input.limits ?? {}) },
     usage: { steps: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
