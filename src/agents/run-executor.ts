@@ -9,6 +9,7 @@ import { RunExecution } from './execution.js';
 import type { RunLifecycle } from './lifecycle.js';
 import type { RunStepChange } from './notifier.js';
 import { isStoreOutage, LeaseLostError, type RunRecovery } from './recovery.js';
+import { toAbortError } from './abort.js';
 import type { RunRequest } from './request.js';
 import type { Scheduler } from './scheduler.js';
 import { runStrategy } from './strategies/index.js';
@@ -88,9 +89,10 @@ export class RunExecutor {
    */
   private enqueue(id: string, resumed: boolean): void {
     const { scheduler, store, nodeId } = this.o;
-    // The run's cancel controller. Its signal is read only once the run starts (Node makes it on
-    // first read): a queued run is cancelled through `scheduler.cancel`, which every path that
-    // aborts this controller also calls, so a deep queue holds no signal per run.
+    // The run's cancel controller. Its signal is read once the run starts, or when its queued
+    // ticket is rejected (Node makes it on first read): a queued run is cancelled through
+    // `scheduler.cancel` — every path that aborts this controller also calls it, or
+    // `scheduler.close()` at shutdown — so a deep queue holds no signal per run.
     const controller = new AbortController();
     this.controllers.set(id, controller);
     const p = scheduler
@@ -158,6 +160,12 @@ export class RunExecutor {
       slotSignal.removeEventListener('abort', onSlot);
       cancelSignal.removeEventListener('abort', onCancel);
     };
+    // Cancelled, abandoned or shut down while the run was read: it does not start (the caller's
+    // catch settles it as a queued run's end would).
+    if (controller.signal.aborted) {
+      cleanup();
+      throw toAbortError(controller.signal.reason);
+    }
     let run: Run;
     try {
       const move = resumed || startedAt !== null ? 'resume' : 'start';

@@ -199,7 +199,8 @@ export class Scheduler {
 
   /**
    * Cancels ticket `id`: gives back the place of an admitted ticket whose `run` was not called,
-   * removes a queued one (its `run` rejects with `CancelledError`), or aborts a running task's
+   * removes a queued one (its `run` rejects with `toAbortError(reason)`: `reason` itself when it
+   * is a skillplane error, else a `CancelledError`), or aborts a running task's
    * signal. Returns false when the id is unknown (already finished).
    */
   cancel(id: string, reason: unknown = new CancelledError('run cancelled')): boolean {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunQueueFullError, ConflictError } from '../../src/errors/index.js';
+import { MemoryRunStore } from '../../src/store/index.js';
 import { until, type Script } from '../../src/testing/index.js';
 import { isAlive } from '../skills/helpers.js';
 import {
@@ -119,6 +120,43 @@ describe('runtime', () => {
       h.app.runtime.submit({ agent: 'solo', input: 'other' }, { idempotencyKey: 'k-1' }),
     ).rejects.toBeInstanceOf(ConflictError);
     expect((await h.store.listRuns({})).runs).toHaveLength(1);
+  });
+
+  it('cancels a run that is being read as it starts: it never starts, no model call', async () => {
+    // The store's read of the run as its slot comes up is held until the cancel has read the run
+    // too and gone on (its abort runs in the microtasks after that read; the release waits for
+    // the next macrotask).
+    const reading = deferred();
+    const release = deferred();
+    let models = 0;
+    const store = new MemoryRunStore();
+    const getRun = store.getRun.bind(store);
+    let reads = 0;
+    store.getRun = async (id: string) => {
+      const run = await getRun(id);
+      reads++;
+      if (reads === 1) {
+        reading.resolve();
+        await release.promise;
+      } else if (reads === 2) setImmediate(() => release.resolve());
+      return run;
+    };
+    h = await startHarness({
+      script: () => {
+        models++;
+        return { content: 'ran' };
+      },
+      agents: [{ name: 'solo' }],
+      store,
+    });
+    const { run } = await h.app.runtime.submit({ agent: 'solo', input: 'x' });
+    await withDeadline(reading.promise, 5_000, 'the run read at its start');
+    const cancelling = h.app.runtime.cancel(run.id, 'tester');
+    await expect(cancelling).resolves.toMatchObject({ status: 'cancelled' });
+    const types = (await h.app.runtime.listEvents(run.id, 0)).map((e) => e.type);
+    expect(types).toContain('run.cancelled');
+    expect(types).not.toContain('run.started');
+    expect(models).toBe(0);
   });
 
   it('cancels a run mid-model-call within 100 ms and aborts the HTTP request', async () => {

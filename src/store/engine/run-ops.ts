@@ -62,8 +62,11 @@ export function createRun(input: NewRun, opts: CreateRunOptions): StoreOp<Create
       };
       changes.push({ kind: 'putKey', row });
     }
-    if (opts.audit !== undefined)
-      changes.push({ kind: 'insertAudit', row: auditRow(buildAuditEntry({ ...opts.audit, run_id: run.id, trace_id: run.trace_id }, now)) });
+    if (opts?.audit !== undefined)
+      changes.push({
+        kind: 'insertAudit',
+        row: auditRow(buildAuditEntry({ ...opts.audit, run_id: run.id, trace_id: run.trace_id }, now)),
+      });
     return { value: { run, created: true }, changes };
   };
   if (!idem) {
