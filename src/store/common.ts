@@ -29,7 +29,8 @@ export function newId(prefix: string, nowMs = systemClock.now()): string {
   }
   lastMs = ms;
   lastRand = rand;
-  return `${prefix}${ms.toString(16).padStart(12, '0')}${rand.toString(16).padStart(16, '0')}`;
+  // Joined, not a template: one flat string rather than a tree of parts (ids live as long as runs).
+  return [prefix, ms.toString(16).padStart(12, '0'), rand.toString(16).padStart(16, '0')].join('');
 }
 
 /** A new run id: time-ordered (`run_` + 12 hex ms + 16 hex), strictly increasing in one process. */

@@ -62,7 +62,8 @@ export function parseTraceparent(header: string | undefined, tracestate?: string
 
 /** Formats a `traceparent` (version 00). */
 export function formatTraceparent(traceId: string, spanId: string, flags = '01'): string {
-  return `00-${traceId}-${spanId}-${flags}`;
+  // Joined, not a template: one flat string rather than a tree of parts (kept with every run).
+  return ['00', traceId, spanId, flags].join('-');
 }
 
 /**
