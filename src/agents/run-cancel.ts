@@ -67,12 +67,13 @@ export class RunCanceller {
 
   /** Aborts the run's execution here, if any, and settles it as cancelled unless it settled. */
   async cancelHere(runId: string, principal: string | null): Promise<void> {
-    const controller = this.port.executor.controllers.get(runId);
-    if (controller !== undefined) {
+    const { executor } = this.port;
+    if (executor.holds(runId)) {
       const reason = new CancelledError(`run cancelled${principal === null ? '' : ` by ${principal}`}`);
-      controller.abort(reason);
+      const released = executor.released(runId);
+      executor.abort(runId, reason);
       this.port.scheduler.cancel(runId, reason);
-      await this.port.executor.inflight.get(runId);
+      await released;
     }
     // A run with no local execution, or one whose execution ended meanwhile without settling it
     // (it had just suspended for an approval), is cancelled here; a settled run stays as it is.

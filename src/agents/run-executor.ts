@@ -45,6 +45,16 @@ export interface RunExecutorOptions {
   tracing?: Tracing;
 }
 
+/** What the executor keeps per run it holds. */
+interface Held {
+  readonly resumed: boolean;
+  /** The run's cancel controller, made when it starts or is aborted. */
+  cancel: AbortController | undefined;
+  /** Made when someone waits for the run to be let go of. */
+  released: Promise<void> | undefined;
+  resolve: (() => void) | undefined;
+}
+
 /**
  * Runs stored runs on this node: admits them to the scheduler, drives their strategy through the
  * journal when a slot is free, and settles them through the lifecycle (completed, failed,
@@ -52,8 +62,8 @@ export interface RunExecutorOptions {
  * store is out of reach). Tracks every run it holds until it lets go of it.
  */
 export class RunExecutor {
-  readonly controllers = new Map<string, AbortController>();
-  readonly inflight = new Map<string, Promise<void>>();
+  /** Every run this node holds (queued or executing), by id, until it lets go of it. */
+  readonly #held = new Map<string, Held>();
 
   constructor(private readonly o: RunExecutorOptions) {}
 
@@ -82,48 +92,98 @@ export class RunExecutor {
     this.enqueue(run.id, resumed);
   }
 
-  /**
-   * Queues the admitted run `id` under the scheduler and tracks it until it settles. Its closures
-   * hold the id only, not the run: a deep queue keeps a few hundred bytes per run, and the run is
-   * read from the store when it starts.
-   */
-  private enqueue(id: string, resumed: boolean): void {
-    const { scheduler, store, nodeId } = this.o;
-    // The run's cancel controller. Its signal is read once the run starts, or when its queued
-    // ticket is rejected (Node makes it on first read): a queued run is cancelled through
-    // `scheduler.cancel` — every path that aborts this controller also calls it, or
-    // `scheduler.close()` at shutdown — so a deep queue holds no signal per run.
-    const controller = new AbortController();
-    this.controllers.set(id, controller);
-    const p = scheduler
-      .run(id, (slotSignal) => this.execute(id, slotSignal, controller, resumed))
-      .catch(async (err: unknown) => {
-        // Cancelled while still queued: the task never started.
-        if (err instanceof LeaseLostError || controller.signal.reason instanceof LeaseLostError) return;
-        if (isStoreOutage(err)) return;
-        const e = toSkillplaneError(err);
-        if (this.o.closing()) {
-          // Shutdown: hand the queued run back at once instead of letting its lease run out.
-          await store.releaseRun(id, nodeId).catch(() => undefined);
-          return;
-        }
-        await this.o.lifecycle
-          .tryMove(id, e.code === 'cancelled' ? 'cancel' : 'fail', { error: e, from: ['queued'] })
-          .catch(() => undefined);
-      })
-      .finally(() => {
-        this.controllers.delete(id);
-        this.inflight.delete(id);
-        this.o.recovery.drop(id);
-      });
-    this.inflight.set(id, p);
+  /** Whether this node holds run `id` (queued or executing). */
+  holds(id: string): boolean {
+    return this.#held.has(id);
   }
 
-  /** Schedules a run once the execution that re-queued it (if still inflight) let go of its slot. */
+  /** Runs held here (queued or executing). */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /**
+   * Aborts run `id` held here with `reason` (a queued run does not start: pair this with
+   * `scheduler.cancel`). Returns false when it is not held here.
+   */
+  abort(id: string, reason: unknown): boolean {
+    const held = this.#held.get(id);
+    if (held === undefined) return false;
+    held.cancel ??= new AbortController();
+    if (!held.cancel.signal.aborted) held.cancel.abort(reason);
+    return true;
+  }
+
+  /** Aborts every run held here with `reason`. */
+  abortAll(reason: unknown): void {
+    for (const id of [...this.#held.keys()]) this.abort(id, reason);
+  }
+
+  /** Resolves once this node let go of run `id`; undefined when it does not hold it. */
+  released(id: string): Promise<void> | undefined {
+    const held = this.#held.get(id);
+    if (held === undefined) return undefined;
+    held.released ??= new Promise<void>((resolve) => (held.resolve = resolve));
+    return held.released;
+  }
+
+  /** Resolves once this node let go of every run it holds now. */
+  async releasedAll(): Promise<void> {
+    await Promise.all([...this.#held.keys()].map((id) => this.released(id)));
+  }
+
+  /**
+   * Queues the admitted run `id` under the scheduler and tracks it until it settles. A queued run
+   * costs its `Held` record and its scheduler entry, nothing else: the scheduler calls the
+   * executor's two shared callbacks with the id, the cancel controller is made when the run starts
+   * or is aborted, the `released` promise when someone waits for it, and the run itself is read
+   * from the store when it starts.
+   */
+  private enqueue(id: string, resumed: boolean): void {
+    this.#held.set(id, { resumed, cancel: undefined, released: undefined, resolve: undefined });
+    this.o.scheduler.enqueue(id, this.#task, this.#settled);
+  }
+
+  readonly #task = (slotSignal: AbortSignal, id: string): Promise<void> => {
+    const held = this.#held.get(id)!;
+    held.cancel ??= new AbortController();
+    return this.execute(id, slotSignal, held.cancel, held.resumed);
+  };
+
+  readonly #settled = (ok: boolean, err: unknown, id: string): void => {
+    if (ok) this.#letGo(id);
+    else void this.#endQueued(id, err).finally(() => this.#letGo(id));
+  };
+
+  /** A run whose execution threw or that left the queue before it started. */
+  async #endQueued(id: string, err: unknown): Promise<void> {
+    const { store, nodeId } = this.o;
+    if (err instanceof LeaseLostError || this.#held.get(id)?.cancel?.signal.reason instanceof LeaseLostError)
+      return;
+    if (isStoreOutage(err)) return;
+    const e = toSkillplaneError(err);
+    if (this.o.closing()) {
+      // Shutdown: hand the queued run back at once instead of letting its lease run out.
+      await store.releaseRun(id, nodeId).catch(() => undefined);
+      return;
+    }
+    await this.o.lifecycle
+      .tryMove(id, e.code === 'cancelled' ? 'cancel' : 'fail', { error: e, from: ['queued'] })
+      .catch(() => undefined);
+  }
+
+  #letGo(id: string): void {
+    const held = this.#held.get(id);
+    this.#held.delete(id);
+    this.o.recovery.drop(id);
+    held?.resolve?.();
+  }
+
+  /** Schedules a run once the execution that re-queued it (if still held) let go of its slot. */
   scheduleAfterCurrent(run: Run): void {
-    const current = this.inflight.get(run.id);
+    const current = this.released(run.id);
     if (current === undefined) this.schedule(run, true);
-    else void current.finally(() => this.schedule(run, true));
+    else void current.then(() => this.schedule(run, true));
   }
 
   private async execute(

@@ -85,7 +85,7 @@ export class Runtime {
       this.notifier.attach(options.bus, {
         // Another node asks: only the node executing the run can stop it.
         onCancel: (runId, principal) => {
-          if (!this.executor.controllers.has(runId)) return;
+          if (!this.executor.holds(runId)) return;
           this.canceller
             .cancelHere(runId, principal)
             .catch((err: unknown) =>
@@ -200,13 +200,13 @@ export class Runtime {
           void this.store.releaseRun(run.id, this.nodeId).catch(() => undefined);
           return false;
         }
-        if (this.executor.controllers.has(run.id)) return false; // already held here (lease refreshed)
+        if (this.executor.holds(run.id)) return false; // already held here (lease refreshed)
         this.executor.schedule(run, true);
         return true;
       },
       abandon: (runId, reason) => {
         // This node lost the lease: stop locally without settling; the new owner continues.
-        this.executor.controllers.get(runId)?.abort(reason);
+        this.executor.abort(runId, reason);
         this.scheduler.cancel(runId, reason);
       },
       freePlaces: () => {
@@ -324,7 +324,7 @@ export class Runtime {
 
   /** Runs currently executing or queued in this process. */
   get activeRuns(): number {
-    return this.executor.inflight.size;
+    return this.executor.size;
   }
 
   /**
@@ -337,15 +337,15 @@ export class Runtime {
     this.timers = [];
     // No more claims; leases are still renewed while runs finish within the grace period.
     this.recovery.stopClaiming();
-    const all = Promise.allSettled([...this.executor.inflight.values()]);
+    const all = this.executor.releasedAll();
     const timedOut = await Promise.race([
       all.then(() => false),
       new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
     ]);
     if (timedOut) {
-      for (const c of this.executor.controllers.values()) c.abort(new ShutdownError());
+      this.executor.abortAll(new ShutdownError());
       this.scheduler.close();
-      await Promise.allSettled([...this.executor.inflight.values()]);
+      await this.executor.releasedAll();
     }
     await this.recovery.stop();
     this.notifier.detach();

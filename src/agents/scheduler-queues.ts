@@ -24,9 +24,19 @@ export interface Entry {
   prev: Entry | undefined;
   next: Entry | undefined;
   link: LinkedAbort | undefined;
-  start: (() => void) | undefined;
-  reject: ((err: unknown) => void) | undefined;
+  /** The queued ticket's task and settle callback (unset once it starts or leaves the queue). */
+  task: Task | undefined;
+  done: Settle | undefined;
 }
+
+/** A ticket's work: given the signal that aborts it and the ticket's id. */
+export type Task = (signal: AbortSignal, id: string) => unknown;
+
+/**
+ * How a ticket ends: `ok` with the task's value, or not `ok` with the error (the task's, or the
+ * reason it was removed from the queue), and the ticket's id.
+ */
+export type Settle = (ok: boolean, value: unknown, id: string) => void;
 
 /** An intrusive FIFO of entries: O(1) push, pop at the head and removal anywhere. */
 export class Fifo {

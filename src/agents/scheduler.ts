@@ -10,10 +10,10 @@
  */
 import { linkedAbortController, toAbortError } from './abort.js';
 import { CancelledError, ConflictError, RunQueueFullError } from '../errors/index.js';
-import { Fifo, Window, type Entry } from './scheduler-queues.js';
+import { Fifo, Window, type Entry, type Settle, type Task } from './scheduler-queues.js';
 
 export { WAIT_WINDOW } from './scheduler-queues.js';
-export type { WaitStats } from './scheduler-queues.js';
+export type { Settle, Task, WaitStats } from './scheduler-queues.js';
 
 /** Priority class of a run, highest first. */
 export type { Priority } from '../vocabulary/index.js';
@@ -112,8 +112,8 @@ export class Scheduler {
       prev: undefined,
       next: undefined,
       link: undefined,
-      start: undefined,
-      reject: undefined,
+      task: undefined,
+      done: undefined,
     });
     this.#reserved++;
     this.#admittedOnly++;
@@ -141,60 +141,80 @@ export class Scheduler {
     task: (signal: AbortSignal) => Promise<T>,
     opts: { signal?: AbortSignal } = {},
   ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue(id, task, (ok, value) => (ok ? resolve(value as T) : reject(value)), opts);
+    });
+  }
+
+  /**
+   * `run` without a promise: queues `task(signal, id)` for the admitted ticket `id` and calls
+   * `done(ok, value, id)` once when it settles — `ok` with the task's value, or not with its error,
+   * `toAbortError(reason)` when cancelled while queued, or `ConflictError` (`not_admitted`) for an
+   * id that is not admitted (then, and when `opts.signal` has already aborted, `done` is called
+   * before `enqueue` returns). A caller that passes the same `task` and `done` for every ticket
+   * (they get the id) keeps a queued ticket at one entry: no promise, no closure per ticket.
+   */
+  enqueue(id: string, task: Task, done: Settle, opts: { signal?: AbortSignal } = {}): void {
     const entry = this.#entries.get(id);
     if (entry === undefined || entry.state !== 'admitted') {
-      return Promise.reject(new ConflictError(`run ${id} is not admitted`, 'not_admitted', { id }));
+      done(false, new ConflictError(`run ${id} is not admitted`, 'not_admitted', { id }), id);
+      return;
     }
     if (opts.signal?.aborted === true) {
       this.#forget(entry);
-      return Promise.reject(toAbortError(opts.signal.reason));
+      done(false, toAbortError(opts.signal.reason), id);
+      return;
     }
-    return new Promise<T>((resolve, reject) => {
-      // A queued ticket holds no controller of its own unless it has a signal to follow: most never
-      // need one before they start (`cancel` removes them directly), and a deep queue of them would
-      // cost an AbortController, its signal and a listener each.
-      if (opts.signal !== undefined) {
-        const link = linkedAbortController(opts.signal);
-        link.signal.addEventListener(
-          'abort',
-          () => {
-            if (entry.state === 'queued') this.#dropQueued(entry, link.signal.reason);
-            // running: the task sees the aborted signal
-          },
-          { once: true },
-        );
-        entry.link = link;
-      }
-      entry.reject = reject;
-      entry.start = () => {
-        // The task's signal: the queued link when there is one (its listener above no longer acts),
-        // a fresh controller otherwise.
-        const link = entry.link ?? linkedAbortController();
-        entry.link = link;
-        let promise: Promise<T>;
-        try {
-          promise = Promise.resolve(task(link.signal));
-        } catch (err) {
-          promise = Promise.reject(err);
-        }
-        promise.then(
-          (value) => {
-            this.#release(entry);
-            resolve(value);
-          },
-          (err: unknown) => {
-            this.#release(entry);
-            reject(err);
-          },
-        );
-      };
-      entry.state = 'queued';
-      entry.seq = this.#seq++;
-      entry.enqueuedAt = this.#now();
-      this.#admittedOnly--;
-      this.#queues[entry.rank]!.push(entry);
-      this.#pump();
-    });
+    // A queued ticket holds no controller of its own unless it has a signal to follow: most never
+    // need one before they start (`cancel` removes them directly), and a deep queue of them would
+    // cost an AbortController, its signal and a listener each.
+    if (opts.signal !== undefined) {
+      const link = linkedAbortController(opts.signal);
+      link.signal.addEventListener(
+        'abort',
+        () => {
+          if (entry.state === 'queued') this.#dropQueued(entry, link.signal.reason);
+          // running: the task sees the aborted signal
+        },
+        { once: true },
+      );
+      entry.link = link;
+    }
+    entry.task = task;
+    entry.done = done;
+    entry.state = 'queued';
+    entry.seq = this.#seq++;
+    entry.enqueuedAt = this.#now();
+    this.#admittedOnly--;
+    this.#queues[entry.rank]!.push(entry);
+    this.#pump();
+  }
+
+  /** Starts a ticket's task (its slot is taken) and releases the slot when the task settles. */
+  #start(entry: Entry): void {
+    const { task, done, id } = entry;
+    entry.task = undefined;
+    entry.done = undefined;
+    // The task's signal: the queued link when there is one (its listener no longer acts), a fresh
+    // controller otherwise.
+    const link = entry.link ?? linkedAbortController();
+    entry.link = link;
+    let promise: Promise<unknown>;
+    try {
+      promise = Promise.resolve(task!(link.signal, id));
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    promise.then(
+      (value) => {
+        this.#release(entry);
+        done!(true, value, id);
+      },
+      (err: unknown) => {
+        this.#release(entry);
+        done!(false, err, id);
+      },
+    );
   }
 
   /**
@@ -262,10 +282,10 @@ export class Scheduler {
     for (const entry of [...this.#entries.values()]) {
       if (entry.state === 'admitted') this.#forget(entry);
       else if (entry.state === 'queued') {
-        const reject = entry.reject;
+        const done = entry.done;
         this.#queues[entry.rank]!.remove(entry);
         this.#forget(entry);
-        reject?.(new CancelledError('scheduler closed'));
+        done?.(false, new CancelledError('scheduler closed'), entry.id);
       }
     }
   }
@@ -276,10 +296,10 @@ export class Scheduler {
 
   /** Removes a queued entry and rejects its `run` with `toAbortError(reason)`. */
   #dropQueued(entry: Entry, reason: unknown): void {
-    const reject = entry.reject;
+    const done = entry.done;
     this.#queues[entry.rank]!.remove(entry);
     this.#forget(entry);
-    reject?.(toAbortError(reason));
+    done?.(false, toAbortError(reason), entry.id);
   }
 
   /** Removes a not-running entry, giving its place back. */
@@ -289,8 +309,8 @@ export class Scheduler {
     this.#reserved--;
     entry.link?.dispose();
     entry.link = undefined;
-    entry.start = undefined;
-    entry.reject = undefined;
+    entry.task = undefined;
+    entry.done = undefined;
     this.#checkIdle();
   }
 
@@ -331,10 +351,7 @@ export class Scheduler {
         this.#running++;
         if (entry.rank === BATCH) this.#runningBatch++;
         this.#waits[entry.rank]!.add(entry.startedAt - entry.enqueuedAt);
-        const start = entry.start;
-        entry.start = undefined;
-        entry.reject = undefined;
-        start?.();
+        this.#start(entry);
       }
     } finally {
       this.#pumping = false;

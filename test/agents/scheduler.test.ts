@@ -190,6 +190,48 @@ describe('Scheduler', () => {
     await expect(s.run('a', async () => 2)).resolves.toBe(2);
   });
 
+  it('enqueue: one shared task and settle callback for every ticket, each told its id and outcome', async () => {
+    const s = make({ maxConcurrent: 1 });
+    const hold = gate();
+    const outcomes: [string, boolean, unknown][] = [];
+    const started: string[] = [];
+    let settledAll!: () => void;
+    const allSettled = new Promise<void>((r) => (settledAll = r));
+    const task = async (signal: AbortSignal, id: string): Promise<string> => {
+      started.push(id);
+      if (id === 'first') await hold.promise;
+      if (id === 'boom') throw new Error('boom');
+      return `${id}:${signal.aborted}`;
+    };
+    const done = (ok: boolean, value: unknown, id: string): void => {
+      outcomes.push([id, ok, ok ? value : (value as Error).constructor.name]);
+      if (outcomes.length === 5) settledAll();
+    };
+    // Not admitted: told at once, before enqueue returns.
+    s.enqueue('ghost', task, done);
+    expect(outcomes).toEqual([['ghost', false, 'ConflictError']]);
+    for (const id of ['first', 'second', 'boom', 'dropped']) {
+      s.admit({ id, priority: 'normal' });
+      s.enqueue(id, task, done);
+    }
+    expect(started).toEqual(['first']);
+    expect(s.stats().queued.normal).toBe(3);
+    // A queued ticket cancelled: it never starts, its settle callback gets the abort error.
+    expect(s.cancel('dropped')).toBe(true);
+    hold.open();
+    await allSettled;
+    expect(started).toEqual(['first', 'second', 'boom']);
+    expect(outcomes).toEqual([
+      ['ghost', false, 'ConflictError'],
+      ['dropped', false, 'CancelledError'],
+      ['first', true, 'first:false'],
+      ['second', true, 'second:false'],
+      ['boom', false, 'Error'],
+    ]);
+    await s.drain();
+    expect(s.has('first')).toBe(false);
+  });
+
   it('lets interactive tickets overtake queued batch tickets', async () => {
     const s = make({ maxConcurrent: 1 });
     const hold = gate();
