@@ -145,21 +145,28 @@ export class RunExecutor {
   }
 
   readonly #task = (slotSignal: AbortSignal, id: string): Promise<void> => {
-    const held = this.#held.get(id)!;
+    let held = this.#held.get(id);
+    if (held === undefined) {
+      // Not expected (the record outlives its ticket); a run that starts is held all the same.
+      held = { resumed: true, cancel: undefined, released: undefined, resolve: undefined };
+      this.#held.set(id, held);
+    }
     held.cancel ??= new AbortController();
     return this.execute(id, slotSignal, held.cancel, held.resumed);
   };
 
   readonly #settled = (ok: boolean, err: unknown, id: string): void => {
-    if (ok) this.#letGo(id);
-    else void this.#endQueued(id, err).finally(() => this.#letGo(id));
+    // This ticket's record, taken now: while a failed run is settled below, its id may be queued
+    // again (a deferred resume) under a new record, which the old one must not let go of.
+    const held = this.#held.get(id);
+    if (ok) this.#letGo(id, held);
+    else void this.#endQueued(id, err, held).finally(() => this.#letGo(id, held));
   };
 
   /** A run whose execution threw or that left the queue before it started. */
-  async #endQueued(id: string, err: unknown): Promise<void> {
+  async #endQueued(id: string, err: unknown, held: Held | undefined): Promise<void> {
     const { store, nodeId } = this.o;
-    if (err instanceof LeaseLostError || this.#held.get(id)?.cancel?.signal.reason instanceof LeaseLostError)
-      return;
+    if (err instanceof LeaseLostError || held?.cancel?.signal.reason instanceof LeaseLostError) return;
     if (isStoreOutage(err)) return;
     const e = toSkillplaneError(err);
     if (this.o.closing()) {
@@ -172,10 +179,13 @@ export class RunExecutor {
       .catch(() => undefined);
   }
 
-  #letGo(id: string): void {
-    const held = this.#held.get(id);
-    this.#held.delete(id);
-    this.o.recovery.drop(id);
+  /** Lets go of run `id` as held by `held` (not of a newer record of the same id). */
+  #letGo(id: string, held: Held | undefined): void {
+    const current = this.#held.get(id);
+    if (current === held) {
+      this.#held.delete(id);
+      this.o.recovery.drop(id);
+    }
     held?.resolve?.();
   }
 

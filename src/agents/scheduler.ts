@@ -285,7 +285,14 @@ export class Scheduler {
         const done = entry.done;
         this.#queues[entry.rank]!.remove(entry);
         this.#forget(entry);
-        done?.(false, new CancelledError('scheduler closed'), entry.id);
+        // One callback that throws does not leave the tickets after it unsettled.
+        try {
+          done?.(false, new CancelledError('scheduler closed'), entry.id);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
       }
     }
   }
