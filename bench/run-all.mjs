@@ -10,6 +10,11 @@
  *
  *   node bench/run-all.mjs --quick              # every benchmark at small sizes: under a minute
  *   node bench/run-all.mjs --tiny --out F.json  # what `npm test` runs: completes, sane numbers
+ *   node bench/run-all.mjs runtime --plain-node # without the server's Node flags (see below)
+ *
+ * Each benchmark's process gets the Node flags `npm start` serves with (read from package.json's
+ * `start` script: today a 64 MB young-generation semi-space), so it measures the server as it is
+ * run; the floor runs in the same process with the same flags. `--plain-node` leaves them out.
  *
  * Each benchmark's last JSON line carries a `summary` (scenario, ours, floor, ratio, unit,
  * target); at the end this prints them as one table and writes every benchmark's result to
@@ -19,7 +24,7 @@
  * passes the names through.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,6 +64,19 @@ if (outAt !== -1) {
   out = passThrough[outAt + 1];
   passThrough = passThrough.filter((_, k) => k !== outAt && k !== outAt + 1);
 }
+const plainNode = passThrough.includes('--plain-node');
+passThrough = passThrough.filter((a) => a !== '--plain-node');
+/** The Node flags of `npm start` (`node <flags> dist/cli/main.js serve`): the one place they are set. */
+function serverNodeFlags() {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start ?? '';
+  const m = /\bnode((?: --[^\s]+)*) dist\/cli\/main\.js serve\b/.exec(start);
+  if (m === null)
+    throw new Error(
+      `package.json's start script does not read "node [flags] dist/cli/main.js serve": ${start}`,
+    );
+  return m[1].trim() === '' ? [] : m[1].trim().split(' ');
+}
+const nodeFlags = plainNode ? [] : serverNodeFlags();
 const mode = passThrough.includes('--tiny') ? 'tiny' : passThrough.includes('--quick') ? 'quick' : 'full';
 const selected = names.length > 0 ? names : available;
 
@@ -68,10 +86,14 @@ const selected = names.length > 0 ? names : available;
  */
 function runOne(name) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, `${name}.ts`), ...passThrough], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeFlags, '--import', 'tsx', join(benchDir, `${name}.ts`), ...passThrough],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let result = null;
     let partial = '';
     child.stdout.setEncoding('utf8');
@@ -137,7 +159,10 @@ const line = (r) =>
     .map((v, c) => (c < 2 || c >= 5 ? v.padEnd(widths[c]) : v.padStart(widths[c])))
     .join('  ')
     .trimEnd();
-console.log(`\n=== results (${mode}; ratio = ours/floor for rates, floor/ours for times)`);
+console.log(
+  `\n=== results (${mode}; ratio = ours/floor for rates, floor/ours for times; ` +
+    `node ${process.version}${nodeFlags.length > 0 ? ` ${nodeFlags.join(' ')}` : ''})`,
+);
 console.log(
   [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n'),
 );
@@ -152,6 +177,7 @@ const report = {
     cpu_model: cpuList[0]?.model ?? 'unknown',
     memory_gb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    node_flags: nodeFlags,
     platform: `${process.platform} ${process.arch}`,
   },
   benchmarks: results.map((r) => ({

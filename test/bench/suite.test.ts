@@ -32,12 +32,14 @@ describe('npm run bench -- --tiny', () => {
 
     const report = JSON.parse(readFileSync(out, 'utf8')) as {
       mode: string;
-      machine: { cpus: number; node: string };
+      machine: { cpus: number; node: string; node_flags: string[] };
       benchmarks: { name: string; ok: boolean; summary: SummaryRow[] }[];
     };
     expect(report.mode).toBe('tiny');
     expect(report.machine.cpus).toBeGreaterThan(0);
     expect(report.machine.node).toBe(process.version);
+    // Each benchmark ran with the Node flags `npm start` serves with (package.json).
+    expect(report.machine.node_flags).toContain('--max-semi-space-size=64');
     const expected = readdirSync(join(root, 'bench'))
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
       .map((f) => f.slice(0, -3))
